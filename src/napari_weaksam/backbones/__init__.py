@@ -1,0 +1,1 @@
+"""Segment Anything backbones: where their weights are, which device runs them."""

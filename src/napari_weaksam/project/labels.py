@@ -1,0 +1,177 @@
+"""Pixel labels of a project: model proposals and the person's reviews, kept apart.
+
+A proposal is what a method produced; it is never edited. A review is a person's decision about an
+item: ``accepted`` (the proposal is right), ``corrected`` (the person's own mask replaces it) or
+``rejected``. Only reviewed labels are final, and a new round of proposals never touches them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from .arrays import ArrayStore
+from .db import Database, to_json, utc_now
+from .errors import ProjectError
+
+PROPOSAL_PREFIX = "masks/proposals"
+CORRECTION_PREFIX = "masks/corrections"
+
+
+class LabelState(str, Enum):
+    """Where an item stands in review."""
+
+    NONE = "none"            # no proposal yet
+    PROPOSED = "proposed"    # a proposal waits for review
+    ACCEPTED = "accepted"
+    CORRECTED = "corrected"
+    REJECTED = "rejected"
+
+
+REVIEW_STATES = (LabelState.ACCEPTED, LabelState.CORRECTED, LabelState.REJECTED)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    item_id: int
+    method: str
+    round_id: int | None
+    checkpoint_id: int | None
+    params: dict[str, Any]
+    confidence: float | None
+    array_key: str
+    created_at: str
+
+
+class LabelStore:
+    """Proposals and reviews; masks are label images (0 background, class label values)."""
+
+    def __init__(self, db: Database, arrays: ArrayStore) -> None:
+        self.db = db
+        self.arrays = arrays
+
+    def add_proposal(self, item_id: int, mask: np.ndarray, *, method: str,
+                     round_id: int | None = None, checkpoint_id: int | None = None,
+                     params: dict[str, Any] | None = None,
+                     confidence: float | None = None) -> Proposal:
+        """Store a new proposal for an item; earlier proposals stay as history."""
+        self._check_mask(item_id, mask)
+        key = self.arrays.write(PROPOSAL_PREFIX, mask, attrs={"item_id": item_id})
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO proposals (item_id, round_id, checkpoint_id, method, params,"
+                " confidence, array_key, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                (item_id, round_id, checkpoint_id, method, to_json(params or {}),
+                 None if confidence is None else float(confidence), key, utc_now()),
+            )
+        return self.proposal(int(cur.lastrowid))
+
+    def proposal(self, proposal_id: int) -> Proposal:
+        row = self.db.row("SELECT * FROM proposals WHERE id = ?", (proposal_id,))
+        if row is None:
+            raise ProjectError(f"no proposal with id {proposal_id}")
+        return _proposal_from_row(row)
+
+    def latest_proposal(self, item_id: int) -> Proposal | None:
+        row = self.db.row(
+            "SELECT * FROM proposals WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)
+        )
+        return None if row is None else _proposal_from_row(row)
+
+    def proposal_mask(self, proposal: Proposal) -> np.ndarray:
+        return self.arrays.read(proposal.array_key)
+
+    def review(self, item_id: int, state: LabelState | str,
+               mask: np.ndarray | None = None) -> None:
+        """Record the person's decision; ``corrected`` needs the corrected mask."""
+        state = LabelState(state)
+        if state not in REVIEW_STATES:
+            raise ProjectError(f"{state.value!r} is not a review decision")
+        if (state is LabelState.CORRECTED) != (mask is not None):
+            raise ProjectError("a mask is given with 'corrected', and only then")
+        proposal = self.latest_proposal(item_id)
+        if state is LabelState.ACCEPTED and proposal is None:
+            raise ProjectError(f"item {item_id} has no proposal to accept")
+        key = None
+        if mask is not None:
+            self._check_mask(item_id, mask)
+            key = self.arrays.write(CORRECTION_PREFIX, mask, attrs={"item_id": item_id})
+        old_key = self.db.scalar("SELECT array_key FROM reviews WHERE item_id = ?", (item_id,))
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO reviews (item_id, state, proposal_id, array_key,"
+                " updated_at) VALUES (?,?,?,?,?)",
+                (item_id, state.value, proposal.id if proposal else None, key, utc_now()),
+            )
+        if old_key and old_key != key:
+            self.arrays.delete(old_key)
+
+    def clear_review(self, item_id: int) -> None:
+        """Undo a decision: the item goes back to waiting for review."""
+        old_key = self.db.scalar("SELECT array_key FROM reviews WHERE item_id = ?", (item_id,))
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM reviews WHERE item_id = ?", (item_id,))
+        if old_key:
+            self.arrays.delete(old_key)
+
+    def state(self, item_id: int) -> LabelState:
+        reviewed = self.db.scalar("SELECT state FROM reviews WHERE item_id = ?", (item_id,))
+        if reviewed:
+            return LabelState(reviewed)
+        has = self.db.scalar("SELECT 1 FROM proposals WHERE item_id = ? LIMIT 1", (item_id,))
+        return LabelState.PROPOSED if has else LabelState.NONE
+
+    def states(self) -> dict[int, LabelState]:
+        """The state of every item that has a proposal or a review."""
+        result = {
+            r[0]: LabelState.PROPOSED
+            for r in self.db.rows("SELECT DISTINCT item_id FROM proposals")
+        }
+        for item_id, state in self.db.rows("SELECT item_id, state FROM reviews"):
+            result[item_id] = LabelState(state)
+        return result
+
+    def final_mask(self, item_id: int) -> np.ndarray | None:
+        """The label a person stands behind: the correction or the accepted proposal."""
+        row = self.db.row("SELECT * FROM reviews WHERE item_id = ?", (item_id,))
+        if row is None or row["state"] == LabelState.REJECTED.value:
+            return None
+        if row["state"] == LabelState.CORRECTED.value:
+            return self.arrays.read(row["array_key"])
+        return self.proposal_mask(self.proposal(row["proposal_id"]))
+
+    def referenced_keys(self) -> set[str]:
+        keys = {r[0] for r in self.db.rows("SELECT array_key FROM proposals")}
+        keys |= {r[0] for r in self.db.rows("SELECT array_key FROM reviews") if r[0]}
+        return keys
+
+    def state_counts(self) -> dict[str, int]:
+        counts = {s.value: 0 for s in LabelState if s is not LabelState.NONE}
+        for state in self.states().values():
+            counts[state.value] += 1
+        return counts
+
+    def _check_mask(self, item_id: int, mask: np.ndarray) -> None:
+        row = self.db.row("SELECT name, height, width FROM items WHERE id = ?", (item_id,))
+        if row is None:
+            raise ProjectError(f"no item with id {item_id}")
+        if mask.shape != (row["height"], row["width"]):
+            raise ProjectError(
+                f"{row['name']}: mask shape {mask.shape} does not match the item "
+                f"({row['height']}, {row['width']})"
+            )
+        if not np.issubdtype(mask.dtype, np.integer) and mask.dtype != bool:
+            raise ProjectError(f"{row['name']}: a mask must hold integer labels, not {mask.dtype}")
+
+
+def _proposal_from_row(row) -> Proposal:
+    return Proposal(
+        id=row["id"], item_id=row["item_id"], method=row["method"], round_id=row["round_id"],
+        checkpoint_id=row["checkpoint_id"], params=json.loads(row["params"]),
+        confidence=row["confidence"], array_key=row["array_key"], created_at=row["created_at"],
+    )

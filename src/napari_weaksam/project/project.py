@@ -1,0 +1,147 @@
+"""A project: one folder a person can copy, holding the catalog, arrays and checkpoints.
+
+Layout::
+
+    <project>/
+      project.json        marker with the format version
+      catalog.sqlite      items, classes, tags, labels, rounds, jobs (SQLite, WAL)
+      arrays/             masks and maps (zarr), written atomically
+      checkpoints/        model weights of each round
+      cache/              recomputable data (embeddings)
+      .lock               held by the one process that writes
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..io import ImageData, read_image
+from .arrays import ArrayStore
+from .catalog import Catalog, Item, Source
+from .db import Database, to_json
+from .errors import ProjectError
+from .labels import CORRECTION_PREFIX, PROPOSAL_PREFIX, LabelStore
+from .lock import ProjectLock
+from .rounds import RoundLog
+
+MARKER = "project.json"
+CATALOG = "catalog.sqlite"
+FORMAT = "napari-weaksam project"
+
+
+class Project:
+    """Open with :meth:`create` or :meth:`open`; close (or use ``with``) when done."""
+
+    def __init__(self, root: Path, *, read_only: bool) -> None:
+        self.root = root
+        self.read_only = read_only
+        self._lock = ProjectLock(root / ".lock")
+        if not read_only:
+            self._lock.acquire()
+        try:
+            self.db = Database(root / CATALOG, read_only=read_only)
+        except Exception:
+            self._lock.release()
+            raise
+        self.arrays = ArrayStore(root / "arrays", read_only=read_only)
+        self.catalog = Catalog(self.db)
+        self.labels = LabelStore(self.db, self.arrays)
+        self.rounds = RoundLog(self.db, root / "checkpoints")
+        self._load_source = lru_cache(maxsize=4)(self._read_source)
+        if not read_only:
+            self._recover()
+
+    # -- opening -----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, *, exist_ok: bool = False) -> Project:
+        """Make a new project folder (or open it, with ``exist_ok``)."""
+        root = Path(path).expanduser().absolute()
+        if (root / MARKER).exists():
+            if exist_ok:
+                return cls.open(root)
+            raise ProjectError(f"{root}: a project already exists here; open it instead")
+        if root.exists() and any(root.iterdir()):
+            raise ProjectError(f"{root}: folder is not empty; choose a new or empty folder")
+        root.mkdir(parents=True, exist_ok=True)
+        for sub in ("arrays", "checkpoints", "cache"):
+            (root / sub).mkdir(exist_ok=True)
+        project = cls(root, read_only=False)
+        marker = {"format": FORMAT, "created_with": __version__}
+        tmp = root / f".{MARKER}.partial"
+        tmp.write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        os.replace(tmp, root / MARKER)  # written last: a half-made folder is not a project
+        return project
+
+    @classmethod
+    def open(cls, path: str | Path, *, read_only: bool = False) -> Project:
+        """Open an existing project; ``read_only`` works while another process writes."""
+        root = Path(path).expanduser().absolute()
+        if not (root / MARKER).is_file() or not (root / CATALOG).is_file():
+            raise ProjectError(
+                f"{root}: not a napari-weaksam project (no {MARKER}); "
+                "create one with `weaksam create` or the Tagging dock"
+            )
+        return cls(root, read_only=read_only)
+
+    @staticmethod
+    def is_project(path: str | Path) -> bool:
+        return (Path(path) / MARKER).is_file()
+
+    def close(self) -> None:
+        self.db.close()
+        self._lock.release()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _recover(self) -> None:
+        """Finish what a crash left: drop half-written arrays, fail jobs that died."""
+        self.arrays.sweep([PROPOSAL_PREFIX, CORRECTION_PREFIX], self.labels.referenced_keys())
+        for partial in self.rounds.checkpoint_dir.glob(".*.partial"):
+            partial.unlink(missing_ok=True)
+        self.rounds.mark_interrupted_jobs()
+
+    # -- settings ----------------------------------------------------------------------------
+    def setting(self, key: str, default: Any = None) -> Any:
+        value = self.db.scalar("SELECT value FROM settings WHERE key = ?", (key,))
+        return default if value is None else json.loads(value)
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, to_json(value))
+            )
+
+    # -- pixels ------------------------------------------------------------------------------
+    def source_path(self, source: Source) -> Path:
+        """Where the source file is now: inside the project first, then where it was imported."""
+        if source.relpath is not None and (self.root / source.relpath).exists():
+            return self.root / source.relpath
+        if Path(source.path).exists():
+            return Path(source.path)
+        raise ProjectError(
+            f"{source.path}: the image file is missing. Put it back, or copy it into "
+            f"{self.root} (at {source.relpath or 'the same relative place'})."
+        )
+
+    def source_image(self, source_id: int) -> ImageData:
+        """The decoded source (the last few are kept in memory)."""
+        return self._load_source(source_id)
+
+    def item_image(self, item: Item | int) -> np.ndarray:
+        """The pixels of one item, as a 2D (or 2D + channels) array."""
+        item = self.catalog.item(item) if isinstance(item, int) else item
+        return np.asarray(self.source_image(item.source_id).slice(item.display_index))
+
+    def _read_source(self, source_id: int) -> ImageData:
+        return read_image(self.source_path(self.catalog.source(source_id)))

@@ -1,0 +1,137 @@
+"""SQLite schema of the project catalog, versioned with ``PRAGMA user_version``.
+
+Each entry of :data:`MIGRATIONS` moves the catalog one version forward. A migration runs in one
+transaction, so a crash during an upgrade leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+SCHEMA_V1 = """
+CREATE TABLE sources (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,      -- absolute path when imported
+    relpath     TEXT,                      -- path relative to the project folder, when inside it
+    format      TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('image', 'volume')),
+    shape       TEXT NOT NULL,             -- JSON list, display order
+    axes        TEXT NOT NULL,
+    dtype       TEXT NOT NULL,
+    spacing     TEXT NOT NULL,             -- JSON list, one per non-channel axis
+    geometry    TEXT,                      -- JSON: NIfTI affine and orientation, if any
+    modality    TEXT,
+    sha256      TEXT NOT NULL,
+    added_at    TEXT NOT NULL
+);
+CREATE TABLE items (
+    id            INTEGER PRIMARY KEY,
+    source_id     INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    slice_index   INTEGER,                 -- voxel index along the source slice axis; NULL for 2D
+    display_index INTEGER NOT NULL DEFAULT 0,  -- plane index in the displayed volume
+    name          TEXT NOT NULL UNIQUE,
+    height        INTEGER NOT NULL,
+    width         INTEGER NOT NULL,
+    channels      INTEGER NOT NULL DEFAULT 1,
+    tagged_at     TEXT,                    -- NULL: nobody has tagged this item yet
+    UNIQUE (source_id, slice_index)
+);
+CREATE INDEX items_source ON items(source_id, display_index);
+CREATE TABLE classes (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    label_value INTEGER NOT NULL UNIQUE CHECK (label_value > 0),
+    color       TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE tags (                        -- a row means: class present in item
+    item_id     INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    class_id    INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+    tagged_at   TEXT NOT NULL,
+    PRIMARY KEY (item_id, class_id)
+) WITHOUT ROWID;
+CREATE TABLE rounds (
+    id            INTEGER PRIMARY KEY,
+    method        TEXT NOT NULL,
+    params        TEXT NOT NULL DEFAULT '{}',
+    status        TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+    checkpoint_id INTEGER REFERENCES checkpoints(id),
+    metrics       TEXT NOT NULL DEFAULT '{}',
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT
+);
+CREATE TABLE checkpoints (
+    id          INTEGER PRIMARY KEY,
+    round_id    INTEGER REFERENCES rounds(id),
+    relpath     TEXT NOT NULL UNIQUE,
+    sha256      TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE proposals (                   -- model output; never edited by a person
+    id            INTEGER PRIMARY KEY,
+    item_id       INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    round_id      INTEGER REFERENCES rounds(id),
+    checkpoint_id INTEGER REFERENCES checkpoints(id),
+    method        TEXT NOT NULL,
+    params        TEXT NOT NULL DEFAULT '{}',
+    confidence    REAL,
+    array_key     TEXT NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX proposals_item ON proposals(item_id, id);
+CREATE TABLE reviews (                     -- the person's decision; only these labels are final
+    item_id     INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+    state       TEXT NOT NULL CHECK (state IN ('accepted', 'corrected', 'rejected')),
+    proposal_id INTEGER REFERENCES proposals(id),
+    array_key   TEXT,                      -- the corrected mask
+    updated_at  TEXT NOT NULL
+);
+CREATE TABLE jobs (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    params      TEXT NOT NULL DEFAULT '{}',
+    status      TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled')),
+    progress    REAL NOT NULL DEFAULT 0,
+    message     TEXT NOT NULL DEFAULT '',
+    pid         INTEGER,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+LATEST_VERSION = len(MIGRATIONS)
+
+
+class SchemaVersionError(RuntimeError):
+    """The catalog was written by a newer napari-weaksam."""
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The catalog's schema version (0 for an empty database)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the catalog to :data:`LATEST_VERSION`, one transaction per step."""
+    current = schema_version(conn)
+    if current > LATEST_VERSION:
+        raise SchemaVersionError(
+            f"{path}: the project catalog has schema version {current}, but this napari-weaksam "
+            f"knows up to {LATEST_VERSION}. Upgrade napari-weaksam to open it."
+        )
+    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    return LATEST_VERSION
