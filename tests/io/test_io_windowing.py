@@ -75,8 +75,9 @@ def test_default_contrast_limits():
 def test_percentile_on_zarr_array(tmp_path):
     import zarr
 
-    arr = zarr.create_array(store=str(tmp_path / "w.zarr"), shape=(3000, 3000), dtype="uint8",
-                            chunks=(500, 500))
+    arr = zarr.create_array(
+        store=str(tmp_path / "w.zarr"), shape=(3000, 3000), dtype="uint8", chunks=(500, 500)
+    )
     arr[...] = np.tile(np.arange(250, dtype=np.uint8), (3000, 12))
     lo, hi = percentile_limits(arr, 0, 100)
     assert lo == 0.0 and hi >= 240.0

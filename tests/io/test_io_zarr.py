@@ -50,7 +50,9 @@ def _write_ome(path, levels, axes, scales, version="0.4"):
     else:
         group.attrs["ome"] = {"version": "0.5", "multiscales": multiscales}
     for i, level in enumerate(levels):
-        arr = group.create_array(str(i), shape=level.shape, dtype=level.dtype, chunks=(1,) * (level.ndim - 2) + (16, 16))
+        arr = group.create_array(
+            str(i), shape=level.shape, dtype=level.dtype, chunks=(1,) * (level.ndim - 2) + (16, 16)
+        )
         arr[...] = level
 
 

@@ -1,0 +1,117 @@
+"""The Tagging dock in a real napari viewer (under Xvfb), driven by keys."""
+
+from __future__ import annotations
+
+import pytest
+from qtpy.QtCore import Qt
+
+from napari_weaksam.project import Project
+from napari_weaksam.sample import make_sample_project
+from napari_weaksam.widgets.tagging import TaggingWidget
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def sample_root(tmp_path):
+    return make_sample_project(tmp_path / "sample")
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot, sample_root):
+    viewer = make_napari_viewer()
+    widget = TaggingWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.open_project(sample_root)
+    yield widget
+    widget.close_project()
+
+
+def saved_tags(root, name):
+    with Project.open(root, read_only=True) as project:
+        item = next(i for i in project.catalog.items() if i.name == name)
+        names = {c.id: c.name for c in project.catalog.classes()}
+        return item.tagged, {names[c] for c in project.catalog.tags(item.id)}
+
+
+def test_opens_sample_on_first_item_with_its_image(dock):
+    first = dock.nav.current
+    assert first is not None and first.name.startswith("adenocarcinoma_")
+    assert dock.view.layer is not None and dock.view.layer.rgb
+    assert dock.view.layer.data.shape == (224, 224, 3)
+    assert "tumour" in dock.class_list.item(0).text()
+
+
+def test_digit_key_toggles_class_and_saves_at_once(dock, qtbot, sample_root):
+    name = dock.nav.current.name  # tagged tumour in the sample
+    qtbot.keyClick(dock, Qt.Key.Key_1)
+    assert saved_tags(sample_root, name) == (True, set())
+    qtbot.keyClick(dock, Qt.Key.Key_1)
+    assert saved_tags(sample_root, name) == (True, {"tumour"})
+    assert dock.tag_boxes[dock.nav.classes[0].id].isChecked()
+
+
+def test_zero_marks_no_finding_and_advances(dock, qtbot, sample_root):
+    name = dock.nav.current.name
+    qtbot.keyClick(dock, Qt.Key.Key_0)
+    assert saved_tags(sample_root, name) == (True, set())
+    assert dock.nav.current.name != name
+    assert "no finding" in dock.class_list.item(1).text()
+
+
+def test_navigation_keys_move_and_show_volume_slices(dock, qtbot):
+    names = [i.name for i in dock.nav.items]
+    qtbot.keyClick(dock, Qt.Key.Key_N)
+    qtbot.keyClick(dock, Qt.Key.Key_Right)
+    assert dock.nav.current.name == names[2]
+    qtbot.keyClick(dock, Qt.Key.Key_P)
+    assert dock.nav.current.name == names[1]
+    brain = next(i for i in dock.nav.items if i.name == "brain1 z012")
+    dock.go_to(brain.id)
+    assert dock.view.layer.data.shape[0] == 25  # the whole volume is shown
+    assert dock.viewer.dims.current_step[0] == brain.display_index
+    assert dock.view.layer.scale[0] == pytest.approx(6.5, abs=0.01)
+
+
+def test_scrolling_the_volume_moves_to_that_slice(dock):
+    brain = next(i for i in dock.nav.items if i.name == "brain1 z012")
+    dock.go_to(brain.id)
+    dock.viewer.dims.set_current_step(0, brain.display_index + 3)
+    assert dock.nav.current.display_index == brain.display_index + 3
+    assert dock.nav.current.source_id == brain.source_id
+
+
+def test_u_goes_to_next_untagged(dock, qtbot, sample_root):
+    with Project.open(sample_root, read_only=True) as project:
+        untagged_name = project.catalog.items()[5].name
+    item = dock.nav.items[5]
+    dock.project.catalog.clear_tags(item.id)
+    dock.nav.load(dock.project)
+    qtbot.keyClick(dock, Qt.Key.Key_U)
+    assert dock.nav.current.name == untagged_name
+    assert "Not tagged" in dock.state_label.text()
+
+
+def test_filter_and_new_class_with_counts(dock, qtbot):
+    dock.add_class("necrosis")
+    assert [c.name for c in dock.nav.classes] == ["tumour", "necrosis"]
+    qtbot.keyClick(dock, Qt.Key.Key_2)
+    dock.filter_combo.setCurrentIndex(dock.filter_combo.findData(
+        f"class:{dock.nav.classes[1].id}"))
+    assert dock.nav.visible_count == 1
+    assert "necrosis — 1 images" in dock.class_list.item(1).text()
+    dock.rename_class(dock.nav.classes[1].id, "haemorrhage")
+    assert dock.nav.classes[1].name == "haemorrhage"
+
+
+def test_keys_on_the_canvas_reach_the_dock(dock, qtbot, sample_root):
+    canvas = dock.viewer.window._qt_viewer.canvas.native
+    first = dock.nav.current.name
+    qtbot.keyClick(canvas, Qt.Key.Key_N)
+    assert dock.nav.current.name != first
+    second = dock.nav.current.name
+    qtbot.keyClick(canvas, Qt.Key.Key_0)
+    assert saved_tags(sample_root, second) == (True, set())
+    qtbot.keyClick(canvas, Qt.Key.Key_P)
+    qtbot.keyClick(canvas, Qt.Key.Key_P)
+    assert dock.nav.current.name == first
