@@ -36,6 +36,15 @@ def test_tiff_3d_imagej_spacing(tmp_path):
     np.testing.assert_array_equal(image.slice(2), data[2])
 
 
+def test_tiff_3d_lazy(tmp_path):
+    data = _volume((5, 20, 30))
+    tifffile.imwrite(tmp_path / "lazy.tif", data, photometric="minisblack")
+    image = read_image(tmp_path / "lazy.tif", lazy=True)
+    assert type(image.data) is not np.ndarray and image.levels is None
+    assert image.axes == "ZYX" and image.n_slices == 5
+    np.testing.assert_array_equal(image.slice(3), data[3])
+
+
 def test_tiff_unknown_leading_axis_is_z(tmp_path):
     data = _volume((5, 20, 30))
     tifffile.imwrite(tmp_path / "q.tif", data, photometric="minisblack")  # axes "QYX"

@@ -102,6 +102,7 @@ def _write_nifti(
     img.set_qform(nifti.affine, code=1)
     img.set_sform(nifti.affine, code=1)
     img.header.set_data_dtype(source.dtype)
+    img.header.set_xyzt_units("mm")
     nib.save(img, tmp)
 
 
