@@ -4,8 +4,8 @@ Two layouts are read:
 
 * **binary** — a ``filename`` and a ``label`` column (1 = finding present, 0 = absent), for one
   class named by the caller; an optional ``slice_index`` picks a slice of a volume (the voxel
-  index along the slice axis, 0-based). Extra columns are ignored. This is the layout of the data sets' own
-  ``labels.csv`` / ``slice_labels.csv``.
+  index along the slice axis, 0-based). Extra columns are ignored. This is the layout of the
+  data sets' own ``labels.csv`` / ``slice_labels.csv``.
 * **wide** — what :func:`export_tags` writes: ``item, filename, slice_index, tagged`` and one 0/1
   column per class. Untagged items have ``tagged = 0`` and empty class cells.
 """

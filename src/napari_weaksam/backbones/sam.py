@@ -1,0 +1,218 @@
+"""One interface over SAM-family models: encode an image once, decode many prompts against it.
+
+Every model here is the official ``segment_anything`` prompt encoder and mask decoder behind an
+image encoder; they differ in input size and intensity normalisation, which :class:`Preprocessing`
+describes. Prompts and masks are in the item's own pixel coordinates; the model's frame (resize of
+the longest side, padding) is handled here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image enters the encoder: longest side to ``size``, normalised, padded."""
+
+    size: int
+    normalisation: str  # "minmax": per image to [0, 1]; "meanstd": 0-255 RGB, ImageNet mean/std
+    version: int = 1    # bump when anything here changes: cached embeddings become invalid
+    pixel_mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
+    pixel_std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+
+    def resized_shape(self, height: int, width: int) -> tuple[int, int]:
+        scale = self.size / max(height, width)
+        return int(height * scale + 0.5), int(width * scale + 0.5)
+
+    def signature(self) -> str:
+        return f"{self.normalisation}-{self.size}-v{self.version}"
+
+
+@dataclass
+class Embedding:
+    """An encoded image: the feature map plus the sizes needed to map masks back."""
+
+    features: torch.Tensor            # (C, h, w)
+    original_shape: tuple[int, int]   # (H, W) of the item
+    resized_shape: tuple[int, int]    # (h', w') inside the padded model frame
+
+
+@dataclass
+class Decoded:
+    """Decoder output for N prompts on one image."""
+
+    logits: torch.Tensor   # (N, M, H, W) mask logits at the item's full size
+    iou: torch.Tensor      # (N, M) predicted IoU
+    low_res: torch.Tensor  # (N, M, 256, 256) logits in the model frame (for mask prompts)
+
+    def masks(self) -> np.ndarray:
+        return (self.logits > 0).cpu().numpy()
+
+
+def to_rgb_float(image: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) of any numeric dtype → (H, W, 3) float32."""
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim == 3 and array.shape[-1] == 4:
+        return array[..., :3]
+    if array.ndim == 3 and array.shape[-1] == 3:
+        return array
+    if array.ndim == 3 and array.shape[-1] == 1:
+        return np.repeat(array, 3, axis=-1)
+    raise ValueError(f"expected a 2D grey or RGB(A) image, got shape {array.shape}")
+
+
+class SamBackbone(nn.Module):
+    """Image encoder + official prompt encoder and mask decoder, with their preprocessing."""
+
+    def __init__(self, model_id: str, image_encoder: nn.Module, prompt_encoder: nn.Module,
+                 mask_decoder: nn.Module, preprocessing: Preprocessing,
+                 weights_sha256: str) -> None:
+        super().__init__()
+        self.model_id = model_id
+        self.image_encoder = image_encoder
+        self.prompt_encoder = prompt_encoder
+        self.mask_decoder = mask_decoder
+        self.preprocessing = preprocessing
+        self.weights_sha256 = weights_sha256
+        self.autocast_dtype: torch.dtype | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def cache_signature(self) -> str:
+        """What an embedding depends on besides the pixels: model, weights, preprocessing."""
+        return f"{self.model_id}-{self.weights_sha256[:16]}-{self.preprocessing.signature()}"
+
+    # -- encoding ----------------------------------------------------------------------------
+    def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+        """One image as the encoder's (3, S, S) input, and its resized size inside it."""
+        rgb = to_rgb_float(image)
+        if not np.isfinite(rgb).all():
+            raise ValueError("the image contains NaN or Inf values")
+        pre = self.preprocessing
+        h, w = pre.resized_shape(*rgb.shape[:2])
+        tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+        tensor = F.interpolate(tensor, (h, w), mode="bilinear", align_corners=False,
+                               antialias=True)[0]
+        if pre.normalisation == "minmax":
+            low, high = tensor.min(), tensor.max()
+            tensor = (tensor - low) / torch.clamp(high - low, min=1e-8)
+        else:
+            tensor = _to_uint8_range(tensor)
+            mean = torch.tensor(pre.pixel_mean).view(3, 1, 1)
+            std = torch.tensor(pre.pixel_std).view(3, 1, 1)
+            tensor = (tensor - mean) / std
+        padded = torch.zeros((3, pre.size, pre.size), dtype=torch.float32)
+        padded[:, :h, :w] = tensor
+        return padded, (h, w)
+
+    @torch.inference_mode()
+    def encode(self, images: list[np.ndarray], batch_size: int = 4) -> list[Embedding]:
+        """Encode images (any sizes) in batches."""
+        out: list[Embedding] = []
+        for start in range(0, len(images), batch_size):
+            chunk = images[start:start + batch_size]
+            prepared = [self.prepare(image) for image in chunk]
+            batch = torch.stack([p[0] for p in prepared]).to(self.device)
+            batch = batch.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                features = self.image_encoder(batch).float()
+            for image, (_t, resized), feat in zip(chunk, prepared, features, strict=True):
+                out.append(Embedding(feat, tuple(image.shape[:2]), resized))
+        return out
+
+    def encode_one(self, image: np.ndarray) -> Embedding:
+        return self.encode([image])[0]
+
+    # -- decoding ----------------------------------------------------------------------------
+    def decode(self, embedding: Embedding, *, boxes: np.ndarray | None = None,
+               points: np.ndarray | None = None, point_labels: np.ndarray | None = None,
+               mask_logits: torch.Tensor | None = None, multimask: bool = False,
+               batch_size: int = 64, grad: bool = False) -> Decoded:
+        """Decode N prompts against one embedding.
+
+        ``boxes``: (N, 4) x0, y0, x1, y1 in item pixels; ``points``: (N, P, 2) x, y with
+        ``point_labels`` (N, P) 1 foreground / 0 background; ``mask_logits``: (N, 1, 256, 256)
+        low-resolution logits from an earlier decode. Prompts are decoded in batches of
+        ``batch_size`` so memory stays bounded.
+        """
+        n = _prompt_count(boxes, points, mask_logits)
+        parts = [
+            self._decode_batch(
+                embedding,
+                None if boxes is None else boxes[s:s + batch_size],
+                None if points is None else points[s:s + batch_size],
+                None if point_labels is None else point_labels[s:s + batch_size],
+                None if mask_logits is None else mask_logits[s:s + batch_size],
+                multimask, grad,
+            )
+            for s in range(0, n, batch_size)
+        ]
+        return Decoded(
+            logits=torch.cat([p.logits for p in parts]),
+            iou=torch.cat([p.iou for p in parts]),
+            low_res=torch.cat([p.low_res for p in parts]),
+        )
+
+    def _decode_batch(self, embedding: Embedding, boxes, points, labels, masks,
+                      multimask: bool, grad: bool) -> Decoded:
+        device = self.device
+        scale = self._coordinate_scale(embedding)
+        box_t = None if boxes is None else torch.as_tensor(
+            np.asarray(boxes, np.float32) * scale, device=device)
+        point_t = None
+        if points is not None:
+            coords = torch.as_tensor(np.asarray(points, np.float32) * scale, device=device)
+            point_t = (coords, torch.as_tensor(np.asarray(labels), device=device, dtype=torch.int))
+        mask_t = None if masks is None else masks.to(device)
+        with torch.set_grad_enabled(grad), self._autocast():
+            sparse, dense = self.prompt_encoder(points=point_t, boxes=box_t, masks=mask_t)
+            low_res, iou = self.mask_decoder(
+                image_embeddings=embedding.features[None].to(device),
+                image_pe=self.prompt_encoder.get_dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask,
+            )
+        low_res = low_res.float()
+        return Decoded(self.to_item_frame(low_res, embedding), iou.float(), low_res)
+
+    def to_item_frame(self, low_res: torch.Tensor, embedding: Embedding) -> torch.Tensor:
+        """Low-resolution logits (N, M, 256, 256) → logits at the item's full size."""
+        size = self.preprocessing.size
+        up = F.interpolate(low_res, (size, size), mode="bilinear", align_corners=False)
+        h, w = embedding.resized_shape
+        return F.interpolate(up[..., :h, :w], embedding.original_shape, mode="bilinear",
+                             align_corners=False)
+
+    def _coordinate_scale(self, embedding: Embedding) -> float:
+        return self.preprocessing.size / max(embedding.original_shape)
+
+    def _autocast(self):
+        if self.autocast_dtype is None:
+            return torch.autocast(self.device.type, enabled=False)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+
+
+def _to_uint8_range(tensor: torch.Tensor) -> torch.Tensor:
+    """Images that are not 0–255 already are min–max scaled to it (SAM expects 8-bit RGB)."""
+    low, high = float(tensor.min()), float(tensor.max())
+    if low >= 0 and high <= 255 and high > 1:
+        return tensor
+    return (tensor - low) / max(high - low, 1e-8) * 255.0
+
+
+def _prompt_count(boxes, points, masks) -> int:
+    for prompt in (boxes, points, masks):
+        if prompt is not None:
+            return len(prompt)
+    raise ValueError("give at least one prompt: boxes, points or mask_logits")
