@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("project", type=Path)
     status.set_defaults(run=cmd_status)
 
+    embed = sub.add_parser("embed", help="compute the SAM embeddings of every item (cached)")
+    embed.add_argument("project", type=Path)
+    _model_options(embed)
+    embed.add_argument("--batch-size", type=int, default=4)
+    embed.set_defaults(run=cmd_embed)
+
     sample = sub.add_parser("sample", help="create the bundled sample project")
     sample.add_argument("dest", nargs="?", type=Path, help="where (default: the user cache)")
     sample.set_defaults(run=cmd_sample)
@@ -95,6 +101,55 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
                         help="class of a binary 'label' column in --tags (default: tumour)")
     parser.add_argument("--copy", action="store_true",
                         help="copy the files into the project folder (portable project)")
+
+
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="litemedsam",
+                        help="litemedsam (default), sam_vit_b, sam_vit_l or sam_vit_h")
+    parser.add_argument("--checkpoint", type=Path, help="weights file of an official SAM model")
+    parser.add_argument("--weights-dir", help="folder with official SAM checkpoints")
+    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps, cpu")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                        help="autocast precision of the image encoder (default fp32)")
+
+
+def _backbone_from(args: argparse.Namespace):
+    import torch
+
+    from .backbones.device import pick_device
+    from .backbones.loaders import load_backbone
+
+    backbone = load_backbone(args.model, device=pick_device(args.device),
+                             checkpoint=args.checkpoint, weights_folder=args.weights_dir)
+    backbone.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16,
+                               "fp16": torch.float16}[args.precision]
+    return backbone
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Fill the embedding cache; interrupted runs resume where they stopped."""
+    backbone = _backbone_from(args)
+    with Project.open(args.project) as project:
+        items = project.catalog.items()
+        cache = project.embedding_cache(backbone)
+        start = time.perf_counter()
+        steps = cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
+                           batch_size=args.batch_size)
+        computed = 0
+        try:
+            while True:
+                done, total = next(steps)
+                _print_progress(done, total, "")
+        except StopIteration as finished:
+            computed = finished.value
+        except KeyboardInterrupt:
+            print("\nstopped; what was finished is cached and the next run resumes")
+            return 130
+        took = time.perf_counter() - start
+        rate = f" ({took / computed:.2f} s per computed item)" if computed else ""
+        print(f"\n{computed} embeddings computed, {len(items) - computed} were cached; "
+              f"{took:.1f} s{rate}")
+    return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -132,7 +187,7 @@ def _import_into(project: Project, args: argparse.Namespace) -> int:
 
 def _print_progress(done: int, total: int, what: str) -> None:
     if total and (done == total or done % 25 == 0):
-        print(f"\r  importing {done}/{total}", end="", flush=True)
+        print(f"\r  {done}/{total}", end="", flush=True)
 
 
 def cmd_create(args: argparse.Namespace) -> int:

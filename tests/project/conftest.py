@@ -95,6 +95,15 @@ class Child:
             os.kill(self.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
 
+    def drain(self) -> list[str]:
+        """Every line not read yet, once the process has ended."""
+        self.proc.wait(timeout=30)
+        self._pump_thread.join(timeout=30)
+        rest = []
+        while (line := self._lines.get_nowait()) is not None:
+            rest.append(line)
+        return rest
+
     def close(self) -> None:
         self.kill()
         self._pump_thread.join(timeout=10)

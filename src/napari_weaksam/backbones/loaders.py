@@ -14,7 +14,12 @@ from torch import nn
 
 from .sam import Preprocessing, SamBackbone
 from .weights import (
-    LITEMEDSAM_SHA256, SAM_CHECKPOINTS, WeightsError, litemedsam_path, sha256_of, weights_dir,
+    LITEMEDSAM_SHA256,
+    SAM_CHECKPOINTS,
+    WeightsError,
+    litemedsam_path,
+    sha256_of,
+    weights_dir,
 )
 
 LITEMEDSAM_PREPROCESSING = Preprocessing(size=256, normalisation="minmax")

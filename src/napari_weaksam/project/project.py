@@ -17,11 +17,15 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from ..backbones.sam import SamBackbone
+
 from .. import __version__
+from ..backbones.embedding_cache import EmbeddingCache
 from ..io import ImageData, read_image
 from .arrays import ArrayStore
 from .catalog import Catalog, Item, Source
@@ -142,6 +146,10 @@ class Project:
         """The pixels of one item, as a 2D (or 2D + channels) array."""
         item = self.catalog.item(item) if isinstance(item, int) else item
         return np.asarray(self.source_image(item.source_id).slice(item.display_index))
+
+    def embedding_cache(self, backbone: SamBackbone) -> EmbeddingCache:
+        """The project's cache of ``backbone``'s embeddings (under ``cache/embeddings``)."""
+        return EmbeddingCache(self.root / "cache" / "embeddings", backbone)
 
     def _read_source(self, source_id: int) -> ImageData:
         return read_image(self.source_path(self.catalog.source(source_id)))

@@ -1,0 +1,125 @@
+"""Cached image embeddings (zarr, fp16), keyed by what they depend on.
+
+An embedding is stored under ``<root>/<backbone signature>/<content hash>.zarr``. The backbone
+signature covers the model, a hash of its weights and the preprocessing version; the content hash
+covers the pixels, shape and dtype of the item. A change to any of them gives a different key, so a
+stale embedding is never reused: it is recomputed. Writes are atomic (staged, then renamed), so an
+interrupted encode leaves only complete entries and resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Generator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import zarr
+
+from .sam import Embedding, SamBackbone
+
+_TMP = ".tmp"
+
+
+def content_hash(image: np.ndarray) -> str:
+    """Hash of an image's pixels, shape and dtype."""
+    array = np.ascontiguousarray(image)
+    digest = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode())
+    digest.update(array.data)
+    return digest.hexdigest()[:32]
+
+
+class EmbeddingCache:
+    """Embeddings of one backbone under ``root``."""
+
+    def __init__(self, root: Path, backbone: SamBackbone) -> None:
+        self.backbone = backbone
+        self.folder = Path(root) / backbone.cache_signature()
+
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{key}.zarr"
+
+    def has(self, image: np.ndarray) -> bool:
+        return self._path(content_hash(image)).exists()
+
+    def get(self, image: np.ndarray) -> Embedding | None:
+        path = self._path(content_hash(image))
+        if not path.exists():
+            return None
+        stored = zarr.open_array(str(path), mode="r")
+        attrs = stored.attrs
+        if tuple(attrs["original_shape"]) != tuple(image.shape[:2]):
+            return None
+        features = torch.from_numpy(np.asarray(stored[...], dtype=np.float32))
+        return Embedding(features, tuple(attrs["original_shape"]), tuple(attrs["resized_shape"]))
+
+    def put(self, image: np.ndarray, embedding: Embedding) -> None:
+        key = content_hash(image)
+        final = self._path(key)
+        if final.exists():
+            return
+        staging = self.folder / _TMP / uuid.uuid4().hex
+        staging.parent.mkdir(parents=True, exist_ok=True)
+        features = embedding.features.detach().cpu().numpy().astype(np.float16)
+        stored = zarr.create_array(
+            store=str(staging), shape=features.shape, dtype=np.float16, chunks=features.shape,
+            attributes={"original_shape": list(embedding.original_shape),
+                        "resized_shape": list(embedding.resized_shape),
+                        "signature": self.backbone.cache_signature()},
+        )
+        stored[...] = features
+        try:
+            os.replace(staging, final)
+        except OSError:  # another writer got there first: same content, keep theirs
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def embed(self, image: np.ndarray) -> Embedding:
+        """The cached embedding, computed and stored when missing."""
+        found = self.get(image)
+        if found is None:
+            found = self.backbone.encode_one(image)
+            self.put(image, found)
+        return found
+
+    def fill(self, load: Callable[[int], np.ndarray], indices: Sequence[int], *,
+             batch_size: int = 4, cancel: threading.Event | None = None,
+             ) -> Generator[tuple[int, int], None, int]:
+        """Encode the images ``load(i)`` that are not cached yet; yields ``(done, total)``.
+
+        Returns how many were computed. Stops between batches when ``cancel`` is set; what was
+        finished stays cached, so a later call resumes.
+        """
+        shutil.rmtree(self.folder / _TMP, ignore_errors=True)
+        total, done, computed = len(indices), 0, 0
+        pending: list[np.ndarray] = []
+        for index in indices:
+            if cancel is not None and cancel.is_set():
+                return computed
+            image = load(index)
+            if self.has(image):
+                done += 1
+            else:
+                pending.append(image)
+            if len(pending) == batch_size:
+                computed += self._encode(pending)
+                done += len(pending)
+                pending = []
+            yield done, total
+        if pending and not (cancel is not None and cancel.is_set()):
+            computed += self._encode(pending)
+            done += len(pending)
+            yield done, total
+        return computed
+
+    def _encode(self, images: list[np.ndarray]) -> int:
+        for image, embedding in zip(images, self.backbone.encode(images), strict=True):
+            self.put(image, embedding)
+        return len(images)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,206 @@
+"""SAM box tool: draw a rectangle and the segment lands in a Labels layer; accept or undo.
+
+Draw boxes on the "SAM boxes" shapes layer. Each box is segmented on the current 2D plane of the
+image and painted into the target Labels layer with its selected label. ``A`` (or *Accept*) keeps
+the painted masks and clears the boxes; ``Z`` (or *Undo*) takes the last box's mask back out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error
+from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from ..backbones.embedding_cache import content_hash
+from ..backbones.sam import Embedding, SamBackbone
+
+if TYPE_CHECKING:
+    import napari
+
+BOX_LAYER = "SAM boxes"
+INLINE_ENV = "WEAKSAM_INLINE"  # "1": compute in the GUI thread (deterministic tests)
+
+
+@dataclass
+class _Undo:
+    plane: tuple[int, ...]   # index of the 2D plane in the labels layer (empty for 2D)
+    before: np.ndarray
+
+
+def box_from_corners(corners_yx: np.ndarray) -> np.ndarray:
+    """(K, 2) rectangle corners in (row, col) → [x0, y0, x1, y1]."""
+    ys, xs = corners_yx[:, 0], corners_yx[:, 1]
+    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+
+
+class BoxToolWidget(QWidget):
+    """Dock: choose the image and the Labels layer; boxes on the canvas become masks."""
+
+    def __init__(self, napari_viewer: napari.Viewer,
+                 backbone_factory: Callable[[], SamBackbone] | None = None) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self._backbone_factory = backbone_factory or _default_backbone
+        self._backbone: SamBackbone | None = None
+        self._embeddings: dict[str, Embedding] = {}
+        self._undo: list[_Undo] = []
+        self._seen_boxes = 0
+        self.inline = os.environ.get(INLINE_ENV) == "1"
+        self.last_worker = None
+        self._build()
+        napari_viewer.layers.events.inserted.connect(self._refresh_choices)
+        napari_viewer.layers.events.removed.connect(self._refresh_choices)
+        self._refresh_choices()
+
+    def _build(self) -> None:
+        form = QFormLayout(self)
+        self.image_combo = QComboBox()
+        self.labels_combo = QComboBox()
+        form.addRow("Image", self.image_combo)
+        form.addRow("Labels", self.labels_combo)
+        row = QHBoxLayout()
+        self.start_button = QPushButton("Draw boxes")
+        self.start_button.setToolTip("Add the box layer and start drawing rectangles")
+        self.start_button.clicked.connect(lambda: self.start())
+        self.accept_button = QPushButton("Accept (A)")
+        self.accept_button.clicked.connect(lambda: self.accept())
+        self.undo_button = QPushButton("Undo (Z)")
+        self.undo_button.clicked.connect(lambda: self.undo())
+        for button in (self.start_button, self.accept_button, self.undo_button):
+            row.addWidget(button)
+        form.addRow(row)
+        self.status = QLabel("Draw a box around a structure: SAM segments it.")
+        self.status.setWordWrap(True)
+        form.addRow(self.status)
+
+    # -- layers ------------------------------------------------------------------------------
+    def _refresh_choices(self, _event=None) -> None:
+        from napari.layers import Image, Labels
+
+        for combo, kind in ((self.image_combo, Image), (self.labels_combo, Labels)):
+            current = combo.currentText()
+            combo.clear()
+            combo.addItems([layer.name for layer in self.viewer.layers if isinstance(layer, kind)])
+            if current:
+                combo.setCurrentText(current)
+
+    @property
+    def image_layer(self):
+        name = self.image_combo.currentText()
+        return self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
+
+    @property
+    def labels_layer(self):
+        name = self.labels_combo.currentText()
+        return self.viewer.layers[name] if name in self.viewer.layers else None  # noqa: SIM401
+
+    def start(self):
+        """The shapes layer for boxes, in rectangle mode; made once."""
+        if BOX_LAYER in self.viewer.layers:
+            layer = self.viewer.layers[BOX_LAYER]
+        else:
+            layer = self.viewer.add_shapes(name=BOX_LAYER, edge_color="#FFD700",
+                                           face_color="transparent", edge_width=2)
+            layer.events.data.connect(self._on_boxes_changed)
+            layer.bind_key("a", lambda _layer: self.accept(), overwrite=True)
+            layer.bind_key("z", lambda _layer: self.undo(), overwrite=True)
+        self._seen_boxes = len(layer.data)
+        layer.mode = "add_rectangle"
+        self.viewer.layers.selection.active = layer
+        return layer
+
+    # -- boxes -------------------------------------------------------------------------------
+    def _on_boxes_changed(self, event=None) -> None:
+        layer = self.viewer.layers[BOX_LAYER]
+        if len(layer.data) <= self._seen_boxes:
+            self._seen_boxes = len(layer.data)
+            return
+        corners = [np.asarray(c) for c in layer.data[self._seen_boxes:]]
+        self._seen_boxes = len(layer.data)
+        for corners_world in corners:
+            self.segment_box(corners_world)
+
+    def segment_box(self, corners_world: np.ndarray) -> None:
+        """Segment the box (corners in world coordinates) on the current plane."""
+        image, labels = self.image_layer, self.labels_layer
+        if image is None or labels is None:
+            show_error("Choose an image layer and a Labels layer for the box tool.")
+            return
+        plane_index, plane = self._current_plane(image)
+        data_corners = np.array([image.world_to_data(c) for c in corners_world])
+        box = box_from_corners(data_corners[:, -2:])  # rgb layers have no channel coordinate
+        self.status.setText("Segmenting…")
+        if self.inline:
+            self._paint(plane_index, self._predict(plane, box), labels)
+            return
+        worker = thread_worker(self._predict)(plane, box)
+        worker.returned.connect(lambda mask: self._paint(plane_index, mask, labels))
+        worker.errored.connect(lambda error: show_error(f"SAM box tool: {error}"))
+        self.last_worker = worker
+        worker.start()
+
+    def _current_plane(self, image) -> tuple[tuple[int, ...], np.ndarray]:
+        lead = image.ndim - 2
+        step = self.viewer.dims.current_step
+        index = tuple(int(step[i]) for i in range(lead))
+        data = image.data[index] if lead else image.data
+        return index, np.asarray(data)
+
+    def _predict(self, plane: np.ndarray, box: np.ndarray) -> np.ndarray:
+        if self._backbone is None:
+            self._backbone = self._backbone_factory()
+        key = content_hash(plane)
+        if key not in self._embeddings:
+            self._embeddings = {key: self._backbone.encode_one(plane)}  # keep the current one
+        decoded = self._backbone.decode(self._embeddings[key], boxes=box[None])
+        return decoded.masks()[0, 0]
+
+    def _paint(self, plane_index: tuple[int, ...], mask: np.ndarray, labels) -> None:
+        data = labels.data
+        target = data[plane_index] if plane_index else data
+        if target.shape != mask.shape:
+            show_error(f"The Labels layer plane {target.shape} does not match the image "
+                       f"{mask.shape}; choose a Labels layer of the same size.")
+            return
+        self._undo.append(_Undo(plane_index, np.array(target, copy=True)))
+        target[mask] = labels.selected_label
+        labels.refresh()
+        self.status.setText(f"{int(mask.sum())} pixels → label {labels.selected_label}. "
+                            "A accepts, Z undoes.")
+
+    # -- accept / undo -----------------------------------------------------------------------
+    def accept(self) -> None:
+        """Keep what was painted and clear the boxes."""
+        self._undo.clear()
+        if BOX_LAYER in self.viewer.layers:
+            layer = self.viewer.layers[BOX_LAYER]
+            layer.data = []
+            self._seen_boxes = 0
+        self.status.setText("Accepted.")
+
+    def undo(self) -> None:
+        """Take the last box's mask back out of the Labels layer."""
+        labels = self.labels_layer
+        if not self._undo or labels is None:
+            self.status.setText("Nothing to undo.")
+            return
+        last = self._undo.pop()
+        if last.plane:
+            labels.data[last.plane] = last.before
+        else:
+            labels.data[...] = last.before
+        labels.refresh()
+        self.status.setText("Undone.")
+
+
+def _default_backbone() -> SamBackbone:
+    from ..backbones.device import pick_device
+    from ..backbones.loaders import load_backbone
+
+    return load_backbone("litemedsam", device=pick_device())
