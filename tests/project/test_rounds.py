@@ -130,8 +130,6 @@ def test_mark_interrupted_jobs_counts_running_jobs(project):
     assert [j.status for j in project.rounds.jobs()] == ["failed", "failed", "cancelled"]
 
 
-@pytest.mark.xfail(strict=True, reason="add_checkpoint copies the file before the read-only "
-                   "check (rounds.py), leaving an orphan in <project>/checkpoints")
 def test_read_only_add_checkpoint_writes_nothing(tmp_path, weights):
     Project.create(tmp_path / "p").close()
     with Project.open(tmp_path / "p", read_only=True) as project, pytest.raises(ProjectError):

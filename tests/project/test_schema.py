@@ -79,7 +79,6 @@ def test_newer_catalog_error_releases_the_lock(tmp_path):
     Project.open(tmp_path / "p").close()  # would raise ProjectLockedError if still held
 
 
-@pytest.mark.xfail(strict=True, reason="read-only open skips the schema version check (db.py)")
 def test_newer_catalog_refused_read_only_too(tmp_path):
     Project.create(tmp_path / "p").close()
     _set_user_version(tmp_path / "p" / "catalog.sqlite", LATEST_VERSION + 1)

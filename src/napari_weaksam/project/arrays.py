@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .errors import ProjectError
+from .errors import ProjectError, ReadOnlyProjectError
 
 _TMP = ".tmp"
 
@@ -70,7 +70,9 @@ class ArrayStore:
     def write(self, prefix: str, array: np.ndarray, *, attrs: dict[str, Any] | None = None) -> str:
         """Write ``array`` atomically under a new key below ``prefix`` and return the key."""
         if self.read_only:
-            raise ProjectError(f"{self.root}: the project is open read-only")
+            raise ReadOnlyProjectError(
+                f"{self.root.parent}: the project is open read-only; arrays cannot be written"
+            )
         data = np.ascontiguousarray(array)
         key = self.new_key(prefix)
         staging = self.root / _TMP / uuid.uuid4().hex

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ReadOnlyProjectError
-from .schema import migrate
+from .schema import check_readable, migrate
 
 
 def utc_now() -> str:
@@ -56,17 +56,22 @@ class Database:
             self.conn.execute("PRAGMA synchronous = FULL")
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
-        if not read_only:
+        if read_only:
+            check_readable(self.conn, str(path))
+        else:
             migrate(self.conn, str(path))
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run the block as one atomic write (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
+    def ensure_writable(self) -> None:
         if self.read_only:
             raise ReadOnlyProjectError(
                 f"{self.path.parent}: the project is open read-only; close the other "
                 "napari-weaksam window or process that has it open for writing, then reopen it."
             )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block as one atomic write (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
+        self.ensure_writable()
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:

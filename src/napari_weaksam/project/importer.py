@@ -138,8 +138,7 @@ def _import_one(project: Project, file: Path, base: Path, copy: bool, taken: set
     relpath = _relpath(project.root, file)
     if copy and relpath is None:
         relpath = _copy_into(project.root, file, base)
-    stem = _unique_name(file, base, taken)
-    items = _items_of(image, stem)
+    items = _unique_items(image, file, base, taken)
     taken.update(i.name for i in items)
     project.catalog.add_source(
         path=str(file), relpath=relpath, format=image.format,
@@ -172,18 +171,19 @@ def _plane_size(image: ImageData) -> tuple[int, int]:
     return image.shape[image.axes.index("Y")], image.shape[image.axes.index("X")]
 
 
-def _unique_name(file: Path, base: Path, taken: set[str]) -> str:
+def _unique_items(image: ImageData, file: Path, base: Path, taken: set[str]) -> list[NewItem]:
+    """Items named after the file; a relative path (and a number) when a name is taken."""
     stem = display_stem(file)
-    if stem not in taken:
-        return stem
     try:
         rel = file.relative_to(base).with_name(stem).as_posix()
     except ValueError:
         rel = file.with_name(stem).as_posix()
-    candidate, n = rel, 2
-    while candidate in taken:
-        candidate, n = f"{rel} ({n})", n + 1
-    return candidate
+    candidates = [stem, rel] + [f"{rel} ({n})" for n in range(2, 10_000)]
+    for candidate in candidates:
+        items = _items_of(image, candidate)
+        if not any(item.name in taken for item in items):
+            return items
+    raise ImageReadError(f"{file}: no free item name; rename the file")
 
 
 def _relpath(root: Path, file: Path) -> str | None:
@@ -198,10 +198,21 @@ def _copy_into(root: Path, file: Path, base: Path) -> str:
         rel = file.relative_to(base)
     except ValueError:
         rel = Path(file.name)
-    target = root / "images" / rel
+    target = _free_path(root / "images" / rel)
     target.parent.mkdir(parents=True, exist_ok=True)
     if file.is_dir():
         shutil.copytree(file, target, dirs_exist_ok=True)
     else:
         shutil.copy2(file, target)
     return target.relative_to(root).as_posix()
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or ``name (2).ext`` … when something is already there."""
+    if not path.exists():
+        return path
+    stem, suffix = display_stem(path), path.name[len(display_stem(path)):]
+    n = 2
+    while (candidate := path.with_name(f"{stem} ({n}){suffix}")).exists():
+        n += 1
+    return candidate

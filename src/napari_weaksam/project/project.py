@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from ..backbones.embedding_cache import EmbeddingCache
     from ..backbones.sam import SamBackbone
 
 from .. import __version__
-from ..backbones.embedding_cache import EmbeddingCache
 from ..io import ImageData, read_image
 from .arrays import ArrayStore
 from .catalog import Catalog, Item, Source
@@ -149,6 +149,8 @@ class Project:
 
     def embedding_cache(self, backbone: SamBackbone) -> EmbeddingCache:
         """The project's cache of ``backbone``'s embeddings (under ``cache/embeddings``)."""
+        from ..backbones.embedding_cache import EmbeddingCache
+
         return EmbeddingCache(self.root / "cache" / "embeddings", backbone)
 
     def _read_source(self, source_id: int) -> ImageData:

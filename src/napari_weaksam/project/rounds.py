@@ -87,6 +87,7 @@ class RoundLog:
     def add_checkpoint(self, file: Path, *, round_id: int | None = None,
                        description: str = "") -> Checkpoint:
         """Copy a checkpoint file into the project (atomically) and record it."""
+        self.db.ensure_writable()
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         name = f"{uuid.uuid4().hex}{''.join(Path(file).suffixes) or '.pt'}"
         staging = self.checkpoint_dir / f".{name}.partial"

@@ -117,14 +117,29 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
-def migrate(conn: sqlite3.Connection, path: str) -> int:
-    """Bring the catalog to :data:`LATEST_VERSION`, one transaction per step."""
-    current = schema_version(conn)
+def _refuse_newer(current: int, path: str) -> None:
     if current > LATEST_VERSION:
         raise SchemaVersionError(
             f"{path}: the project catalog has schema version {current}, but this napari-weaksam "
             f"knows up to {LATEST_VERSION}. Upgrade napari-weaksam to open it."
         )
+
+
+def check_readable(conn: sqlite3.Connection, path: str) -> None:
+    """A read-only open needs the current schema: it cannot migrate."""
+    current = schema_version(conn)
+    _refuse_newer(current, path)
+    if current < LATEST_VERSION:
+        raise SchemaVersionError(
+            f"{path}: the project catalog has the older schema version {current}; open it for "
+            "writing once (e.g. in the Tagging dock) to upgrade it, then read it."
+        )
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the catalog to :data:`LATEST_VERSION`, one transaction per step."""
+    current = schema_version(conn)
+    _refuse_newer(current, path)
     for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
         try:
             conn.executescript(
