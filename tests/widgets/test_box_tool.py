@@ -66,3 +66,33 @@ def test_drawn_box_paints_selected_label_then_undo_and_accept(tool, backbone):
     assert len(shapes.data) == 0 and (labels.data == 2).any()
     widget.undo()  # nothing left to undo after accepting
     assert (labels.data == 2).any()
+
+
+def test_box_on_a_scaled_volume_paints_inside_the_box_on_its_plane(
+        make_napari_viewer, qtbot, backbone, monkeypatch):
+    from napari_weaksam.io import read_image
+
+    monkeypatch.setenv("WEAKSAM_INLINE", "1")
+    viewer = make_napari_viewer()
+    volume = read_image(sample_dir() / "images" / "brain1.nii.gz")
+    truth = read_image(sample_dir() / "masks" / "brain1.nii.gz").data > 0
+    plane = int(np.argmax(truth.sum(axis=(1, 2))))
+    viewer.add_image(volume.data, name="brain1", scale=volume.spacing)
+    labels = viewer.add_labels(np.zeros(volume.data.shape, np.uint8), name="fix",
+                               scale=volume.spacing)
+    widget = BoxToolWidget(viewer, backbone_factory=lambda: backbone)
+    qtbot.addWidget(widget)
+    widget.image_combo.setCurrentText("brain1")
+    widget.labels_combo.setCurrentText("fix")
+    viewer.dims.set_point(0, plane * volume.spacing[0])
+    shapes = widget.start()
+    corners = truth_box_corners(truth[plane])
+    shapes.add_rectangles(np.column_stack([np.full(4, plane), corners]))
+    painted = labels.data == 1
+    assert painted[plane].sum() > 100
+    assert not np.delete(painted, plane, axis=0).any()  # only the current plane
+    ys, xs = np.nonzero(painted[plane])
+    (y0, x0), (y1, x1) = corners.min(axis=0), corners.max(axis=0)
+    assert ys.min() >= y0 - 2 and ys.max() <= y1 + 2 and xs.min() >= x0 - 2 and xs.max() <= x1 + 2
+    dice = 2 * (painted[plane] & truth[plane]).sum() / (painted[plane].sum() + truth[plane].sum())
+    assert dice > 0.8, dice

@@ -69,14 +69,26 @@ def test_navigation_keys_move_and_show_volume_slices(dock, qtbot):
     brain = next(i for i in dock.nav.items if i.name == "brain1 z012")
     dock.go_to(brain.id)
     assert dock.view.layer.data.shape[0] == 25  # the whole volume is shown
-    assert dock.viewer.dims.current_step[0] == brain.display_index
+    assert dock.view.displayed_plane() == brain.display_index
     assert dock.view.layer.scale[0] == pytest.approx(6.5, abs=0.01)
+
+
+def test_volume_slices_stay_right_with_a_layer_of_another_scale(dock):
+    brain = next(i for i in dock.nav.items if i.name == "brain1 z012")
+    dock.go_to(brain.id)
+    dock.viewer.add_shapes(name="boxes")  # unit scale: napari's slider step becomes 1 mm
+    other = next(i for i in dock.nav.items if i.name == "brain1 z020")
+    dock.go_to(other.id)
+    assert dock.view.displayed_plane() == other.display_index
+    world_z = dock.view.layer.data_to_world([other.display_index, 0, 0])[0]
+    assert dock.viewer.dims.point[0] == pytest.approx(world_z)
 
 
 def test_scrolling_the_volume_moves_to_that_slice(dock):
     brain = next(i for i in dock.nav.items if i.name == "brain1 z012")
     dock.go_to(brain.id)
-    dock.viewer.dims.set_current_step(0, brain.display_index + 3)
+    world_z = dock.view.layer.data_to_world([brain.display_index + 3, 0, 0])[0]
+    dock.viewer.dims.set_point(0, world_z)
     assert dock.nav.current.display_index == brain.display_index + 3
     assert dock.nav.current.source_id == brain.source_id
 

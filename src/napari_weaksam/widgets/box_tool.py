@@ -105,8 +105,11 @@ class BoxToolWidget(QWidget):
         if BOX_LAYER in self.viewer.layers:
             layer = self.viewer.layers[BOX_LAYER]
         else:
+            image = self.image_layer
+            # the image's scale keeps napari's slider stepping through planes, not millimetres
+            geometry = {"ndim": image.ndim, "scale": image.scale} if image is not None else {}
             layer = self.viewer.add_shapes(name=BOX_LAYER, edge_color="#FFD700",
-                                           face_color="transparent", edge_width=2)
+                                           face_color="transparent", edge_width=1, **geometry)
             layer.events.data.connect(self._on_boxes_changed)
             layer.bind_key("a", lambda _layer: self.accept(), overwrite=True)
             layer.bind_key("z", lambda _layer: self.undo(), overwrite=True)
@@ -121,10 +124,10 @@ class BoxToolWidget(QWidget):
         if len(layer.data) <= self._seen_boxes:
             self._seen_boxes = len(layer.data)
             return
-        corners = [np.asarray(c) for c in layer.data[self._seen_boxes:]]
+        new = layer.data[self._seen_boxes:]
         self._seen_boxes = len(layer.data)
-        for corners_world in corners:
-            self.segment_box(corners_world)
+        for corners in new:
+            self.segment_box(np.array([layer.data_to_world(c) for c in corners]))
 
     def segment_box(self, corners_world: np.ndarray) -> None:
         """Segment the box (corners in world coordinates) on the current plane."""
@@ -147,8 +150,8 @@ class BoxToolWidget(QWidget):
 
     def _current_plane(self, image) -> tuple[tuple[int, ...], np.ndarray]:
         lead = image.ndim - 2
-        step = self.viewer.dims.current_step
-        index = tuple(int(step[i]) for i in range(lead))
+        position = image.world_to_data(self.viewer.dims.point)
+        index = tuple(int(round(position[i])) for i in range(lead))
         data = image.data[index] if lead else image.data
         return index, np.asarray(data)
 

@@ -37,13 +37,14 @@ class ItemView:
         ):
             self._replace_layer(project, item.source_id)
         if project.catalog.source(item.source_id).kind == "volume":
-            self.viewer.dims.set_current_step(0, item.display_index)
+            world = self.layer.data_to_world([item.display_index, 0, 0])
+            self.viewer.dims.set_point(0, world[0])
 
     def displayed_plane(self) -> int | None:
         """The volume plane napari shows now, or None when the layer is 2D."""
         if self.layer is None or self.layer.ndim - self.layer.rgb < 3:
             return None
-        return int(self.viewer.dims.current_step[0])
+        return int(round(self.layer.world_to_data(self.viewer.dims.point)[0]))
 
     def apply_window(self, preset: str) -> None:
         """Set the contrast of the image layer from a CT window preset, or automatically."""
