@@ -183,28 +183,29 @@ def encode_rows(backbone: SamBackbone, images: list[np.ndarray], args,
     rows.append((f"{label}, fp32 channels-last weights", str(median), "encoder weights converted"))
     del model_cl
 
-    backbone.autocast_dtype = torch.bfloat16
+    backbone.set_precision("bf16")
     try:
         median, _ = time_encode(backbone, images, args.n, device)
         rows.append((f"{label}, bf16 autocast", str(median), ""))
     except Exception as error:  # noqa: BLE001 - report any failure, keep benchmarking
         rows.append((f"{label}, bf16 autocast", "failed", f"{type(error).__name__}: {error}"[:120]))
     finally:
-        backbone.autocast_dtype = None
+        backbone.set_precision("fp32")
 
-    if args.skip_compile:
-        rows.append((f"{label}, torch.compile fp32", "skipped", "--skip-compile"))
-    else:
+    for precision in ("fp32", "bf16"):
+        name = f"{label}, torch.compile {precision}"
+        if args.skip_compile:
+            rows.append((name, "skipped", "--skip-compile"))
+            continue
         compiled = copy.deepcopy(backbone)
         try:
-            compiled.image_encoder = torch.compile(compiled.image_encoder)
+            compiled.set_precision(precision)
+            compiled.compile_encoder()
             median, warm = time_encode(compiled, images, args.n, device)
-            rows.append((f"{label}, torch.compile fp32", str(median),
-                         f"first call (compile) {warm:.1f} s"))
+            rows.append((name, str(median), f"first call (compile) {warm:.1f} s"))
         except Exception as error:  # noqa: BLE001 - compile fails in many ways; report it
             text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            rows.append((f"{label}, torch.compile fp32", "failed",
-                         f"{type(error).__name__}: {text}"[:120]))
+            rows.append((name, "failed", f"{type(error).__name__}: {text}"[:120]))
         del compiled
 
     if device.type == "cpu":
@@ -224,7 +225,7 @@ def decode_rows(backbone: SamBackbone, items, args, device: torch.device) -> lis
     embedding = backbone.encode_one(image)
     rng = np.random.default_rng(0)
     h, w = image.shape[:2]
-    for count in (1, 16, 64):
+    for count in (1, 4, 16, 64):
         jitter = rng.uniform(-5, 5, size=(count, 4)).astype(np.float32)
         boxes = np.clip(box[None] + jitter, 0, [w, h, w, h]).astype(np.float32)
         n = args.n if count == 1 else args.decode_n
@@ -244,15 +245,15 @@ def agreement_rows(backbone: SamBackbone, items) -> list[Row]:
     max_diff = max_abs = 0.0
     dices = []
     for image, box in items:
-        backbone.autocast_dtype = None
+        backbone.set_precision("fp32")
         ref = backbone.encode_one(image)
         ref_mask = backbone.decode(ref, boxes=box[None]).masks()[0, 0]
-        backbone.autocast_dtype = torch.bfloat16
+        backbone.set_precision("bf16")
         try:
             low = backbone.encode_one(image)
             low_mask = backbone.decode(low, boxes=box[None]).masks()[0, 0]
         finally:
-            backbone.autocast_dtype = None
+            backbone.set_precision("fp32")
         max_diff = max(max_diff, float((ref.features - low.features).abs().max()))
         max_abs = max(max_abs, float(ref.features.abs().max()))
         equal = int((ref_mask == low_mask).sum())

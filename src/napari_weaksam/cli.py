@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("--batch-size", type=int, default=4)
     embed.set_defaults(run=cmd_embed)
 
+    config = sub.add_parser("config", help="show or change a user setting (e.g. weights_dir)")
+    config.add_argument("key", nargs="?", help="setting name, e.g. weights_dir")
+    config.add_argument("value", nargs="?", help="new value; 'none' removes the setting")
+    config.set_defaults(run=cmd_config)
+
     sample = sub.add_parser("sample", help="create the bundled sample project")
     sample.add_argument("dest", nargs="?", type=Path, help="where (default: the user cache)")
     sample.set_defaults(run=cmd_sample)
@@ -110,19 +115,21 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights-dir", help="folder with official SAM checkpoints")
     parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps, cpu")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                        help="autocast precision of the image encoder (default fp32)")
+                        help="autocast precision of the image encoder (default fp32; bf16 is "
+                        "faster on recent CPUs, see the README for its agreement with fp32)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the image encoder: slow first item, faster after")
 
 
 def _backbone_from(args: argparse.Namespace):
-    import torch
-
     from .backbones.device import pick_device
     from .backbones.loaders import load_backbone
 
     backbone = load_backbone(args.model, device=pick_device(args.device),
                              checkpoint=args.checkpoint, weights_folder=args.weights_dir)
-    backbone.autocast_dtype = {"fp32": None, "bf16": torch.bfloat16,
-                               "fp16": torch.float16}[args.precision]
+    backbone.set_precision(args.precision)
+    if args.compile:
+        backbone.compile_encoder()
     return backbone
 
 
@@ -152,6 +159,21 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    from .settings import load_settings, set_setting, settings_path
+
+    if args.key and args.value is not None:
+        set_setting(args.key, None if args.value.lower() == "none" else args.value)
+    settings = load_settings()
+    if args.key and args.value is None:
+        print(settings.get(args.key, "(not set)"))
+        return 0
+    print(f"settings file: {settings_path()}")
+    for key, value in sorted(settings.items()):
+        print(f"  {key} = {value}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .backbones.device import describe_device, pick_device
     from .backbones.weights import WEIGHTS_DIR_ENV, available_weights, weights_dir
@@ -165,7 +187,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             print(f"  {name:18s} not installed")
     print(f"device: {describe_device(pick_device())}")
     folder = weights_dir(args.weights_dir)
-    unset = f"not set (--weights-dir or ${WEIGHTS_DIR_ENV})"
+    unset = f"not set (--weights-dir, ${WEIGHTS_DIR_ENV} or `weaksam config weights_dir PATH`)"
     print(f"SAM weights folder: {folder if folder else unset}")
     found = available_weights(args.weights_dir)
     print("weights found:" if found else "weights found: none")

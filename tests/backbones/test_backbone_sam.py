@@ -190,7 +190,7 @@ def test_official_sam_vit_b_state_dict_loads(tmp_path: Path,
     assert loaded.model_id == "sam_vit_b"
     assert loaded.preprocessing == SAM_PREPROCESSING
     assert sha256_of(path)[:16] in loaded.cache_signature()
-    assert loaded.cache_signature().endswith(SAM_PREPROCESSING.signature())
+    assert loaded.cache_signature().endswith(f"{SAM_PREPROCESSING.signature()}-fp32")
 
 
 # -- known answers ---------------------------------------------------------------------------------

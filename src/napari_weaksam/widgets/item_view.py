@@ -76,6 +76,8 @@ class ItemView:
             if limits is not None:
                 kwargs["contrast_limits"] = limits
         added = self.viewer.add_image(image.data, **kwargs)
+        if image.is_volume:
+            self.viewer.dims.axis_labels = ("slice", "y", "x")
         self.layers = added if isinstance(added, list) else [added]
         self.source_id = source_id
         self.viewer.reset_view()

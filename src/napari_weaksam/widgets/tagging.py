@@ -31,7 +31,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..io import WINDOW_PRESETS
-from ..project import ImageClass, Item, Project, ProjectError
+from ..project import ImageClass, Item, Project, ProjectError, ProjectLockedError
 from ..project.importer import iter_import
 from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
@@ -167,6 +167,9 @@ class TaggingWidget(QWidget):
         """Open the project folder at ``path`` (read-only when another process writes it)."""
         try:
             project = Project.open(path)
+        except ProjectLockedError as error:
+            project = Project.open(path, read_only=True)
+            show_warning(f"{error}\nOpened read-only: you can look, but tags are not saved.")
         except ProjectError as error:
             show_error(str(error))
             return
