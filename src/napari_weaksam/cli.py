@@ -85,6 +85,28 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("value", nargs="?", help="new value; 'none' removes the setting")
     config.set_defaults(run=cmd_config)
 
+    run = sub.add_parser("run", help="run a weak-supervision method: proposals for every item")
+    run.add_argument("project", type=Path)
+    run.add_argument("--method", default="weakmedsam", choices=("weakmedsam",))
+    _model_options(run)
+    run.add_argument("--epochs", type=int, default=12)
+    run.add_argument("--subclasses", type=int, default=4, help="k-means clusters per class")
+    run.add_argument("--threshold", type=float, default=0.5, help="on the refined map")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--no-maps", action="store_true", help="do not store CAM/affinity maps")
+    run.set_defaults(run=cmd_run)
+
+    evaluate = sub.add_parser("evaluate",
+                              help="Dice, IoU, HD95 of the proposals against ground-truth masks")
+    evaluate.add_argument("project", type=Path)
+    evaluate.add_argument("masks", type=Path, help="folder of masks named like the images")
+    evaluate.add_argument("--source", choices=("proposals", "final"), default="proposals",
+                          help="score the proposals, or the reviewed (accepted/corrected) labels")
+    evaluate.add_argument("--round", type=int, help="proposals of this round (default: latest)")
+    evaluate.add_argument("--csv", type=Path, help="write one row per item here")
+    evaluate.add_argument("--plot", type=Path, help="write a PNG summary plot here")
+    evaluate.set_defaults(run=cmd_evaluate)
+
     sample = sub.add_parser("sample", help="create the bundled sample project")
     sample.add_argument("dest", nargs="?", type=Path, help="where (default: the user cache)")
     sample.set_defaults(run=cmd_sample)
@@ -171,6 +193,55 @@ def cmd_config(args: argparse.Namespace) -> int:
     print(f"settings file: {settings_path()}")
     for key, value in sorted(settings.items()):
         print(f"  {key} = {value}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .methods.weakmedsam import WeakMedSamSettings, run_weakmedsam
+    from .progress import Cancelled
+
+    settings = WeakMedSamSettings(epochs=args.epochs, subclasses=args.subclasses,
+                                  threshold=args.threshold, seed=args.seed,
+                                  save_maps=not args.no_maps)
+    backbone = _backbone_from(args)
+    with Project.open(args.project) as project:
+        try:
+            report = run_weakmedsam(project, backbone, settings, progress=_print_stage)
+        except (Cancelled, KeyboardInterrupt):
+            print("\nstopped; the round is marked cancelled, embeddings stay cached")
+            return 130
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+    print(f"\nround {report.round_id}: {report.items} items, {report.positives} with a "
+          f"pseudo-label; {stages}")
+    return 0
+
+
+def _print_stage(progress) -> None:
+    extra = f" loss {progress.loss:.4f}" if progress.loss is not None else ""
+    last = progress.done == progress.total
+    if last or progress.stage == "training" or progress.done % 25 == 0:
+        print(f"\r  {progress.stage}: {progress.done}/{progress.total}{extra}", end="",
+              flush=True)
+        if last:
+            print()
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_project
+
+    with Project.open(args.project, read_only=True) as project:
+        try:
+            report = evaluate_project(project, args.masks, source=args.source,
+                                      round_id=args.round)
+        except ValueError as error:
+            raise ProjectError(str(error)) from error
+    print(report.table())
+    if args.csv:
+        report.write_csv(args.csv)
+        print(f"per-item rows: {args.csv}")
+    if args.plot:
+        report.plot(args.plot)
+        print(f"plot: {args.plot}")
     return 0
 
 

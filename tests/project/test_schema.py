@@ -84,3 +84,25 @@ def test_newer_catalog_refused_read_only_too(tmp_path):
     _set_user_version(tmp_path / "p" / "catalog.sqlite", LATEST_VERSION + 1)
     with pytest.raises(SchemaVersionError):
         Project.open(tmp_path / "p", read_only=True).close()
+
+
+def test_version_1_catalog_is_migrated_and_keeps_its_data(tmp_path):
+    import json
+    import sqlite3
+
+    from napari_weaksam.project import Project
+    from napari_weaksam.project.schema import SCHEMA_V1
+
+    root = tmp_path / "old"
+    root.mkdir()
+    (root / "project.json").write_text(json.dumps({"format": "napari-weaksam project"}))
+    conn = sqlite3.connect(root / "catalog.sqlite")
+    conn.executescript(SCHEMA_V1 + "\nPRAGMA user_version = 1;")
+    conn.execute("INSERT INTO classes (name, label_value, color, created_at)"
+                 " VALUES ('tumour', 1, '#E69F00', 'then')")
+    conn.commit()
+    conn.close()
+    with Project.open(root) as project:
+        assert project.db.scalar("PRAGMA user_version") == LATEST_VERSION >= 2
+        assert [c.name for c in project.catalog.classes()] == ["tumour"]
+        assert project.db.scalar("SELECT COUNT(*) FROM maps") == 0

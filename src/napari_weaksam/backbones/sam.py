@@ -43,7 +43,7 @@ class Preprocessing:
 class Embedding:
     """An encoded image: the feature map plus the sizes needed to map masks back."""
 
-    features: torch.Tensor            # (C, h, w)
+    features: torch.Tensor            # (C, h, w); float32 fresh, float16 from the cache
     original_shape: tuple[int, int]   # (H, W) of the item
     resized_shape: tuple[int, int]    # (h', w') inside the padded model frame
 
@@ -220,7 +220,7 @@ class SamBackbone(nn.Module):
         with torch.set_grad_enabled(grad), self._autocast():
             sparse, dense = self.prompt_encoder(points=point_t, boxes=box_t, masks=mask_t)
             low_res, iou = self.mask_decoder(
-                image_embeddings=embedding.features[None].to(device),
+                image_embeddings=embedding.features[None].to(device, torch.float32),
                 image_pe=self.prompt_encoder.get_dense_pe(),
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,

@@ -33,6 +33,7 @@ from .db import Database, to_json
 from .errors import ProjectError
 from .labels import CORRECTION_PREFIX, PROPOSAL_PREFIX, LabelStore
 from .lock import ProjectLock
+from .maps import MAP_PREFIX, MapStore
 from .rounds import RoundLog
 
 MARKER = "project.json"
@@ -58,6 +59,7 @@ class Project:
         self.catalog = Catalog(self.db)
         self.labels = LabelStore(self.db, self.arrays)
         self.rounds = RoundLog(self.db, root / "checkpoints")
+        self.maps = MapStore(self.db, self.arrays)
         self._load_source = lru_cache(maxsize=4)(self._read_source)
         if not read_only:
             self._recover()
@@ -110,7 +112,8 @@ class Project:
 
     def _recover(self) -> None:
         """Finish what a crash left: drop half-written arrays, fail jobs that died."""
-        self.arrays.sweep([PROPOSAL_PREFIX, CORRECTION_PREFIX], self.labels.referenced_keys())
+        referenced = self.labels.referenced_keys() | self.maps.referenced_keys()
+        self.arrays.sweep([PROPOSAL_PREFIX, CORRECTION_PREFIX, MAP_PREFIX], referenced)
         for partial in self.rounds.checkpoint_dir.glob(".*.partial"):
             partial.unlink(missing_ok=True)
         self.rounds.mark_interrupted_jobs()

@@ -104,7 +104,20 @@ CREATE TABLE settings (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+SCHEMA_V2 = """
+CREATE TABLE maps (                        -- per-item float maps a method produced
+    id          INTEGER PRIMARY KEY,
+    item_id     INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+    round_id    INTEGER REFERENCES rounds(id),
+    kind        TEXT NOT NULL,             -- 'cam', 'affinity', 'refined'
+    class_id    INTEGER REFERENCES classes(id),
+    array_key   TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX maps_item ON maps(item_id, kind, id);
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
 LATEST_VERSION = len(MIGRATIONS)
 
 

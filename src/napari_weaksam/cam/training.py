@@ -1,0 +1,81 @@
+"""Training the embedding classifier: BCE(parent) + λ·BCE(sub-class), seeded and cancellable."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..progress import check_cancel
+from .embedding_classifier import EmbeddingClassifier
+
+LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
+
+
+@dataclass
+class ClassifierTraining:
+    epochs: int = 12
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    child_weight: float = 0.5
+    min_steps: int = 300   # small projects train for more epochs, so every run learns enough
+    seed: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+def train_classifier(embeddings: torch.Tensor, labels: np.ndarray, subclass_targets: np.ndarray,
+                     settings: ClassifierTraining, *, device: torch.device | str = "cpu",
+                     on_epoch: LossCallback | None = None,
+                     cancel: threading.Event | None = None) -> EmbeddingClassifier:
+    """Fit a classifier on (N, C, h, w) embeddings (kept on the CPU, moved per batch)."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    model = EmbeddingClassifier(labels.shape[1], subclass_targets.shape[1],
+                                in_channels=embeddings.shape[1])
+    model.set_input_statistics(embeddings)
+    model = model.to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    batches = max(1, -(-len(labels) // settings.batch_size))
+    epochs = max(settings.epochs, -(-settings.min_steps // batches))
+    steps = epochs * batches
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate,
+                                                   total_steps=steps)
+    y_parent = torch.as_tensor(labels, dtype=torch.float32)
+    y_child = torch.as_tensor(subclass_targets, dtype=torch.float32)
+    bce = nn.BCEWithLogitsLoss()
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(labels), generator=generator)
+        total, count = 0.0, 0
+        for start in range(0, len(order), settings.batch_size):
+            check_cancel(cancel)
+            index = order[start:start + settings.batch_size]
+            batch = _augment(embeddings[index].float(), generator).to(device)
+            parent, child = model(batch)
+            loss = bce(parent, y_parent[index].to(device)) + settings.child_weight * bce(
+                child, y_child[index].to(device))
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(index)
+            count += len(index)
+        settings.losses.append(total / max(count, 1))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, epochs, settings.losses[-1])
+    return model.eval()
+
+
+def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random horizontal flips of the embedding map (cheap, and plausible for the head)."""
+    flip = torch.rand(len(batch), generator=generator) < 0.5
+    if flip.any():
+        batch = batch.clone()
+        batch[flip] = batch[flip].flip(-1)
+    return batch

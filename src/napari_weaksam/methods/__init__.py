@@ -1,0 +1,1 @@
+"""Weak-supervision methods: presets of the pipeline's stages."""

@@ -1,0 +1,22 @@
+"""Refinement: propagate a class activation map over SAM-derived pixel affinities."""
+
+from napari_weaksam.refine.affinity import (
+    affinity_source_map,
+    neighbour_affinity,
+    neighbour_offsets,
+    transition_matrix,
+)
+from napari_weaksam.refine.grid_prompts import grid_boxes, grid_points
+from napari_weaksam.refine.random_walk import random_walk, refine_cam, threshold_map
+
+__all__ = [
+    "affinity_source_map",
+    "grid_boxes",
+    "grid_points",
+    "neighbour_affinity",
+    "neighbour_offsets",
+    "random_walk",
+    "refine_cam",
+    "threshold_map",
+    "transition_matrix",
+]

@@ -1,0 +1,128 @@
+"""WeakMedSAM end to end on the bundled sample (real LiteMedSAM, real tags, no ground truth)."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import napari_weaksam.project.project as project_module
+from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.methods.weakmedsam import (
+    WeakMedSamSettings,
+    label_item,
+    run_weakmedsam,
+    train_on_tags,
+)
+from napari_weaksam.progress import Cancelled
+from napari_weaksam.project import LabelState, Project, ProjectError
+from napari_weaksam.sample import make_sample_project, sample_dir
+
+FAST = WeakMedSamSettings(epochs=4, min_steps=150, subclasses=2)
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.set_num_threads(2)
+    return load_backbone("litemedsam")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, backbone):
+    """The sample project after one run; every file the run read is recorded."""
+    root = make_sample_project(tmp_path_factory.mktemp("wm") / "sample")
+    read = []
+    original = project_module.read_image
+    project_module.read_image = lambda path, **kw: read.append(str(path)) or original(path, **kw)
+    stages = []
+    try:
+        with Project.open(root) as project:
+            report = run_weakmedsam(project, backbone, FAST, progress=stages.append)
+    finally:
+        project_module.read_image = original
+    return root, report, read, stages
+
+
+def test_every_item_gets_a_proposal_with_provenance(finished):
+    root, report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        items = project.catalog.items()
+        assert report.items == len(items) == 33
+        for item in items:
+            proposal = project.labels.latest_proposal(item.id)
+            assert proposal is not None and proposal.round_id == report.round_id
+            assert proposal.method == "weakmedsam" and proposal.params["epochs"] == 4
+            assert 0.0 <= proposal.confidence <= 1.0
+            mask = project.labels.proposal_mask(proposal)
+            assert mask.shape == (item.height, item.width)
+            assert set(np.unique(mask)) <= {0, 1}
+            assert project.labels.state(item.id) is LabelState.PROPOSED
+        (round_,) = project.rounds.rounds()
+        assert round_.status == "done" and round_.checkpoint_id is not None
+        assert project.rounds.checkpoint(round_.checkpoint_id).path.is_file()
+
+
+def test_maps_are_saved_for_inspection(finished):
+    root, _report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        item = project.catalog.items()[0]
+        cam = project.maps.latest(item.id, "cam", project.catalog.classes()[0].id)
+        assert cam is not None
+        values = project.maps.read(cam)
+        assert values.shape == (item.height, item.width)
+        assert values.min() >= 0.0 and values.max() <= 1.0
+
+
+def test_tagged_tumour_items_are_found_more_often_than_negatives(finished):
+    root, _report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        tags = project.catalog.all_tags()
+        found = {True: [], False: []}
+        for item in project.catalog.items():
+            mask = project.labels.proposal_mask(project.labels.latest_proposal(item.id))
+            found[bool(tags[item.id])].append(mask.any())
+    assert np.mean(found[True]) > np.mean(found[False])
+
+
+def test_no_ground_truth_reaches_the_pipeline(finished):
+    _root, _report, read, stages = finished
+    assert read, "the run should have read its images"
+    masks = str(sample_dir() / "masks")
+    assert not any(path.startswith(masks) or "/masks/" in path for path in read)
+    assert {p.stage for p in stages} == {"embedding", "training", "pseudo-labels"}
+
+
+def test_same_seed_same_classifier_and_labels(finished, backbone):
+    root, _report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        items = project.catalog.items()[:6]
+        cache = project.embedding_cache(backbone)
+        embeddings = [cache.get(project.item_image(item)) for item in items]
+        tags = project.catalog.all_tags()
+    labels = np.array([[1.0 if tags[i.id] else 0.0] for i in items], dtype=np.float32)
+    runs = [train_on_tags(embeddings, list(range(6)), labels, FAST, backbone.device,
+                          lambda _p: None, None) for _ in range(2)]
+    for a, b in zip(runs[0][0].state_dict().values(), runs[1][0].state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+    first = label_item(backbone, runs[0][0], embeddings[0], [1], FAST)
+    second = label_item(backbone, runs[1][0], embeddings[0], [1], FAST)
+    np.testing.assert_array_equal(first.label, second.label)
+
+
+def test_cancel_stops_and_marks_nothing_done(tmp_path, backbone):
+    root = make_sample_project(tmp_path / "s")
+    cancel = threading.Event()
+    cancel.set()
+    with Project.open(root) as project, pytest.raises(Cancelled):
+        run_weakmedsam(project, backbone, FAST, cancel=cancel)
+
+
+def test_a_class_without_positive_tags_is_refused(tmp_path, backbone):
+    root = make_sample_project(tmp_path / "s")
+    with Project.open(root) as project:
+        project.catalog.add_class("necrosis")
+        with pytest.raises(ProjectError, match="'necrosis' has no tagged item"):
+            run_weakmedsam(project, backbone, FAST)
