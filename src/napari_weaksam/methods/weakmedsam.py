@@ -32,7 +32,7 @@ from ..cam.subclasses import subclass_targets
 from ..cam.training import ClassifierTraining, train_classifier
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, Project, ProjectError
-from ..refine import affinity_source_map, grid_boxes, refine_cam, threshold_map
+from ..refine import affinity_source_map, grid_boxes, grid_points, refine_cam, threshold_map
 
 METHOD = "weakmedsam"
 
@@ -48,6 +48,7 @@ class WeakMedSamSettings:
     batch_size: int = 16
     learning_rate: float = 1e-3
     grid: int = 4
+    prompts: str = "boxes"   # "boxes" (LiteMedSAM answers boxes) or "points" (as the original)
     box_scales: tuple[float, ...] = (0.25, 0.5)
     radius: int = 5
     beta: float = 4.0
@@ -181,8 +182,13 @@ def label_item(backbone: SamBackbone, model: EmbeddingClassifier, embedding: Emb
 def _affinity_map(backbone: SamBackbone, embedding: Embedding,
                   settings: WeakMedSamSettings) -> np.ndarray:
     height, width = embedding.original_shape
-    boxes = grid_boxes(height, width, grid=settings.grid, scales=settings.box_scales)
-    decoded = backbone.decode(embedding, boxes=boxes)
+    if settings.prompts == "points":
+        points = grid_points(height, width, grid=settings.grid)[:, None, :]
+        decoded = backbone.decode(embedding, points=points,
+                                  point_labels=np.ones(points.shape[:2], dtype=np.int64))
+    else:
+        boxes = grid_boxes(height, width, grid=settings.grid, scales=settings.box_scales)
+        decoded = backbone.decode(embedding, boxes=boxes)
     probabilities = torch.sigmoid(decoded.logits[:, 0]).cpu().numpy()
     return affinity_source_map(probabilities)
 

@@ -1,0 +1,136 @@
+"""WeakMedSAM on the development sets: raw CAM vs refined pseudo-labels, and time per stage.
+
+Run from the repository root (needs the shared data folder next to the repository)::
+
+    python benchmarks/bench_weakmedsam.py --data lgg ebhi --precision bf16 --compile
+
+For each set: a project is made from the images and their image-level tags (``labels.csv``), every
+item is encoded (cached in the project, so a second run skips it), the classifier is trained on the
+tags, and each item is labelled. Ground-truth masks are read only to score the result: Dice on
+positive items (tumour in the mask) for the thresholded CAM and for the refined pseudo-label, and
+the false-positive rate on negative items (any predicted pixel).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import time
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.methods.weakmedsam import (
+    WeakMedSamSettings,
+    embed_items,
+    label_item,
+    train_on_tags,
+)
+from napari_weaksam.metrics import dice
+from napari_weaksam.project import Project
+from napari_weaksam.project.importer import import_images
+from napari_weaksam.project.tags_csv import import_tags
+from napari_weaksam.refine import threshold_map
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+SETS = {"lgg": ("lgg_mri_dev", "masks"), "ebhi": ("ebhi_seg_colon", "masks_tumour")}
+
+
+def open_project(name: str, workdir: Path) -> Project:
+    folder, _masks = SETS[name]
+    root = workdir / f"{name}-project"
+    if Project.is_project(root):
+        return Project.open(root)
+    project = Project.create(root)
+    import_images(project, [DATA / folder / "images"])
+    import_tags(project, DATA / folder / "labels.csv", class_name="tumour")
+    return project
+
+
+def truth_of(name: str, project: Project, item) -> np.ndarray:
+    folder, masks = SETS[name]
+    source = project.catalog.source(item.source_id)
+    return iio.imread(DATA / folder / masks / Path(source.path).name) > 0
+
+
+def score(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """Mean Dice over positive items and false-positive rate over negative ones."""
+    positive = [dice(p, t) for p, t in pairs if t.any()]
+    negative = [p.any() for p, t in pairs if not t.any()]
+    return float(np.mean(positive)), float(np.mean(negative))
+
+
+def bench(name: str, args: argparse.Namespace) -> list[str]:
+    backbone = load_backbone("litemedsam")
+    backbone.set_precision(args.precision)
+    if args.compile:
+        backbone.compile_encoder()
+    settings = WeakMedSamSettings(epochs=args.epochs, seed=args.seed)
+    with open_project(name, args.workdir) as project:
+        items = project.catalog.items()
+        tags = project.catalog.all_tags()
+        start = time.perf_counter()
+        embeddings = embed_items(project, backbone, items, lambda _p: None, None)
+        t_embed = time.perf_counter() - start
+        train = [i for i, item in enumerate(items) if item.id in tags]
+        labels = np.array([[float(bool(tags[items[i].id]))] for i in train], dtype=np.float32)
+        start = time.perf_counter()
+        model, _losses = train_on_tags(embeddings, train, labels, settings, backbone.device,
+                                       lambda _p: None, None)
+        t_train = time.perf_counter() - start
+        rows = []
+        for prompts in args.prompts:
+            variant = dataclasses.replace(settings, prompts=prompts)
+            cam_pairs, refined_pairs = [], []
+            start = time.perf_counter()
+            for item, embedding in zip(items, embeddings, strict=True):
+                result = label_item(backbone, model, embedding, [1], variant)
+                truth = truth_of(name, project, item)
+                cam_mask = threshold_map(result.cams[0], float(result.probabilities[0]),
+                                         variant.threshold, variant.gate)
+                cam_pairs.append((cam_mask, truth))
+                refined_pairs.append((result.label > 0, truth))
+            t_label = time.perf_counter() - start
+            cam_dice, cam_fp = score(cam_pairs)
+            ref_dice, ref_fp = score(refined_pairs)
+            rows.append(
+                f"| {name} | {len(items)} | {prompts} | {cam_dice:.3f} | {ref_dice:.3f} | "
+                f"{cam_fp:.3f} | {ref_fp:.3f} | {t_embed:.0f} s | {t_train:.0f} s | "
+                f"{t_label:.0f} s ({t_label / len(items):.2f} s/item) |"
+            )
+            print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["lgg", "ebhi"])
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "weaksam-bench")
+    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--prompts", nargs="+", default=["boxes"], choices=("boxes", "points"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if not DATA.is_dir():
+        raise SystemExit(f"{DATA} not found: the benchmark needs the development data sets")
+    torch.set_num_threads(args.threads)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"precision {args.precision}, compile {args.compile}\n")
+    print("| set | items | prompts | CAM Dice (pos) | refined Dice (pos) | CAM FP rate (neg) | "
+          "refined FP rate (neg) | embed | train | CAM + refine |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.data:
+        bench(name, args)
+
+
+if __name__ == "__main__":
+    main()
