@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QApplication
 
 from napari_weaksam.io import read_image
 from napari_weaksam.sample import make_sample_project, sample_dir
-from napari_weaksam.widgets.tagging import open_tagging_dock
+from napari_weaksam.widgets.launch import open_tagging_dock
 
 OUT = Path(__file__).resolve().parent / "images"
 

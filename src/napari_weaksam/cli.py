@@ -353,7 +353,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     import napari
 
     from .sample import make_sample_project
-    from .widgets.tagging import open_tagging_dock
+    from .widgets.launch import open_tagging_dock
 
     root = make_sample_project() if args.sample or args.project is None else args.project
     viewer = napari.Viewer(title=f"napari-weaksam — {Path(root).name}")

@@ -154,3 +154,17 @@ def test_project_locked_by_another_process_opens_read_only(make_napari_viewer, q
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_napari_sample_opens_the_sample_project_in_the_dock(make_napari_viewer, monkeypatch,
+                                                            tmp_path, qtbot):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-weaksam", "sample_project")
+    qtbot.waitUntil(lambda: "Tagging (napari-weaksam)" in viewer.window.dock_widgets)
+    widget = viewer.window.dock_widgets["Tagging (napari-weaksam)"]
+    assert widget.project is not None
+    assert len(viewer.layers) == 1  # the sample's layer was adopted, not duplicated
+    assert widget.project.root.is_relative_to(tmp_path / "cache")
+    assert widget.nav.total == 33 and widget.view.layer is not None
+    widget.close_project()

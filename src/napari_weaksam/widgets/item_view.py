@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..project import Item, Project
 
 IMAGE_LAYER_META = "weaksam_source_id"
+PROJECT_META = "weaksam_project"
 
 
 class ItemView:
@@ -63,21 +64,40 @@ class ItemView:
         self.layers, self.source_id = [], None
 
     def _replace_layer(self, project: Project, source_id: int) -> None:
-        image = project.source_image(source_id)
-        source = project.catalog.source(source_id)
         self.clear()
-        kwargs: dict = {"name": source.path.rsplit("/", 1)[-1], "rgb": image.is_rgb,
-                        "metadata": {IMAGE_LAYER_META: source_id}}
-        if "C" in image.axes and not image.is_rgb:
-            kwargs["channel_axis"] = image.axes.index("C")
-        else:
-            kwargs["scale"] = image.spacing
-            limits = default_contrast_limits(image)
-            if limits is not None:
-                kwargs["contrast_limits"] = limits
+        adopted = self._find_layer(project, source_id)
+        if adopted is not None:  # e.g. opened by the napari sample with this project
+            self.layers, self.source_id = [adopted], source_id
+            return
+        image = project.source_image(source_id)
+        kwargs = layer_kwargs(project, source_id)
         added = self.viewer.add_image(image.data, **kwargs)
         if image.is_volume:
             self.viewer.dims.axis_labels = ("slice", "y", "x")
         self.layers = added if isinstance(added, list) else [added]
         self.source_id = source_id
         self.viewer.reset_view()
+
+    def _find_layer(self, project: Project, source_id: int):
+        for layer in self.viewer.layers:
+            meta = layer.metadata
+            if (meta.get(IMAGE_LAYER_META) == source_id
+                    and meta.get(PROJECT_META) == str(project.root)):
+                return layer
+        return None
+
+
+def layer_kwargs(project: Project, source_id: int) -> dict:
+    """napari ``add_image`` arguments for a source: name, rgb/channels, scale, contrast."""
+    image = project.source_image(source_id)
+    source = project.catalog.source(source_id)
+    kwargs: dict = {"name": source.path.rsplit("/", 1)[-1], "rgb": image.is_rgb,
+                    "metadata": {IMAGE_LAYER_META: source_id, PROJECT_META: str(project.root)}}
+    if "C" in image.axes and not image.is_rgb:
+        kwargs["channel_axis"] = image.axes.index("C")
+    else:
+        kwargs["scale"] = image.spacing
+        limits = default_contrast_limits(image)
+        if limits is not None:
+            kwargs["contrast_limits"] = limits
+    return kwargs

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor, QIcon, QKeyEvent, QPixmap
+from qtpy.QtGui import QKeyEvent
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,7 +25,6 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QProgressBar,
-    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +35,7 @@ from ..project.importer import iter_import
 from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
+from .qt_helpers import color_swatch, make_button
 
 if TYPE_CHECKING:
     import napari
@@ -85,15 +85,16 @@ class TaggingWidget(QWidget):
         self.project_label.setWordWrap(True)
         layout.addWidget(self.project_label)
         row = QHBoxLayout()
-        self.new_button = _button("New…", "Create a project from a folder of images", self._ask_new)
-        self.open_button = _button("Open…", "Open a project folder", self._ask_open)
-        self.add_button = _button("Add images…", "Import more images or volumes", self._ask_add)
+        self.new_button = make_button("New…", "Create a project from a folder of images",
+                                      self._ask_new)
+        self.open_button = make_button("Open…", "Open a project folder", self._ask_open)
+        self.add_button = make_button("Add images…", "Import more images or volumes", self._ask_add)
         for widget in (self.new_button, self.open_button, self.add_button):
             row.addWidget(widget)
         layout.addLayout(row)
         row = QHBoxLayout()
-        self.import_button = _button("Import tags…", "Apply tags from a CSV", self._ask_import)
-        self.export_button = _button("Export tags…", "Save all tags as CSV", self._ask_export)
+        self.import_button = make_button("Import tags…", "Apply tags from a CSV", self._ask_import)
+        self.export_button = make_button("Export tags…", "Save all tags as CSV", self._ask_export)
         row.addWidget(self.import_button)
         row.addWidget(self.export_button)
         layout.addLayout(row)
@@ -110,8 +111,8 @@ class TaggingWidget(QWidget):
         self.class_list.itemDoubleClicked.connect(lambda _item: self._ask_rename())
         layout.addWidget(self.class_list)
         row = QHBoxLayout()
-        self.add_class_button = _button("Add class…", "Create a class", self._ask_add_class)
-        self.rename_button = _button("Rename…", "Rename the selected class", self._ask_rename)
+        self.add_class_button = make_button("Add class…", "Create a class", self._ask_add_class)
+        self.rename_button = make_button("Rename…", "Rename the selected class", self._ask_rename)
         row.addWidget(self.add_class_button)
         row.addWidget(self.rename_button)
         layout.addLayout(row)
@@ -131,13 +132,14 @@ class TaggingWidget(QWidget):
         self.tag_boxes_layout = QVBoxLayout()
         layout.addLayout(self.tag_boxes_layout)
         self.tag_boxes: dict[int, QCheckBox] = {}
-        self.no_finding_button = _button("0  No finding", "Nothing of any class here",
+        self.no_finding_button = make_button("0  No finding", "Nothing of any class here",
                                          self.mark_no_finding)
         layout.addWidget(self.no_finding_button)
         row = QHBoxLayout()
-        self.prev_button = _button("◀ Prev (P)", "Previous image", self.previous)
-        self.next_button = _button("Next (N) ▶", "Next image", self.next)
-        self.untagged_button = _button("Untagged (U)", "Next untagged image", self.next_untagged)
+        self.prev_button = make_button("◀ Prev (P)", "Previous image", self.previous)
+        self.next_button = make_button("Next (N) ▶", "Next image", self.next)
+        self.untagged_button = make_button("Untagged (U)", "Next untagged image",
+                                           self.next_untagged)
         for widget in (self.prev_button, self.next_button, self.untagged_button):
             row.addWidget(widget)
         layout.addLayout(row)
@@ -321,7 +323,7 @@ class TaggingWidget(QWidget):
         self.tag_boxes = {}
         for number, image_class in enumerate(self.nav.classes, start=1):
             box = QCheckBox(f"{number}  {image_class.name}" if number <= 9 else image_class.name)
-            box.setIcon(_swatch(image_class.color))
+            box.setIcon(color_swatch(image_class.color))
             box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             box.clicked.connect(lambda _checked, c=image_class: self.toggle_class(c))
             self.tag_boxes_layout.addWidget(box)
@@ -370,7 +372,7 @@ class TaggingWidget(QWidget):
         positives = self.nav.class_counts()
         for number, image_class in enumerate(self.nav.classes, start=1):
             key = f"[{number}] " if number <= 9 else ""
-            entry = QListWidgetItem(_swatch(image_class.color),
+            entry = QListWidgetItem(color_swatch(image_class.color),
                                     f"{key}{image_class.name} — {positives[image_class.id]} images")
             entry.setData(Qt.ItemDataRole.UserRole, image_class.id)
             self.class_list.addItem(entry)
@@ -485,37 +487,3 @@ class TaggingWidget(QWidget):
         self.nav.reload_classes(self.project)
         self._rebuild_classes()
         self._refresh()
-
-
-def _button(text: str, tip: str, slot) -> QPushButton:
-    button = QPushButton(text)
-    button.setToolTip(tip)
-    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-    button.clicked.connect(lambda _checked=False: slot())
-    return button
-
-
-def _swatch(color: str) -> QIcon:
-    pixmap = QPixmap(12, 12)
-    pixmap.fill(QColor(color))
-    return QIcon(pixmap)
-
-
-def open_tagging_dock(viewer: napari.Viewer, project_path: str | Path) -> TaggingWidget:
-    """Add the Tagging dock to ``viewer`` with the project at ``project_path`` open."""
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-weaksam", "Tagging")
-    widget.open_project(project_path)
-    return widget
-
-
-def open_sample_project() -> list:
-    """napari sample: create the bundled sample project and open it in the Tagging dock."""
-    import napari
-
-    from ..sample import make_sample_project
-
-    root = make_sample_project()
-    viewer = napari.current_viewer()
-    if viewer is not None:
-        open_tagging_dock(viewer, root)
-    return []
