@@ -111,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("dest", nargs="?", type=Path, help="where (default: the user cache)")
     sample.set_defaults(run=cmd_sample)
 
-    demo = sub.add_parser("demo", help="headless run on the bundled sample project")
+    demo = sub.add_parser("demo", help="headless: WeakMedSAM on the bundled sample, evaluated")
     demo.add_argument("--dest", type=Path, help="where to create the sample project")
     demo.set_defaults(run=cmd_demo)
 
@@ -334,12 +334,20 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """The main job without a window: build the sample project and report on it."""
-    from .sample import make_sample_project
+    """The main job without a window: the sample project, a WeakMedSAM round, its evaluation."""
+    from .sample import make_sample_project, sample_dir
 
     start = time.perf_counter()
     root = make_sample_project(args.dest)
     print(f"sample project ready in {time.perf_counter() - start:.1f} s: {root}")
+    run_args = argparse.Namespace(
+        project=root, model="litemedsam", checkpoint=None, weights_dir=None, device="auto",
+        precision="fp32", compile=False, epochs=12, subclasses=4, threshold=0.5, seed=0,
+        no_maps=False)
+    if cmd_run(run_args) != 0:
+        return 130
+    cmd_evaluate(argparse.Namespace(project=root, masks=sample_dir() / "masks",
+                                    source="proposals", round=None, csv=None, plot=None))
     cmd_status(argparse.Namespace(project=root))
     out = root / "exports" / "tags.csv"
     out.parent.mkdir(exist_ok=True)

@@ -23,7 +23,7 @@ class ClassifierTraining:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     child_weight: float = 0.5
-    min_steps: int = 300   # small projects train for more epochs, so every run learns enough
+    min_steps: int = 150   # small projects train for more epochs, so every run learns enough
     seed: int = 0
     losses: list[float] = field(default_factory=list)
 

@@ -44,7 +44,7 @@ class WeakMedSamSettings:
     subclasses: int = 4
     child_weight: float = 0.5
     epochs: int = 12
-    min_steps: int = 300
+    min_steps: int = 150
     batch_size: int = 16
     learning_rate: float = 1e-3
     grid: int = 4
