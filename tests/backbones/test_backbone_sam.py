@@ -30,8 +30,8 @@ from napari_weaksam.backbones.weights import (
     WEIGHTS_DIR_ENV,
     WeightsError,
     litemedsam_path,
-    sha256_of,
 )
+from napari_weaksam.hashing import file_sha256
 from napari_weaksam.io import read_image
 from napari_weaksam.sample import sample_dir
 
@@ -189,7 +189,7 @@ def test_official_sam_vit_b_state_dict_loads(tmp_path: Path,
     loaded = load_backbone("sam_vit_b")  # found through the environment variable, strict load
     assert loaded.model_id == "sam_vit_b"
     assert loaded.preprocessing == SAM_PREPROCESSING
-    assert sha256_of(path)[:16] in loaded.cache_signature()
+    assert file_sha256(path)[:16] in loaded.cache_signature()
     assert loaded.cache_signature().endswith(f"{SAM_PREPROCESSING.signature()}-fp32")
 
 

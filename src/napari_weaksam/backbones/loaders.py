@@ -13,13 +13,13 @@ import torch
 from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransformer
 from torch import nn
 
+from ..hashing import file_sha256
 from .sam import Preprocessing, SamBackbone
 from .weights import (
     LITEMEDSAM_SHA256,
     SAM_CHECKPOINTS,
     WeightsError,
     litemedsam_path,
-    sha256_of,
     weights_dir,
 )
 
@@ -86,7 +86,7 @@ def load_litemedsam(checkpoint: str | Path | None = None) -> SamBackbone:
 
     path = Path(checkpoint) if checkpoint else litemedsam_path()
     state = read_state_dict(path)
-    sha = sha256_of(path)
+    sha = file_sha256(path)
     if checkpoint is None and sha != LITEMEDSAM_SHA256:
         raise WeightsError(
             f"{path}: sha256 {sha[:12]}… is not the LiteMedSAM release ({LITEMEDSAM_SHA256[:12]}…);"
@@ -117,7 +117,7 @@ def load_sam(model_type: str, checkpoint: str | Path | None = None,
     sam = sam_model_registry[model_type](checkpoint=None)
     load_strict(sam, read_state_dict(path), path, f"SAM {model_type}")
     return SamBackbone(f"sam_{model_type}", sam.image_encoder, sam.prompt_encoder,
-                       sam.mask_decoder, SAM_PREPROCESSING, sha256_of(path))
+                       sam.mask_decoder, SAM_PREPROCESSING, file_sha256(path))
 
 
 def _sam_checkpoint_path(model_type: str, checkpoint, weights_folder) -> Path:

@@ -7,7 +7,6 @@ person names (the ``WEAKSAM_WEIGHTS_DIR`` environment variable or the ``weights_
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 from dataclasses import dataclass
@@ -50,14 +49,6 @@ def litemedsam_path() -> Path:
         if entry.name == LITEMEDSAM_FILE:
             return Path(entry.locate()).resolve()
     raise WeightsError(f"{LITEMEDSAM_PACKAGE} is installed but has no {LITEMEDSAM_FILE}")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 WEIGHTS_DIR_SETTING = "weights_dir"

@@ -13,6 +13,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..hashing import update_from_file
 from ..io import ImageData, ImageReadError, is_supported, read_image
 from .catalog import NewItem
 from .project import Project
@@ -69,9 +70,7 @@ def content_sha256(path: Path) -> str:
     for file in files:
         if path.is_dir():
             digest.update(file.relative_to(path).as_posix().encode())
-        with open(file, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                digest.update(block)
+        update_from_file(digest, file)
     return digest.hexdigest()
 
 
