@@ -19,6 +19,7 @@ PRECISIONS: dict[str, torch.dtype | None] = {
     "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
 }
 PRECISIONS_BY_DTYPE = {dtype: name for name, dtype in PRECISIONS.items()}
+DECODER_PREFIXES = ("prompt_encoder.", "mask_decoder.")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,28 @@ class SamBackbone(nn.Module):
         # kept outside the module tree: its parameters are the encoder's own
         object.__setattr__(self, "_compiled_encoder",
                            torch.compile(self.image_encoder, dynamic=False))
+
+    # -- prompt side (what fine-tuning changes) ------------------------------------------------
+    def decoder_state(self) -> dict[str, torch.Tensor]:
+        """A copy of the prompt encoder's and mask decoder's weights (the part fine-tuning
+        trains), keyed as in the full model."""
+        return {
+            key: value.detach().clone()
+            for key, value in self.state_dict().items()
+            if key.startswith(DECODER_PREFIXES)
+        }
+
+    def load_decoder_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Put back prompt-encoder and decoder weights from :meth:`decoder_state` or a
+        fine-tuned checkpoint; every key must match."""
+        expected = {k for k in self.state_dict() if k.startswith(DECODER_PREFIXES)}
+        given = set(state)
+        if given != expected:
+            missing = sorted(expected - given)[:5]
+            unexpected = sorted(given - expected)[:5]
+            raise ValueError(f"decoder weights do not fit {self.model_id}: missing {missing}, "
+                             f"unexpected {unexpected}")
+        self.load_state_dict(state, strict=False)
 
     # -- encoding ----------------------------------------------------------------------------
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:

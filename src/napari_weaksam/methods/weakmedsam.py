@@ -33,6 +33,7 @@ from ..cam.training import ClassifierTraining, train_classifier
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, Project, ProjectError
 from ..refine import affinity_source_map, grid_boxes, grid_points, refine_cam, threshold_map
+from .tag_matrix import tag_matrix
 
 METHOD = "weakmedsam"
 
@@ -95,10 +96,7 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
     classes = project.catalog.classes()
     if not classes:
         raise ProjectError(f"{project.root}: the project has no classes; create one and tag items")
-    tags = project.catalog.all_tags()
-    train_index = [i for i, item in enumerate(items) if item.id in tags]
-    labels = _label_matrix(items, tags, classes, train_index)
-    _check_tags(project, labels, classes)
+    train_index, labels = tag_matrix(project, items, classes)
 
     start = time.perf_counter()
     embeddings = embed_items(project, backbone, items, report_progress, cancel)
@@ -158,13 +156,7 @@ def train_on_tags(embeddings: list[Embedding], train_index: list[int], labels: n
 def label_item(backbone: SamBackbone, model: EmbeddingClassifier, embedding: Embedding,
                class_values: list[int], settings: WeakMedSamSettings) -> ItemResult:
     """CAM, affinity source map, random walk and label image for one item."""
-    device = backbone.device
-    probabilities, raw = model.cam(embedding.features[None].float().to(device))
-    grid = raw.shape[-1]
-    valid = _valid_grid(embedding, grid, backbone.preprocessing.size)
-    cams = normalise_cam(raw, valid)
-    cams = backbone.to_item_frame(cams.float(), embedding)[0].cpu().numpy()
-    probabilities = probabilities[0].cpu().numpy()
+    probabilities, cams = cam_at_item_size(backbone, model, embedding)
     present = probabilities >= settings.gate
     affinity = _affinity_map(backbone, embedding, settings) if present.any() else None
     refined = np.zeros_like(cams)
@@ -177,6 +169,16 @@ def label_item(backbone: SamBackbone, model: EmbeddingClassifier, embedding: Emb
     label = _label_image(masks, refined, class_values)
     confidence = _confidence(probabilities, refined, masks, settings.gate)
     return ItemResult(probabilities, cams, affinity, refined, label, confidence)
+
+
+def cam_at_item_size(backbone: SamBackbone, model: EmbeddingClassifier,
+                     embedding: Embedding) -> tuple[np.ndarray, np.ndarray]:
+    """Presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's full size."""
+    probabilities, raw = model.cam(embedding.features[None].float().to(backbone.device))
+    valid = _valid_grid(embedding, raw.shape[-1], backbone.preprocessing.size)
+    cams = normalise_cam(raw, valid)
+    cams = backbone.to_item_frame(cams.float(), embedding)[0].cpu().numpy()
+    return probabilities[0].cpu().numpy(), cams
 
 
 def _affinity_map(backbone: SamBackbone, embedding: Embedding,
@@ -262,30 +264,3 @@ def _save_checkpoint(project: Project, model: EmbeddingClassifier, round_id: int
         torch.save(model.state_dict(), path)
         return project.rounds.add_checkpoint(path, round_id=round_id,
                                              description="WeakMedSAM classifier").id
-
-
-def _label_matrix(items: list[Item], tags: dict[int, set[int]], classes,
-                  train_index: list[int]) -> np.ndarray:
-    matrix = np.zeros((len(train_index), len(classes)), dtype=np.float32)
-    for row, index in enumerate(train_index):
-        present = tags[items[index].id]
-        for c, image_class in enumerate(classes):
-            matrix[row, c] = float(image_class.id in present)
-    return matrix
-
-
-def _check_tags(project: Project, labels: np.ndarray, classes) -> None:
-    if len(labels) == 0:
-        raise ProjectError(f"{project.root}: no item is tagged yet; tag some items first")
-    for c, image_class in enumerate(classes):
-        positives = int(labels[:, c].sum())
-        if positives == 0:
-            raise ProjectError(
-                f"class {image_class.name!r} has no tagged item; tag at least a few items with "
-                "it, or remove the class"
-            )
-        if positives == len(labels):
-            raise ProjectError(
-                f"every tagged item has class {image_class.name!r}; the classifier needs items "
-                "without it too (tag some with 0 = no finding)"
-            )

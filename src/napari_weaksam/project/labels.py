@@ -145,6 +145,17 @@ class LabelStore:
             return self.arrays.read(row["array_key"])
         return self.proposal_mask(self.proposal(row["proposal_id"]))
 
+    def reviewed_masks(self) -> dict[int, tuple[LabelState, np.ndarray]]:
+        """Every mask a person stands behind (accepted or corrected), by item id."""
+        rows = self.db.rows("SELECT item_id, state FROM reviews WHERE state IN (?, ?)",
+                            (LabelState.ACCEPTED.value, LabelState.CORRECTED.value))
+        found = {}
+        for item_id, state in rows:
+            mask = self.final_mask(item_id)
+            if mask is not None:
+                found[item_id] = (LabelState(state), mask)
+        return found
+
     def referenced_keys(self) -> set[str]:
         keys = {r[0] for r in self.db.rows("SELECT array_key FROM proposals")}
         keys |= {r[0] for r in self.db.rows("SELECT array_key FROM reviews") if r[0]}

@@ -1,0 +1,138 @@
+"""Fine-tune the prompt encoder and mask decoder on cached embeddings (the image encoder stays
+frozen and is never run), with point prompts drawn from each target mask.
+
+Loss: soft Dice + soft IoU on the sigmoid of the low-resolution logits, inside the part of the
+model frame the image covers, per sample, weighted (people's masks may weigh more than pseudo-
+labels). Nothing here augments images or saves labels: samples are used as they are stored.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..backbones.sam import Embedding, SamBackbone
+from ..progress import check_cancel
+from .point_prompts import uniform_points
+
+EpochCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
+SMOOTHING = 1e-3
+
+
+@dataclass
+class DecoderTraining:
+    epochs: int = 6
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    weight_decay: float = 1e-2
+    points: int = 50          # training prompts per sample, uniform inside the target
+    seed: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+@dataclass
+class TrainingSample:
+    """One target mask (bool, item frame) for one item, and how much it counts."""
+
+    item_id: int
+    embedding: Embedding
+    mask: np.ndarray
+    weight: float = 1.0
+    origin: str = "pseudo-label"   # "initial", "pseudo-label", "accepted", "corrected"
+
+
+def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
+                  settings: DecoderTraining, *, on_epoch: EpochCallback | None = None,
+                  cancel: threading.Event | None = None) -> list[float]:
+    """Train ``backbone``'s prompt encoder and mask decoder in place; mean loss per epoch."""
+    usable = [s for s in samples if s.mask.any()]
+    if not usable:
+        raise ValueError("no training sample has a non-empty mask")
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    targets = [low_res_target(backbone, s.embedding, s.mask) for s in usable]
+    parameters = [p for name, p in backbone.named_parameters()
+                  if name.startswith(("prompt_encoder.", "mask_decoder."))]
+    optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    batches = -(-len(usable) // settings.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser,
+                                                          T_max=settings.epochs * batches)
+    for epoch in range(settings.epochs):
+        order = rng.permutation(len(usable))
+        total = 0.0
+        for start in range(0, len(order), settings.batch_size):
+            check_cancel(cancel)
+            chunk = order[start:start + settings.batch_size]
+            loss = _batch_loss(backbone, [usable[i] for i in chunk],
+                               [targets[i] for i in chunk], settings.points, rng)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(chunk)
+        settings.losses.append(total / len(usable))
+        if on_epoch is not None:
+            on_epoch(epoch + 1, settings.epochs, settings.losses[-1])
+    return settings.losses
+
+
+def point_logits(backbone: SamBackbone, embedding: Embedding, points: np.ndarray) -> torch.Tensor:
+    """Low-resolution (256, 256) logits in the model frame for positive ``points`` (P, 2) in item
+    pixels, with gradients (full precision: no autocast)."""
+    device = backbone.device
+    scale = backbone.preprocessing.size / max(embedding.original_shape)
+    coords = torch.as_tensor(np.asarray(points, np.float32) * scale, device=device)[None]
+    labels = torch.ones(coords.shape[:2], dtype=torch.int, device=device)
+    sparse, dense = backbone.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
+    low_res, _iou = backbone.mask_decoder(
+        image_embeddings=embedding.features[None].to(device, torch.float32),
+        image_pe=backbone.prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings=sparse,
+        dense_prompt_embeddings=dense,
+        multimask_output=False,
+    )
+    return low_res[0, 0]
+
+
+def low_res_target(backbone: SamBackbone, embedding: Embedding,
+                   mask: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
+    """The item-frame mask in the decoder's low-resolution frame, and the valid (h, w) there."""
+    if mask.shape != embedding.original_shape:
+        raise ValueError(f"mask {mask.shape} does not match the item {embedding.original_shape}")
+    frame = 256
+    ratio = frame / backbone.preprocessing.size
+    h, w = (max(1, round(n * ratio)) for n in embedding.resized_shape)
+    resized = F.interpolate(torch.from_numpy(mask.astype(np.float32))[None, None], (h, w),
+                            mode="bilinear", align_corners=False)[0, 0]
+    target = torch.zeros((frame, frame))
+    target[:h, :w] = resized
+    return target.to(backbone.device), (h, w)
+
+
+def soft_dice_iou_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Soft Dice loss + soft IoU loss of one sample."""
+    p = torch.sigmoid(logits)
+    overlap = (p * target).sum()
+    total = p.sum() + target.sum()
+    dice = 1 - (2 * overlap + SMOOTHING) / (total + SMOOTHING)
+    iou = 1 - (overlap + SMOOTHING) / (total - overlap + SMOOTHING)
+    return dice + iou
+
+
+def _batch_loss(backbone: SamBackbone, samples: list[TrainingSample],
+                targets: list[tuple[torch.Tensor, tuple[int, int]]], n_points: int,
+                rng: np.random.Generator) -> torch.Tensor:
+    losses, weights = [], []
+    for sample, (target, (h, w)) in zip(samples, targets, strict=True):
+        points = uniform_points(sample.mask, n_points, rng)
+        logits = point_logits(backbone, sample.embedding, points)
+        losses.append(soft_dice_iou_loss(logits[:h, :w], target[:h, :w]))
+        weights.append(sample.weight)
+    weight = torch.tensor(weights, device=backbone.device)
+    return (torch.stack(losses) * weight).sum() / weight.sum()

@@ -1,0 +1,266 @@
+"""The retraining engine: fine-tune the decoder on filtered pseudo-labels plus every mask a person
+accepted or corrected, regenerate, refilter, round after round.
+
+EP-SAM's Algorithm 1 is one use of it (initial CAM masks → preliminary decoder → N rounds); the
+review loop calls it after people accepted or corrected masks. Each stage:
+
+1. reset the prompt encoder and decoder to the pretrained weights (never a random start, never
+   the previous round's weights);
+2. train on the current targets: pseudo-labels that passed the IDS filter, and people's masks,
+   which are never filtered and weigh ``human_weight``;
+3. generate a mask for every (item, class) with point prompts drawn from its CAM inside its
+   initial mask (PEPM), store one label image per item as proposals of a new project round, with
+   the decoder checkpoint and the round's metrics;
+4. filter the new masks against the initial masks (IDS) to form the next round's targets.
+
+No ground truth is used anywhere, for training or for choosing a model.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..backbones.sam import Embedding, SamBackbone
+from ..progress import Progress, ProgressCallback, check_cancel
+from ..project import Item, LabelState, Project
+from .decoder_training import DecoderTraining, TrainingSample, train_decoder
+from .ids_filter import ids_score
+from .point_prompts import activation_points
+
+
+@dataclass
+class RetrainSettings:
+    rounds: int = 3
+    ids_threshold: float = 0.9
+    prompt_points: int = 50      # PEPM points per (item, class)
+    human_weight: float = 2.0    # people's masks count this much more than pseudo-labels
+    decoder: DecoderTraining = field(default_factory=DecoderTraining)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        params = asdict(self)
+        params["decoder"].pop("losses")
+        return params
+
+
+@dataclass
+class Candidate:
+    """One class to segment in one item: its CAM, the initial mask and whether a tag says so."""
+
+    item: Item
+    class_index: int
+    embedding: Embedding
+    activation: np.ndarray   # (H, W) CAM in [0, 1]
+    initial: np.ndarray      # (H, W) bool initial mask
+    tagged: bool             # the person tagged the class present (training uses these only)
+    probability: float
+
+
+@dataclass
+class StageResult:
+    name: str
+    round_id: int
+    masks: list[np.ndarray]          # per candidate, bool (H, W)
+    ids: list[float]
+    kept: list[int]                  # candidate indices that passed the filter
+    losses: list[float]
+    seconds: dict[str, float]
+
+
+@dataclass
+class EngineInputs:
+    """What every stage needs; built once per run."""
+
+    project: Project
+    backbone: SamBackbone
+    items: list[Item]
+    class_values: list[int]
+    candidates: list[Candidate]
+    method: str
+    params: dict[str, Any]
+    pretrained: dict[str, torch.Tensor]
+    human: list[TrainingSample] = field(default_factory=list)
+    excluded: set[int] = field(default_factory=set)   # items people rejected or labelled
+
+
+class RetrainingEngine:
+    """Runs stages on one set of candidates; see the module docstring."""
+
+    def __init__(self, inputs: EngineInputs, settings: RetrainSettings, *,
+                 progress: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None) -> None:
+        self.inputs = inputs
+        self.settings = settings
+        self.progress = progress or (lambda _p: None)
+        self.cancel = cancel
+        self.rng = np.random.default_rng(settings.seed)
+
+    # -- stages ---------------------------------------------------------------------------------
+    def zero_shot(self) -> StageResult:
+        """The pretrained decoder answering PEPM prompts (the baseline)."""
+        self.reset_decoder()
+        return self._finish_stage("zero-shot", [], {})
+
+    def preliminary(self) -> StageResult:
+        """Decoder trained on the initial CAM masks (plus people's masks)."""
+        targets = [self._sample(i, c.initial, "initial")
+                   for i, c in enumerate(self.inputs.candidates) if self._trainable(c, c.initial)]
+        return self._train_stage("preliminary", targets)
+
+    def next_round(self, previous: StageResult, number: int) -> StageResult:
+        """Decoder reset, trained on the previous stage's kept pseudo-labels (plus people's)."""
+        candidates = self.inputs.candidates
+        targets = [self._sample(i, previous.masks[i], "pseudo-label") for i in previous.kept
+                   if self._trainable(candidates[i], previous.masks[i])]
+        return self._train_stage(f"round {number}", targets)
+
+    def run(self, *, zero_shot: bool = False) -> list[StageResult]:
+        """Optional zero-shot, preliminary, then ``rounds`` rounds."""
+        stages = [self.zero_shot()] if zero_shot else []
+        stages.append(self.preliminary())
+        for number in range(1, self.settings.rounds + 1):
+            stages.append(self.next_round(stages[-1], number))
+        return stages
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def reset_decoder(self) -> None:
+        self.inputs.backbone.load_decoder_state(self.inputs.pretrained)
+
+    def generate(self, stage: str) -> tuple[list[np.ndarray], list[float]]:
+        """A SAM mask and its IDS score for every candidate (no augmentation, no gradients)."""
+        masks, scores = [], []
+        total = len(self.inputs.candidates)
+        for index, candidate in enumerate(self.inputs.candidates):
+            check_cancel(self.cancel)
+            mask = self._predict(candidate)
+            masks.append(mask)
+            scores.append(ids_score(candidate.initial, mask))
+            self.progress(Progress(f"{stage}: pseudo-labels", index + 1, total))
+        return masks, scores
+
+    def _predict(self, candidate: Candidate) -> np.ndarray:
+        points = activation_points(candidate.activation, candidate.initial,
+                                   self.settings.prompt_points, self.rng)
+        if len(points) == 0:
+            return np.zeros(candidate.activation.shape, dtype=bool)
+        with torch.inference_mode():
+            decoded = self.inputs.backbone.decode(
+                candidate.embedding, points=points[None],
+                point_labels=np.ones((1, len(points)), dtype=np.int64))
+        return decoded.masks()[0, 0]
+
+    def _train_stage(self, name: str, targets: list[TrainingSample]) -> StageResult:
+        self.reset_decoder()
+        samples = targets + self.inputs.human
+        start = time.perf_counter()
+        settings = DecoderTraining(**{**asdict(self.settings.decoder), "losses": []})
+        train_decoder(
+            self.inputs.backbone, samples, settings, cancel=self.cancel,
+            on_epoch=lambda e, n, loss: self.progress(
+                Progress(f"{name}: training", e, n, f"{len(samples)} masks", loss=loss)),
+        )
+        seconds = {"training": time.perf_counter() - start}
+        counts = {"pseudo-label targets": len(targets), "people's masks": len(self.inputs.human)}
+        return self._finish_stage(name, settings.losses, seconds, counts)
+
+    def _finish_stage(self, name: str, losses: list[float], seconds: dict[str, float],
+                      counts: dict[str, int] | None = None) -> StageResult:
+        inputs = self.inputs
+        round_id = inputs.project.rounds.start_round(inputs.method,
+                                                     inputs.params | {"stage": name})
+        try:
+            checkpoint = self._save_decoder(round_id, name)
+            start = time.perf_counter()
+            masks, scores = self.generate(name)
+            seconds["pseudo-labels"] = time.perf_counter() - start
+            kept = [i for i, (m, s) in enumerate(zip(masks, scores, strict=True))
+                    if m.any() and s >= self.settings.ids_threshold]
+            self._store_proposals(masks, scores, round_id, checkpoint, name)
+        except BaseException:
+            inputs.project.rounds.finish_round(round_id, "cancelled")
+            raise
+        metrics = {"stage": name, "losses": losses, "seconds": seconds, "kept": len(kept),
+                   "candidates": len(masks), "mean_ids": _mean(scores), **(counts or {})}
+        inputs.project.rounds.finish_round(round_id, "done", metrics=metrics,
+                                           checkpoint_id=checkpoint)
+        return StageResult(name, round_id, masks, scores, kept, losses, seconds)
+
+    def _store_proposals(self, masks: list[np.ndarray], scores: list[float], round_id: int,
+                         checkpoint: int, stage: str) -> None:
+        inputs = self.inputs
+        by_item: dict[int, list[int]] = {}
+        for index, candidate in enumerate(inputs.candidates):
+            by_item.setdefault(candidate.item.id, []).append(index)
+        params = inputs.params | {"stage": stage}
+        for item in inputs.items:
+            check_cancel(self.cancel)
+            indices = by_item.get(item.id, [])
+            label, confidence = self._label_image(item, indices, masks, scores)
+            inputs.project.labels.add_proposal(item.id, label, method=inputs.method,
+                                               round_id=round_id, checkpoint_id=checkpoint,
+                                               params=params, confidence=confidence)
+
+    def _label_image(self, item: Item, indices: list[int], masks: list[np.ndarray],
+                     scores: list[float]) -> tuple[np.ndarray, float]:
+        """One label per pixel (the class with the highest CAM among those masked there), and
+        the lowest confidence over the item's classes: probability × IDS."""
+        values = self.inputs.class_values
+        label = np.zeros((item.height, item.width),
+                         dtype=np.uint8 if max(values) < 256 else np.uint16)
+        best = np.full(label.shape, -1.0, dtype=np.float32)
+        confidence = 1.0
+        for index in indices:
+            candidate = self.inputs.candidates[index]
+            take = masks[index] & (candidate.activation > best)
+            label[take] = values[candidate.class_index]
+            best[take] = candidate.activation[take]
+            confidence = min(confidence, candidate.probability * scores[index])
+        return label, confidence
+
+    def _save_decoder(self, round_id: int, stage: str) -> int:
+        backbone = self.inputs.backbone
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "decoder.pt"
+            torch.save({"model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
+                        "state": backbone.decoder_state()}, path)
+            return self.inputs.project.rounds.add_checkpoint(
+                path, round_id=round_id, description=f"{self.inputs.method} decoder, {stage}").id
+
+    def _trainable(self, candidate: Candidate, mask: np.ndarray) -> bool:
+        return candidate.tagged and candidate.item.id not in self.inputs.excluded and mask.any()
+
+    def _sample(self, index: int, mask: np.ndarray, origin: str) -> TrainingSample:
+        candidate = self.inputs.candidates[index]
+        return TrainingSample(candidate.item.id, candidate.embedding, mask, 1.0, origin)
+
+
+def human_samples(project: Project, items: Sequence[Item], embeddings: Sequence[Embedding],
+                  class_values: list[int], weight: float) -> tuple[list[TrainingSample], set[int]]:
+    """Training samples from every accepted or corrected mask (one per class present in it), and
+    the ids of items people reviewed (their pseudo-labels never train the decoder)."""
+    by_id = {item.id: index for index, item in enumerate(items)}
+    samples = []
+    for item_id, (state, mask) in project.labels.reviewed_masks().items():
+        if item_id not in by_id:
+            continue
+        for value in class_values:
+            binary = mask == value
+            if binary.any():
+                samples.append(TrainingSample(item_id, embeddings[by_id[item_id]], binary,
+                                              weight, state.value))
+    reviewed = {item_id for item_id, state in project.labels.states().items()
+                if state in (LabelState.ACCEPTED, LabelState.CORRECTED, LabelState.REJECTED)}
+    return samples, reviewed
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else 0.0

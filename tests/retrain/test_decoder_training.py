@@ -1,0 +1,108 @@
+"""Decoder fine-tuning on cached embeddings of real patches (real LiteMedSAM weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.io import read_image
+from napari_weaksam.metrics import dice
+from napari_weaksam.progress import Cancelled
+from napari_weaksam.retrain import DecoderTraining, TrainingSample, train_decoder
+from napari_weaksam.retrain.decoder_training import low_res_target
+from napari_weaksam.retrain.point_prompts import uniform_points
+from napari_weaksam.sample import sample_dir
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.set_num_threads(2)
+    return load_backbone("litemedsam")
+
+
+@pytest.fixture(scope="module")
+def samples(backbone):
+    """Real H&E patches with a target the pretrained decoder does not give: the image's
+    left half (any fixed shape works; the point is that training moves towards it)."""
+    paths = sorted((sample_dir() / "images").glob("*.png"))[:4]
+    found = []
+    for index, path in enumerate(paths):
+        image = read_image(path).data
+        target = np.zeros(image.shape[:2], dtype=bool)
+        target[:, : image.shape[1] // 2] = True
+        found.append(TrainingSample(index, backbone.encode_one(image), target))
+    return found
+
+
+def _mean_dice(backbone, samples) -> float:
+    rng = np.random.default_rng(5)
+    scores = []
+    for sample in samples:
+        points = uniform_points(sample.mask, 20, rng)
+        with torch.inference_mode():
+            decoded = backbone.decode(sample.embedding, points=points[None],
+                                      point_labels=np.ones((1, len(points)), dtype=np.int64))
+        scores.append(dice(decoded.masks()[0, 0], sample.mask))
+    return float(np.mean(scores))
+
+
+@pytest.mark.slow
+def test_training_moves_the_decoder_towards_the_targets_and_reset_undoes_it(backbone, samples):
+    pretrained = backbone.decoder_state()
+    encoder_before = {k: v.clone() for k, v in backbone.image_encoder.state_dict().items()}
+    before = _mean_dice(backbone, samples)
+    settings = DecoderTraining(epochs=6, batch_size=2, points=20, learning_rate=5e-4)
+    losses = train_decoder(backbone, samples, settings)
+    after = _mean_dice(backbone, samples)
+    assert len(losses) == 6 and losses[-1] < losses[0]
+    assert after > before + 0.1, (before, after)
+    for key, value in backbone.image_encoder.state_dict().items():
+        assert torch.equal(value, encoder_before[key]), f"encoder weight {key} changed"
+    backbone.load_decoder_state(pretrained)
+    for key, value in backbone.decoder_state().items():
+        assert torch.equal(value, pretrained[key])
+    assert _mean_dice(backbone, samples) == pytest.approx(before)
+
+
+def test_seeded_training_repeats(backbone, samples):
+    pretrained = backbone.decoder_state()
+    runs = []
+    for _ in range(2):
+        backbone.load_decoder_state(pretrained)
+        runs.append(train_decoder(backbone, samples[:2],
+                                  DecoderTraining(epochs=1, batch_size=2, points=10, seed=3)))
+    backbone.load_decoder_state(pretrained)
+    assert runs[0] == pytest.approx(runs[1], rel=1e-5)
+
+
+def test_decoder_state_must_fit(backbone):
+    state = backbone.decoder_state()
+    state.pop(next(iter(state)))
+    with pytest.raises(ValueError, match="do not fit"):
+        backbone.load_decoder_state(state)
+
+
+def test_low_res_target_keeps_the_item_inside_the_model_frame(backbone, samples):
+    sample = samples[0]
+    mask = np.zeros(sample.embedding.original_shape, dtype=bool)
+    mask[-10:, -10:] = True                       # bottom-right corner of the item
+    target, (h, w) = low_res_target(backbone, sample.embedding, mask)
+    assert target.shape == (256, 256) and target[h:, :].sum() == 0 and target[:, w:].sum() == 0
+    ys, xs = np.nonzero(target.cpu().numpy() > 0.5)
+    assert ys.min() > h - 15 and xs.min() > w - 15
+
+
+def test_nothing_to_learn_and_cancel_are_clear(backbone, samples):
+    empty = TrainingSample(0, samples[0].embedding, np.zeros_like(samples[0].mask))
+    with pytest.raises(ValueError, match="non-empty"):
+        train_decoder(backbone, [empty], DecoderTraining(epochs=1))
+    import threading
+
+    cancel = threading.Event()
+    cancel.set()
+    pretrained = backbone.decoder_state()
+    with pytest.raises(Cancelled):
+        train_decoder(backbone, samples, DecoderTraining(epochs=1), cancel=cancel)
+    backbone.load_decoder_state(pretrained)

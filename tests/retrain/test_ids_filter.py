@@ -1,0 +1,35 @@
+"""IDS = |I ∧ S| / (|S| + 1), measured against the initial mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_weaksam.retrain.ids_filter import ids_score, keeps
+
+
+def test_ids_counts_the_share_of_the_sam_mask_inside_the_initial_mask():
+    initial = np.zeros((10, 10), bool)
+    initial[:, :5] = True
+    sam = np.zeros((10, 10), bool)
+    sam[:3, :] = True                      # 30 pixels, 15 inside
+    assert ids_score(initial, sam) == pytest.approx(15 / 31)
+    assert not keeps(initial, sam, 0.9)
+
+
+def test_a_mask_inside_the_initial_mask_is_kept():
+    initial = np.ones((10, 10), bool)
+    sam = np.zeros((10, 10), bool)
+    sam[2:8, 2:8] = True
+    assert ids_score(initial, sam) == pytest.approx(36 / 37)
+    assert keeps(initial, sam, 0.9)
+
+
+def test_an_empty_sam_mask_is_never_kept():
+    assert ids_score(np.ones((4, 4), bool), np.zeros((4, 4), bool)) == 0.0
+    assert not keeps(np.ones((4, 4), bool), np.zeros((4, 4), bool), 0.0)
+
+
+def test_shapes_must_match():
+    with pytest.raises(ValueError, match="shape"):
+        ids_score(np.ones((4, 4), bool), np.ones((4, 3), bool))
