@@ -1,0 +1,58 @@
+"""Rotation-averaged CAMs of the Enhanced-ADL classifier and EP-SAM's initial mask from a CAM."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skimage.morphology import isotropic_opening
+
+from .adl_classifier import AdlClassifier
+
+
+def rotation_cam(model: AdlClassifier, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (P,) of the unrotated (3, S, S) image and its CAMs (P, h, w) in [0, 1]: the
+    mean over the four 90° rotations, each map min–max normalised and rotated back. The model
+    must be in eval mode."""
+    device = next(model.parameters()).device
+    image = image.to(device=device, dtype=torch.float32)
+    with torch.inference_mode():
+        batch = torch.stack([torch.rot90(image, k, dims=(-2, -1)) for k in range(4)])
+        probabilities, maps = model.cam(batch)
+        maps = _min_max(maps)
+        back = [torch.rot90(maps[k], -k, dims=(-2, -1)) for k in range(4)]
+        cams = torch.stack(back).mean(dim=0)
+    return (probabilities[0].float().cpu().numpy(),
+            cams.float().cpu().numpy().astype(np.float32))
+
+
+def _min_max(maps: torch.Tensor) -> torch.Tensor:
+    """Each (…, h, w) non-negative map to [0, 1]; a constant map (e.g. all zero) becomes 0."""
+    low = maps.amin(dim=(-2, -1), keepdim=True)
+    spread = maps.amax(dim=(-2, -1), keepdim=True) - low
+    return torch.where(spread > 0, (maps - low) / spread.clamp(min=1e-12),
+                       torch.zeros_like(maps))
+
+
+def cam_to_shape(cam: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) or (P, h, w) CAMs → bilinear resize to ``shape`` (H, W), float32, each map divided
+    by its maximum (an all-zero map stays zero)."""
+    array = np.asarray(cam, dtype=np.float32)
+    maps = torch.from_numpy(np.ascontiguousarray(array.reshape(-1, *array.shape[-2:])))
+    resized = F.interpolate(maps[None], size=tuple(shape), mode="bilinear",
+                            align_corners=False)[0].clamp(min=0.0)
+    peak = resized.amax(dim=(-2, -1), keepdim=True)
+    resized = torch.where(peak > 0, resized / peak.clamp(min=1e-12), torch.zeros_like(resized))
+    return resized.numpy().reshape(*array.shape[:-2], *shape).astype(np.float32)
+
+
+def initial_mask(cam: np.ndarray, quantile: float = 0.1, opening: int = 5) -> np.ndarray:
+    """EP-SAM's initial mask of an (H, W) CAM in [0, 1]: the bottom ``quantile`` of the non-zero
+    activations is set to 0 and the rest to 1, then a morphological opening with a disk of radius
+    ``opening`` pixels (0: none). An all-zero CAM gives an empty mask."""
+    cam = np.asarray(cam, dtype=np.float32)
+    active = cam[cam > 0]
+    if active.size == 0:
+        return np.zeros(cam.shape, dtype=bool)
+    mask = cam > np.quantile(active, quantile)
+    return isotropic_opening(mask, opening) if opening > 0 else mask
