@@ -155,6 +155,13 @@ def evaluate_project(project: Project, masks_dir: str | Path, *, source: str = "
     the masks (default: any value above zero). HD95 is in the units of the source's spacing.
     """
     truth = find_truth(project, masks_dir, label=truth_label)
+    return score_predictions(project, truth, source=source, round_id=round_id, label=label)
+
+
+def score_predictions(project: Project, truth: dict[int, np.ndarray], *,
+                      source: str = "proposals", round_id: int | None = None,
+                      label: int | None = None) -> EvaluationReport:
+    """Like :func:`evaluate_project`, with the ground truth already read (see ``find_truth``)."""
     predictions = _predictions(project, source, round_id)
     items = {item.id: item for item in project.catalog.items()}
     sources = {src.id: src for src in project.catalog.sources()}
@@ -169,6 +176,31 @@ def evaluate_project(project: Project, masks_dir: str | Path, *, source: str = "
         row = _score_row(item, sources[item.source_id], pred, truth_mask)
         report.rows.append(row | {"method": method, "round": round_})
     return report
+
+
+def evaluate_rounds(project: Project, masks_dir: str | Path, *,
+                    truth_label: int | None = None) -> list[tuple[Any, EvaluationReport]]:
+    """One report per finished round that has proposals, oldest first (ground truth read once)."""
+    truth = find_truth(project, masks_dir, label=truth_label)
+    with_proposals = {r[0] for r in project.db.rows("SELECT DISTINCT round_id FROM proposals")}
+    return [
+        (round_, score_predictions(project, truth, round_id=round_.id))
+        for round_ in project.rounds.rounds()
+        if round_.id in with_proposals and round_.status == "done"
+    ]
+
+
+def rounds_table(reports: list[tuple[Any, EvaluationReport]]) -> str:
+    """A markdown table: one row per round (method, stage, Dice on positives, FP rate)."""
+    lines = ["| round | method | stage | positives | Dice mean | Dice median | FP rate |",
+             "|---|---|---|---|---|---|---|"]
+    for round_, report in reports:
+        s = report.summary()
+        stage = round_.params.get("stage", "")
+        lines.append(f"| {round_.id} | {round_.method} | {stage} | {s['n_positive']} | "
+                     f"{_fmt(s['dice_mean'])} | {_fmt(s['dice_median'])} | "
+                     f"{_fmt(s['fp_rate'])} |")
+    return "\n".join(lines)
 
 
 def _score_row(item: Item, source: Source, pred: np.ndarray,

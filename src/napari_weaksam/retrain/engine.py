@@ -31,7 +31,7 @@ import torch
 
 from ..backbones.sam import Embedding, SamBackbone
 from ..progress import Progress, ProgressCallback, check_cancel
-from ..project import Item, LabelState, Project
+from ..project import Item, LabelState, Project, ProjectError
 from .decoder_training import DecoderTraining, TrainingSample, train_decoder
 from .ids_filter import ids_score
 from .point_prompts import activation_points
@@ -161,6 +161,12 @@ class RetrainingEngine:
     def _train_stage(self, name: str, targets: list[TrainingSample]) -> StageResult:
         self.reset_decoder()
         samples = targets + self.inputs.human
+        if not samples:
+            raise ProjectError(
+                f"{name}: nothing to train the decoder on — no tagged item got a usable mask "
+                "(initial CAM masks or filtered pseudo-labels) and no mask was accepted or "
+                "corrected. Train the classifier for more epochs, lower the IDS threshold, or "
+                "correct a few masks by hand.")
         start = time.perf_counter()
         settings = DecoderTraining(**{**asdict(self.settings.decoder), "losses": []})
         train_decoder(

@@ -1,0 +1,130 @@
+"""Where a method's class activation maps come from: pluggable, trained on image-level tags only.
+
+- :class:`AdlCamSource`: EP-SAM's Enhanced-ADL ResNet on the images (rotation-averaged CAM);
+- :class:`EmbeddingCamSource`: WeakMedSAM's classifier on the cached SAM embeddings.
+
+Both give, per item, presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's size.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from ..backbones.sam import Embedding, SamBackbone
+from ..cam.adl_classifier import AdlClassifier, image_tensor
+from ..cam.adl_training import AdlTraining, train_adl_classifier
+from ..cam.embedding_classifier import EmbeddingClassifier
+from ..cam.rotation_cam import cam_to_shape, rotation_cam
+from ..progress import Progress, ProgressCallback, check_cancel
+from ..project import Item, Project
+
+CAM_SOURCES = ("adl", "weakmedsam")
+
+
+@dataclass
+class ItemCam:
+    probabilities: np.ndarray   # (P,)
+    cams: np.ndarray            # (P, H, W) in [0, 1]
+
+
+@dataclass
+class TagData:
+    """The tagged part of a project, as the classifiers see it."""
+
+    project: Project
+    items: list[Item]
+    embeddings: list[Embedding]
+    train_index: list[int]      # indices into items of tagged items
+    labels: np.ndarray          # (len(train_index), P) {0, 1}
+
+
+class CamSource(Protocol):
+    name: str
+
+    def fit(self, data: TagData, progress: ProgressCallback,
+            cancel: threading.Event | None) -> list[float]: ...
+
+    def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam: ...
+
+    def checkpoint(self) -> dict: ...
+
+
+class AdlCamSource:
+    """Enhanced-ADL classifier trained from scratch on the tagged images."""
+
+    name = "adl"
+
+    def __init__(self, settings: AdlTraining, device: torch.device) -> None:
+        self.settings = settings
+        self.device = device
+        self.model: AdlClassifier | None = None
+
+    def fit(self, data: TagData, progress: ProgressCallback,
+            cancel: threading.Event | None) -> list[float]:
+        size = self.settings.input_size
+        images = []
+        for done, index in enumerate(data.train_index):
+            check_cancel(cancel)
+            images.append(image_tensor(data.project.item_image(data.items[index]), size).half())
+            progress(Progress("classifier: images", done + 1, len(data.train_index)))
+        self.model = train_adl_classifier(
+            torch.stack(images), data.labels, self.settings, device=self.device, cancel=cancel,
+            on_epoch=lambda e, n, loss: progress(Progress("classifier: training", e, n,
+                                                          loss=loss)),
+        )
+        return self.settings.losses
+
+    def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam:
+        tensor = image_tensor(image, self.settings.input_size).to(self.device)
+        probabilities, cams = rotation_cam(self._model(), tensor)
+        return ItemCam(probabilities, cam_to_shape(cams, image.shape[:2]))
+
+    def checkpoint(self) -> dict:
+        model = self._model()
+        return {"kind": "enhanced-adl", "config": model.config(), "state": model.state_dict()}
+
+    def _model(self) -> AdlClassifier:
+        if self.model is None:
+            raise RuntimeError("the ADL classifier is not trained yet")
+        return self.model
+
+
+class EmbeddingCamSource:
+    """WeakMedSAM's parent + sub-class classifier on the frozen SAM embeddings."""
+
+    name = "weakmedsam"
+
+    def __init__(self, settings, backbone: SamBackbone) -> None:
+        self.settings = settings          # WeakMedSamSettings
+        self.backbone = backbone
+        self.model: EmbeddingClassifier | None = None
+
+    def fit(self, data: TagData, progress: ProgressCallback,
+            cancel: threading.Event | None) -> list[float]:
+        from .weakmedsam import train_on_tags
+
+        self.model, losses = train_on_tags(data.embeddings, data.train_index, data.labels,
+                                           self.settings, self.backbone.device, progress, cancel)
+        return losses
+
+    def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam:
+        from .weakmedsam import cam_at_item_size
+
+        if self.model is None:
+            raise RuntimeError("the embedding classifier is not trained yet")
+        probabilities, cams = cam_at_item_size(self.backbone, self.model, embedding)
+        return ItemCam(probabilities, cams)
+
+    def checkpoint(self) -> dict:
+        if self.model is None:
+            raise RuntimeError("the embedding classifier is not trained yet")
+        return {"kind": "weakmedsam-classifier", "state": self.model.state_dict()}
+
+
+__all__ = ["CAM_SOURCES", "AdlCamSource", "CamSource", "EmbeddingCamSource", "ItemCam",
+           "TagData"]

@@ -1,0 +1,184 @@
+"""EP-SAM: image-level tags → CAM → initial masks → PEPM point prompts → SAM decoder fine-tuned
+round after round on IDS-filtered pseudo-labels (and on every mask people accepted or corrected).
+
+Stages (progress reported, cancellable between items and batches):
+
+1. encode every item once (embedding cache; the decoder trains on cached embeddings);
+2. train the CAM source on the tags: the Enhanced-ADL ResNet on the images (default) or the
+   WeakMedSAM embedding classifier;
+3. per item and class present (the tag when the item is tagged, else the classifier's probability
+   ≥ ``gate``): the CAM (rotation-averaged for ADL) and the initial mask — CAM above the
+   ``quantile`` of its non-zero values, then a morphological opening;
+4. the retraining engine: optional zero-shot, preliminary decoder on the initial masks, then
+   ``rounds`` rounds on filtered pseudo-labels, each from the pretrained decoder, each stored as a
+   project round with its proposals, decoder checkpoint and metrics.
+
+Ground truth never enters: there is no model selection on masks (the original early-stopped on
+ground-truth validation masks), and pseudo-labels are generated without augmentation.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..backbones.sam import Embedding, SamBackbone
+from ..cam.adl_training import AdlTraining
+from ..cam.rotation_cam import initial_mask
+from ..progress import Progress, ProgressCallback, check_cancel
+from ..project import ImageClass, Item, Project, ProjectError
+from ..retrain import (
+    Candidate,
+    EngineInputs,
+    RetrainingEngine,
+    RetrainSettings,
+    StageResult,
+    human_samples,
+)
+from .cam_sources import CAM_SOURCES, AdlCamSource, CamSource, EmbeddingCamSource, TagData
+from .tag_matrix import tag_matrix
+from .weakmedsam import WeakMedSamSettings, embed_items
+
+METHOD = "epsam"
+
+
+@dataclass
+class EpSamSettings:
+    """Parameters of a run; stored with every proposal as its provenance."""
+
+    cam_source: str = "adl"            # "adl" (Enhanced-ADL on images) or "weakmedsam"
+    classifier: AdlTraining = field(default_factory=AdlTraining)
+    embedding_classifier: WeakMedSamSettings = field(default_factory=WeakMedSamSettings)
+    quantile: float = 0.3              # bottom share of non-zero CAM values left out
+    opening_fraction: float = 0.02     # opening disk radius, as a share of the item's short side
+    gate: float = 0.5                  # presence probability for items nobody tagged
+    engine: RetrainSettings = field(default_factory=RetrainSettings)
+    zero_shot: bool = False            # also store the pretrained decoder's answer (a baseline)
+    save_maps: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cam_source not in CAM_SOURCES:
+            raise ValueError(f"cam_source {self.cam_source!r}: choose one of "
+                             f"{', '.join(CAM_SOURCES)}")
+        if not 0 <= self.quantile < 1:
+            raise ValueError(f"quantile must be in [0, 1), not {self.quantile}")
+
+    def to_dict(self) -> dict[str, Any]:
+        params = asdict(self)
+        params["classifier"].pop("losses")
+        params["engine"] = self.engine.to_dict()
+        if self.cam_source == "adl":
+            params.pop("embedding_classifier")
+        else:
+            params.pop("classifier")
+        return params
+
+
+@dataclass
+class EpSamReport:
+    stages: list[StageResult]
+    items: int
+    candidates: list[Candidate]
+    classifier_losses: list[float]
+    seconds: dict[str, float]
+
+
+def run_epsam(project: Project, backbone: SamBackbone, settings: EpSamSettings | None = None, *,
+              progress: ProgressCallback | None = None,
+              cancel: threading.Event | None = None) -> EpSamReport:
+    """Run EP-SAM on ``project``: one project round per stage, proposals for every item."""
+    settings = settings or EpSamSettings()
+    report_progress = progress or (lambda _p: None)
+    items = project.catalog.items()
+    classes = project.catalog.classes()
+    if not classes:
+        raise ProjectError(f"{project.root}: the project has no classes; create one and tag items")
+    train_index, labels = tag_matrix(project, items, classes)
+    seconds: dict[str, float] = {}
+
+    start = time.perf_counter()
+    embeddings = embed_items(project, backbone, items, report_progress, cancel)
+    seconds["embedding"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    source = make_cam_source(settings, backbone)
+    losses = source.fit(TagData(project, items, embeddings, train_index, labels),
+                        report_progress, cancel)
+    seconds["classifier"] = time.perf_counter() - start
+    classifier_checkpoint = _save_classifier(project, source)
+
+    start = time.perf_counter()
+    candidates = build_candidates(project, items, embeddings, classes, source, settings,
+                                  report_progress, cancel)
+    seconds["initial masks"] = time.perf_counter() - start
+
+    values = [c.label_value for c in classes]
+    human, reviewed = human_samples(project, items, embeddings, values,
+                                    settings.engine.human_weight)
+    params = settings.to_dict() | {"classifier_checkpoint": classifier_checkpoint,
+                                   "backbone": backbone.model_id}
+    inputs = EngineInputs(project, backbone, items, values, candidates, METHOD, params,
+                          backbone.decoder_state(), human, reviewed)
+    engine = RetrainingEngine(inputs, settings.engine, progress=report_progress, cancel=cancel)
+    stages = engine.run(zero_shot=settings.zero_shot)
+    if settings.save_maps:
+        _save_maps(project, candidates, classes, stages[-1].round_id)
+    return EpSamReport(stages, len(items), candidates, losses, seconds)
+
+
+def make_cam_source(settings: EpSamSettings, backbone: SamBackbone) -> CamSource:
+    if settings.cam_source == "adl":
+        return AdlCamSource(settings.classifier, backbone.device)
+    return EmbeddingCamSource(settings.embedding_classifier, backbone)
+
+
+def build_candidates(project: Project, items: list[Item], embeddings: list[Embedding],
+                     classes: list[ImageClass], source: CamSource, settings: EpSamSettings,
+                     progress: ProgressCallback,
+                     cancel: threading.Event | None) -> list[Candidate]:
+    """One candidate per (item, class present): its CAM and initial mask."""
+    tags = project.catalog.all_tags()
+    candidates = []
+    for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
+        check_cancel(cancel)
+        cam = source.item_cam(project.item_image(item), embedding)
+        for c, image_class in enumerate(classes):
+            tagged = item.id in tags
+            present = (image_class.id in tags[item.id]) if tagged else (
+                cam.probabilities[c] >= settings.gate)
+            if not present:
+                continue
+            activation = cam.cams[c].astype(np.float32)
+            candidates.append(Candidate(
+                item, c, embedding, activation, _initial_mask(activation, settings),
+                tagged=tagged, probability=float(cam.probabilities[c]),
+            ))
+        progress(Progress("initial masks", index + 1, len(items), item.name))
+    return candidates
+
+
+def _initial_mask(activation: np.ndarray, settings: EpSamSettings) -> np.ndarray:
+    radius = round(settings.opening_fraction * min(activation.shape))
+    return initial_mask(activation, quantile=settings.quantile, opening=radius)
+
+
+def _save_classifier(project: Project, source: CamSource) -> int:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "classifier.pt"
+        torch.save(source.checkpoint(), path)
+        return project.rounds.add_checkpoint(
+            path, description=f"{METHOD} classifier ({source.name})").id
+
+
+def _save_maps(project: Project, candidates: list[Candidate], classes: list[ImageClass],
+               round_id: int) -> None:
+    for candidate in candidates:
+        project.maps.add(candidate.item.id, "cam", candidate.activation, round_id=round_id,
+                         class_id=classes[candidate.class_index].id)

@@ -1,0 +1,194 @@
+"""EP-SAM end to end on the bundled sample: real LiteMedSAM, a real (small) ADL classifier,
+real tags, people's corrections; no ground truth."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import napari_weaksam.project.project as project_module
+import napari_weaksam.retrain.engine as engine_module
+from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.cam.adl_training import AdlTraining
+from napari_weaksam.methods.epsam import EpSamSettings, run_epsam
+from napari_weaksam.progress import Cancelled
+from napari_weaksam.project import LabelState, Project, ProjectError
+from napari_weaksam.retrain import DecoderTraining, RetrainSettings
+from napari_weaksam.sample import make_sample_project
+
+
+def fast_settings(**changes) -> EpSamSettings:
+    settings = EpSamSettings(
+        classifier=AdlTraining(arch="resnet18", input_size=64, epochs=3, batch_size=8),
+        engine=RetrainSettings(rounds=2, prompt_points=10,
+                               decoder=DecoderTraining(epochs=1, batch_size=4, points=10)),
+        zero_shot=True,
+    )
+    for key, value in changes.items():
+        setattr(settings, key, value)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    torch.set_num_threads(2)
+    return load_backbone("litemedsam")
+
+
+def _corrections(project: Project) -> dict[int, np.ndarray]:
+    """Two tumour items get a person's mask (a proposal must exist first: a quick WeakMedSAM-free
+    stand-in is a proposal of all background, which the person then corrects)."""
+    tags = project.catalog.all_tags()
+    tumour = project.catalog.classes()[0]
+    chosen = [i for i in project.catalog.items() if tumour.id in tags.get(i.id, set())][:2]
+    masks = {}
+    for item in chosen:
+        project.labels.add_proposal(item.id, np.zeros((item.height, item.width), np.uint8),
+                                    method="manual")
+        mask = np.zeros((item.height, item.width), np.uint8)
+        mask[item.height // 4: item.height // 2, item.width // 4: item.width // 2] = 1
+        project.labels.review(item.id, LabelState.CORRECTED, mask)
+        masks[item.id] = mask
+    return masks
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, backbone):
+    """The sample project after a fast EP-SAM run; training calls and files read are recorded."""
+    root = make_sample_project(tmp_path_factory.mktemp("ep") / "sample")
+    with Project.open(root) as project:
+        corrected = _corrections(project)
+    calls = []
+    original_train = engine_module.train_decoder
+
+    def recording_train(backbone_, samples, settings, **kw):
+        pretrained = calls_pretrained[0]
+        calls.append({
+            "origins": [(s.item_id, s.origin, s.weight) for s in samples],
+            "reset": all(torch.equal(v, pretrained[k])
+                         for k, v in backbone_.decoder_state().items()),
+        })
+        return original_train(backbone_, samples, settings, **kw)
+
+    calls_pretrained = [backbone.decoder_state()]
+    read = []
+    original_read = project_module.read_image
+    engine_module.train_decoder = recording_train
+    project_module.read_image = lambda path, **kw: read.append(str(path)) or original_read(
+        path, **kw)
+    try:
+        with Project.open(root) as project:
+            report = run_epsam(project, backbone, fast_settings())
+    finally:
+        engine_module.train_decoder = original_train
+        project_module.read_image = original_read
+        backbone.load_decoder_state(calls_pretrained[0])
+    return root, report, corrected, calls, read
+
+
+def test_one_project_round_per_stage_with_checkpoint_and_metrics(finished):
+    root, report, _corrected, _calls, _read = finished
+    assert [s.name for s in report.stages] == ["zero-shot", "preliminary", "round 1", "round 2"]
+    with Project.open(root, read_only=True) as project:
+        rounds = [r for r in project.rounds.rounds() if r.method == "epsam"]
+        assert [r.params["stage"] for r in rounds] == [s.name for s in report.stages]
+        for round_ in rounds:
+            assert round_.status == "done"
+            checkpoint = project.rounds.checkpoint(round_.checkpoint_id)
+            state = torch.load(checkpoint.path, weights_only=True)
+            assert state["model_id"] == "litemedsam" and "mask_decoder.iou_token.weight" in state[
+                "state"]
+            assert round_.metrics["candidates"] == len(report.stages[0].masks)
+        assert rounds[1].metrics["losses"] and not rounds[0].metrics["losses"]
+
+
+def test_every_item_gets_a_proposal_per_round_and_tagged_negatives_stay_empty(finished):
+    root, report, _corrected, _calls, _read = finished
+    with Project.open(root, read_only=True) as project:
+        tags = project.catalog.all_tags()
+        tumour = project.catalog.classes()[0].id
+        items = project.catalog.items()
+        last = report.stages[-1].round_id
+        found_any = False
+        for item in items:
+            proposal = project.labels.latest_proposal(item.id)
+            assert proposal.round_id == last and proposal.method == "epsam"
+            assert proposal.params["stage"] == "round 2" and 0 <= proposal.confidence <= 1
+            mask = project.labels.proposal_mask(proposal)
+            assert mask.shape == (item.height, item.width)
+            if item.id in tags and tumour not in tags[item.id]:
+                assert not mask.any(), f"{item.name} is tagged without tumour"
+            found_any |= bool(mask.any())
+        assert found_any
+        counts = project.db.scalar("SELECT COUNT(*) FROM proposals WHERE method = 'epsam'")
+        assert counts == len(items) * len(report.stages)
+
+
+def test_corrected_masks_train_every_stage_and_are_never_filtered(finished):
+    root, _report, corrected, calls, _read = finished
+    assert len(calls) == 3                      # preliminary + 2 rounds
+    for call in calls:
+        people = {item_id for item_id, origin, weight in call["origins"]
+                  if origin == "corrected" and weight == 2.0}
+        assert people == set(corrected)
+        pseudo = {item_id for item_id, origin, _w in call["origins"] if origin != "corrected"}
+        assert not pseudo & set(corrected), "a corrected item also trained as a pseudo-label"
+    with Project.open(root, read_only=True) as project:
+        for item_id, mask in corrected.items():
+            assert project.labels.state(item_id) is LabelState.CORRECTED
+            assert np.array_equal(project.labels.final_mask(item_id), mask)
+
+
+def test_each_stage_starts_from_the_pretrained_decoder(finished):
+    _root, _report, _corrected, calls, _read = finished
+    assert all(call["reset"] for call in calls)
+
+
+def test_no_ground_truth_reaches_the_pipeline(finished):
+    _root, _report, _corrected, _calls, read = finished
+    assert read, "the spy saw no reads"
+    assert not [p for p in read if "/masks/" in p.replace("\\", "/")]
+
+
+def test_cam_maps_are_saved(finished):
+    root, report, _corrected, _calls, _read = finished
+    with Project.open(root, read_only=True) as project:
+        rows = project.db.rows("SELECT * FROM maps WHERE kind = 'cam' AND round_id = ?",
+                               (report.stages[-1].round_id,))
+        assert len(rows) == len(report.candidates)
+
+
+def test_cancel_marks_the_stage_and_keeps_earlier_rounds(tmp_path, backbone, finished):
+    root = tmp_path / "copy"
+    shutil.copytree(finished[0], root)       # embeddings stay cached
+    with Project.open(root) as project:
+        before = len(project.rounds.rounds())
+    cancel = threading.Event()
+    pretrained = backbone.decoder_state()
+
+    def stop_in_round_one(progress):
+        if progress.stage.startswith("round 1"):
+            cancel.set()
+
+    try:
+        with Project.open(root) as project, pytest.raises(Cancelled):
+            run_epsam(project, backbone, fast_settings(zero_shot=False),
+                      progress=stop_in_round_one, cancel=cancel)
+    finally:
+        backbone.load_decoder_state(pretrained)
+    with Project.open(root, read_only=True) as project:
+        statuses = [(r.params.get("stage"), r.status) for r in project.rounds.rounds()[before:]]
+        assert statuses == [("preliminary", "done"), ("round 1", "cancelled")]
+
+
+def test_a_class_without_tags_is_refused_before_any_work(tmp_path, backbone):
+    root = make_sample_project(tmp_path / "sample")
+    with Project.open(root) as project:
+        project.catalog.add_class("mitosis")
+        with pytest.raises(ProjectError, match="mitosis"):
+            run_epsam(project, backbone, fast_settings())
+        assert project.rounds.rounds() == []
