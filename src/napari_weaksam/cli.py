@@ -70,6 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     tags_out.add_argument("csv", type=Path)
     tags_out.set_defaults(run=cmd_export_tags)
 
+    export = sub.add_parser("export", help="write the reviewed masks as label files")
+    export.add_argument("project", type=Path)
+    export.add_argument("dest", type=Path, help="folder for the label files (created if missing)")
+    export.add_argument("--format", dest="fmt", choices=("tiff", "nifti", "zarr"), default="tiff",
+                        help="tiff (default), nifti (.nii.gz, source affine kept) or zarr")
+    export.add_argument("--proposals", action="store_true",
+                        help="also export the latest proposal of items not yet reviewed")
+    export.add_argument("--overwrite", action="store_true", help="replace existing files")
+    export.set_defaults(run=cmd_export)
+
     status = sub.add_parser("status", help="items, tags and label states of a project")
     status.add_argument("project", type=Path)
     status.set_defaults(run=cmd_status)
@@ -87,11 +97,25 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a weak-supervision method: proposals for every item")
     run.add_argument("project", type=Path)
-    run.add_argument("--method", default="weakmedsam", choices=("weakmedsam",))
+    run.add_argument("--method", default="weakmedsam", choices=("weakmedsam", "epsam"))
     _model_options(run)
-    run.add_argument("--epochs", type=int, default=12)
-    run.add_argument("--subclasses", type=int, default=4, help="k-means clusters per class")
-    run.add_argument("--threshold", type=float, default=0.5, help="on the refined map")
+    run.add_argument("--epochs", type=int, help="classifier epochs (default: the method's)")
+    run.add_argument("--subclasses", type=int, default=4,
+                     help="weakmedsam: k-means clusters per class")
+    run.add_argument("--threshold", type=float, default=0.5,
+                     help="weakmedsam: threshold on the refined map")
+    run.add_argument("--rounds", type=int, default=3, help="epsam: retraining rounds")
+    run.add_argument("--cam-source", choices=("adl", "weakmedsam"), default="adl",
+                     help="epsam: Enhanced-ADL on the images, or WeakMedSAM's classifier")
+    run.add_argument("--arch", choices=("resnet18", "resnet50"), default="resnet18",
+                     help="epsam: ADL classifier (resnet50 is the original; slow on a CPU)")
+    run.add_argument("--input-size", type=int, default=128,
+                     help="epsam: ADL classifier input size in pixels")
+    run.add_argument("--decoder-epochs", type=int, default=4, help="epsam: per round")
+    run.add_argument("--points", type=int, default=20, help="epsam: point prompts per mask")
+    run.add_argument("--ids", type=float, default=0.9, help="epsam: IDS filter threshold")
+    run.add_argument("--zero-shot", action="store_true",
+                     help="epsam: also store the pretrained decoder's answer as a round")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--no-maps", action="store_true", help="do not store CAM/affinity maps")
     run.set_defaults(run=cmd_run)
@@ -103,6 +127,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--source", choices=("proposals", "final"), default="proposals",
                           help="score the proposals, or the reviewed (accepted/corrected) labels")
     evaluate.add_argument("--round", type=int, help="proposals of this round (default: latest)")
+    evaluate.add_argument("--all-rounds", action="store_true",
+                          help="one summary row per round (e.g. EP-SAM's stages)")
     evaluate.add_argument("--csv", type=Path, help="write one row per item here")
     evaluate.add_argument("--plot", type=Path, help="write a PNG summary plot here")
     evaluate.set_defaults(run=cmd_evaluate)
@@ -197,29 +223,64 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .methods.weakmedsam import WeakMedSamSettings, run_weakmedsam
     from .progress import Cancelled
 
-    settings = WeakMedSamSettings(epochs=args.epochs, subclasses=args.subclasses,
-                                  threshold=args.threshold, seed=args.seed,
-                                  save_maps=not args.no_maps)
     backbone = _backbone_from(args)
     with Project.open(args.project) as project:
         try:
-            report = run_weakmedsam(project, backbone, settings, progress=_print_stage)
+            if args.method == "epsam":
+                report = _run_epsam(project, backbone, args)
+            else:
+                report = _run_weakmedsam(project, backbone, args)
         except (Cancelled, KeyboardInterrupt):
-            print("\nstopped; the round is marked cancelled, embeddings stay cached")
+            print("\nstopped; finished rounds are kept, the current one is marked cancelled, "
+                  "embeddings stay cached")
             return 130
-    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
-    print(f"\nround {report.round_id}: {report.items} items, {report.positives} with a "
-          f"pseudo-label; {stages}")
+    print(report)
     return 0
+
+
+def _run_weakmedsam(project: Project, backbone, args: argparse.Namespace) -> str:
+    from .methods.weakmedsam import WeakMedSamSettings, run_weakmedsam
+
+    settings = WeakMedSamSettings(subclasses=args.subclasses, threshold=args.threshold,
+                                  seed=args.seed, save_maps=not args.no_maps)
+    if args.epochs is not None:
+        settings.epochs = args.epochs
+    report = run_weakmedsam(project, backbone, settings, progress=_print_stage)
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+    return (f"\nround {report.round_id}: {report.items} items, {report.positives} with a "
+            f"pseudo-label; {stages}")
+
+
+def _run_epsam(project: Project, backbone, args: argparse.Namespace) -> str:
+    from .cam.adl_training import AdlTraining
+    from .methods.epsam import EpSamSettings, run_epsam
+    from .retrain import DecoderTraining, RetrainSettings
+
+    classifier = AdlTraining(arch=args.arch, input_size=args.input_size, seed=args.seed)
+    if args.epochs is not None:
+        classifier.epochs = args.epochs
+    engine = RetrainSettings(
+        rounds=args.rounds, ids_threshold=args.ids, prompt_points=args.points, seed=args.seed,
+        decoder=DecoderTraining(epochs=args.decoder_epochs, points=args.points, seed=args.seed),
+    )
+    settings = EpSamSettings(cam_source=args.cam_source, classifier=classifier, engine=engine,
+                             zero_shot=args.zero_shot, save_maps=not args.no_maps)
+    report = run_epsam(project, backbone, settings, progress=_print_stage)
+    lines = [f"\n{report.items} items, {len(report.candidates)} (item, class) pairs to segment; "
+             + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())]
+    for stage in report.stages:
+        timing = ", ".join(f"{k} {v:.1f} s" for k, v in stage.seconds.items())
+        lines.append(f"  round {stage.round_id} ({stage.name}): {len(stage.kept)}/"
+                     f"{len(stage.masks)} kept by the IDS filter; {timing}")
+    return "\n".join(lines)
 
 
 def _print_stage(progress) -> None:
     extra = f" loss {progress.loss:.4f}" if progress.loss is not None else ""
     last = progress.done == progress.total
-    if last or progress.stage == "training" or progress.done % 25 == 0:
+    if last or "training" in progress.stage or progress.done % 25 == 0:
         print(f"\r  {progress.stage}: {progress.done}/{progress.total}{extra}", end="",
               flush=True)
         if last:
@@ -227,9 +288,12 @@ def _print_stage(progress) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_project
+    from .evaluation import evaluate_project, evaluate_rounds, rounds_table
 
     with Project.open(args.project, read_only=True) as project:
+        if args.all_rounds:
+            print(rounds_table(evaluate_rounds(project, args.masks)))
+            return 0
         try:
             report = evaluate_project(project, args.masks, source=args.source,
                                       round_id=args.round)
@@ -304,6 +368,25 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
     with Project.open(args.project, read_only=True) as project:
         rows = export_tags(project, args.csv)
     print(f"wrote {rows} rows to {args.csv}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Label files of the reviewed (and, with --proposals, proposed) masks."""
+    from .export import export_masks
+    from .io import LabelWriteError
+
+    with Project.open(args.project, read_only=True) as project:
+        try:
+            report = export_masks(project, args.dest, fmt=args.fmt,
+                                  include_proposals=args.proposals, overwrite=args.overwrite)
+        except LabelWriteError as error:
+            print(f"weaksam: error: {error}", file=sys.stderr)
+            return 1
+        except (FileExistsError, ValueError) as error:
+            print(f"weaksam: error: {error}", file=sys.stderr)
+            return 2
+    print(f"{args.dest}: {report.summary()}")
     return 0
 
 
