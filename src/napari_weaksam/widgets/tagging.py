@@ -36,6 +36,7 @@ from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
 from .qt_helpers import color_swatch, make_button
+from .session import session_for
 
 if TYPE_CHECKING:
     import napari
@@ -60,8 +61,12 @@ class TaggingWidget(QWidget):
         self._build()
         self._bind_viewer_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
+        self.session = session_for(napari_viewer)
+        self.session.project_changed.connect(self._on_session_project)
         if project is not None:
             self.set_project(project)
+        elif self.session.project is not None:
+            self._adopt(self.session.project)
         self._refresh()
 
     # -- building ------------------------------------------------------------------------------
@@ -167,6 +172,10 @@ class TaggingWidget(QWidget):
     # -- project -------------------------------------------------------------------------------
     def open_project(self, path: str | Path) -> None:
         """Open the project folder at ``path`` (read-only when another process writes it)."""
+        shared = self.session.project
+        if shared is not None and shared.root == Path(path).resolve():
+            self._adopt(shared)
+            return
         try:
             project = Project.open(path)
         except ProjectLockedError as error:
@@ -178,8 +187,19 @@ class TaggingWidget(QWidget):
         self.set_project(project)
 
     def set_project(self, project: Project) -> None:
-        if self.project is not None and self.project is not project:
-            self.project.close()
+        """Show ``project`` here and share it with the plugin's other docks."""
+        self.session.set_project(project)
+        self._adopt(project)
+
+    def _on_session_project(self, project: Project | None) -> None:
+        if project is None:
+            self._forget_project()
+        elif project is not self.project:
+            self._adopt(project)
+
+    def _adopt(self, project: Project) -> None:
+        if self.project is project:
+            return
         self.project = project
         self.view.clear()
         self.nav.load(project)
@@ -188,8 +208,10 @@ class TaggingWidget(QWidget):
         self._show_current()
 
     def close_project(self) -> None:
-        if self.project is not None:
-            self.project.close()
+        self.session.set_project(None)
+        self._forget_project()
+
+    def _forget_project(self) -> None:
         self.project = None
         self.view.clear()
         self.nav.clear()

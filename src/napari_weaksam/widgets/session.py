@@ -1,0 +1,47 @@
+"""The project the plugin's docks share in one viewer.
+
+A project folder is locked by the process that writes it, so the docks of one viewer must share
+one open :class:`~napari_weaksam.project.Project`. Whichever dock opens a project publishes it
+here; the others follow through ``project_changed``. ``labels_changed`` tells them that
+proposals or reviews changed (a round finished, a person reviewed an item).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from psygnal import Signal
+
+if TYPE_CHECKING:
+    import napari
+
+    from ..project import Project
+
+
+class ProjectSession:
+    project_changed = Signal(object)   # the Project, or None when closed
+    labels_changed = Signal()
+    item_requested = Signal(int)       # a dock asks the others to show this item id
+
+    def __init__(self) -> None:
+        self.project: Project | None = None
+
+    def set_project(self, project: Project | None) -> None:
+        if project is self.project:
+            return
+        if self.project is not None:
+            self.project.close()
+        self.project = project
+        self.project_changed.emit(project)
+
+
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def session_for(viewer: napari.Viewer) -> ProjectSession:
+    """The session of ``viewer`` (created on first use, gone with the viewer)."""
+    session = _SESSIONS.get(viewer)
+    if session is None:
+        session = _SESSIONS[viewer] = ProjectSession()
+    return session
