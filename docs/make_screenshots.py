@@ -67,8 +67,33 @@ def box_tool() -> None:
     viewer.close()
 
 
+def training_dock(root: Path) -> None:
+    """The Train dock after a short real EP-SAM run on the sample (a few minutes on a CPU)."""
+    import time
+
+    from napari_weaksam.jobs import MethodChoice
+    from napari_weaksam.widgets.training import TrainingWidget
+
+    viewer = napari.Viewer(title="napari-weaksam")
+    tagging = open_tagging_dock(viewer, root)
+    training = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(training, name="Train", area="right")
+    training._load_choice(MethodChoice(method="epsam", classifier_epochs=8, rounds=2,
+                                       decoder_epochs=3))
+    training.set_truth_dir(sample_dir() / "masks")
+    training.start()
+    while training.job is not None:
+        QApplication.processEvents()
+        time.sleep(0.05)
+    tagging.go_to(tagging.nav.items[2].id)
+    settle(viewer)
+    iio.imwrite(OUT / "train-dock.png", viewer.screenshot(canvas_only=False, flash=False))
+    viewer.close()
+
+
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         tagging_dock(make_sample_project(Path(folder) / "sample"))
+        training_dock(make_sample_project(Path(folder) / "train"))
     box_tool()

@@ -41,7 +41,7 @@ from .point_prompts import activation_points
 class RetrainSettings:
     rounds: int = 3
     ids_threshold: float = 0.9
-    prompt_points: int = 50      # PEPM points per (item, class)
+    prompt_points: int = 20      # PEPM points per (item, class); the original uses 50
     human_weight: float = 2.0    # people's masks count this much more than pseudo-labels
     decoder: DecoderTraining = field(default_factory=DecoderTraining)
     seed: int = 0

@@ -28,6 +28,7 @@ with the other docks (open it in the Tagging dock). When another dock reports ne
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -138,6 +139,7 @@ class ReviewWidget(QWidget):
         layout.addWidget(self.entry_list, stretch=1)
         layout.addWidget(self._current_box())
         layout.addLayout(self._layer_boxes())
+        layout.addWidget(self._export_box())
         help_label = QLabel(_HELP)
         help_label.setWordWrap(True)
         help_label.setStyleSheet("color: gray;")
@@ -201,6 +203,46 @@ class ReviewWidget(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.status_label)
         return box
+
+    def _export_box(self) -> QGroupBox:
+        box = QGroupBox("Export masks")
+        row = QHBoxLayout(box)
+        self.export_format = QComboBox()
+        for key, text in (("tiff", "TIFF"), ("nifti", "NIfTI (source geometry)"),
+                          ("zarr", "zarr")):
+            self.export_format.addItem(text, key)
+        self.export_format.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.export_proposals = QCheckBox("+ proposals")
+        self.export_proposals.setToolTip("Also export the proposals nobody reviewed yet "
+                                         "(rejected ones never)")
+        self.export_proposals.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        row.addWidget(self.export_format, 1)
+        row.addWidget(self.export_proposals)
+        row.addWidget(make_button("Export…", "Write accepted and corrected masks to a folder",
+                                  self._ask_export))
+        return box
+
+    def _ask_export(self) -> None:
+        from qtpy.QtWidgets import QFileDialog
+
+        folder = QFileDialog.getExistingDirectory(self, "Export masks to")
+        if folder:
+            self.export(Path(folder))
+
+    def export(self, dest: Path):
+        """Write the reviewed masks (and proposals when ticked) in the chosen format."""
+        from ..export import export_masks
+
+        if self.project is None:
+            return None
+        try:
+            report = export_masks(self.project, dest, fmt=self.export_format.currentData(),
+                                  include_proposals=self.export_proposals.isChecked())
+        except (FileExistsError, ValueError, OSError) as error:
+            show_error(f"Export: {error}")
+            return None
+        self.status_label.setText(f"{dest.name}: {report.summary()}")
+        return report
 
     def _layer_boxes(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -324,6 +366,7 @@ class ReviewWidget(QWidget):
             self._say(str(error))
             return False
         self._update_row(index)
+        self.session.reviews_changed.emit()
         done = action != "undo_review" and self.queue.current is entry
         self._say(f"{entry.item.name}: {state_name(entry.state)}."
                   + (" Nothing else is waiting for review in this list." if done else ""))

@@ -3,7 +3,7 @@
 A project folder is locked by the process that writes it, so the docks of one viewer must share
 one open :class:`~napari_weaksam.project.Project`. Whichever dock opens a project publishes it
 here; the others follow through ``project_changed``. ``labels_changed`` tells them that
-proposals or reviews changed (a round finished, a person reviewed an item).
+proposals changed (a round finished or was restored), ``reviews_changed`` that a person decided.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 class ProjectSession:
     project_changed = Signal(object)   # the Project, or None when closed
-    labels_changed = Signal()
+    labels_changed = Signal()          # new proposals (a round finished or was restored)
+    reviews_changed = Signal()         # a person accepted, corrected, rejected or undid
     item_requested = Signal(int)       # a dock asks the others to show this item id
 
     def __init__(self) -> None:

@@ -1,0 +1,155 @@
+"""Running a method in a background thread, with progress, time left and Stop (no Qt here).
+
+The GUI starts a :class:`BackgroundJob` and polls it from a timer; nothing crosses threads but
+plain values in a queue, so the event loop never waits for the job. A stopped job ends at the next
+cancellation point (between items or batches), its round is marked cancelled, its memory freed.
+"""
+
+from __future__ import annotations
+
+import gc
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .progress import Cancelled, Progress, ProgressCallback
+
+JobTarget = Callable[[ProgressCallback, threading.Event], Any]
+METHODS = ("epsam", "weakmedsam")
+
+
+@dataclass
+class MethodChoice:
+    """What the Train dock asks for (also remembered between sessions)."""
+
+    method: str = "epsam"
+    model: str = "litemedsam"
+    device: str = "auto"
+    classifier_epochs: int = 15
+    rounds: int = 3
+    decoder_epochs: int = 4
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> MethodChoice:
+        known = {k: v for k, v in (values or {}).items() if k in cls.__dataclass_fields__}
+        choice = cls(**known)
+        if choice.method not in METHODS:
+            choice.method = "epsam"
+        return choice
+
+
+@dataclass
+class JobState:
+    running: bool = False
+    finished: bool = False
+    cancelled: bool = False
+    error: BaseException | None = None
+    result: Any = None
+    last: Progress | None = None
+    losses: list[float] = field(default_factory=list)
+
+
+class BackgroundJob:
+    """One job in a daemon thread; :meth:`poll` hands its progress to the caller's thread."""
+
+    def __init__(self, target: JobTarget, name: str = "job") -> None:
+        self.target = target
+        self.name = name
+        self.cancel_event = threading.Event()
+        self.state = JobState()
+        self._queue: queue.SimpleQueue[Progress] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=f"weaksam-{name}", daemon=True)
+        self._stage_started: dict[str, float] = {}
+
+    def start(self) -> None:
+        self.state.running = True
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the job to stop at its next cancellation point."""
+        self.cancel_event.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def poll(self) -> list[Progress]:
+        """Progress reports since the last call (in order)."""
+        reports = []
+        while True:
+            try:
+                report = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            reports.append(report)
+            self._stage_started.setdefault(report.stage, time.monotonic())
+            self.state.last = report
+            if report.loss is not None:
+                self.state.losses.append(report.loss)
+        return reports
+
+    def seconds_left(self) -> float | None:
+        """Estimate for the current stage, from its pace so far."""
+        last = self.state.last
+        if last is None or last.done <= 0 or last.total <= 0:
+            return None
+        elapsed = time.monotonic() - self._stage_started.get(last.stage, time.monotonic())
+        return elapsed / last.done * (last.total - last.done)
+
+    def _run(self) -> None:
+        try:
+            self.state.result = self.target(self._queue.put, self.cancel_event)
+        except Cancelled:
+            self.state.cancelled = True
+        except BaseException as error:  # reported to the person by the GUI
+            self.state.error = error
+        finally:
+            self.state.running = False
+            self.state.finished = True
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+
+
+def method_job(project, choice: MethodChoice) -> JobTarget:
+    """The job that loads the backbone and runs the chosen method on ``project``."""
+
+    def run(progress: ProgressCallback, cancel: threading.Event):
+        from .backbones.device import pick_device
+        from .backbones.loaders import load_backbone
+
+        progress(Progress("loading the model", 0, 1))
+        backbone = load_backbone(choice.model, device=pick_device(choice.device))
+        progress(Progress("loading the model", 1, 1))
+        if choice.method == "epsam":
+            return _run_epsam(project, backbone, choice, progress, cancel)
+        return _run_weakmedsam(project, backbone, choice, progress, cancel)
+
+    return run
+
+
+def _run_epsam(project, backbone, choice: MethodChoice, progress, cancel):
+    from .cam.adl_training import AdlTraining
+    from .methods.epsam import EpSamSettings, run_epsam
+    from .retrain import DecoderTraining, RetrainSettings
+
+    settings = EpSamSettings(
+        classifier=AdlTraining(epochs=choice.classifier_epochs, seed=choice.seed),
+        engine=RetrainSettings(rounds=choice.rounds, seed=choice.seed,
+                               decoder=DecoderTraining(epochs=choice.decoder_epochs,
+                                                       seed=choice.seed)),
+    )
+    return run_epsam(project, backbone, settings, progress=progress, cancel=cancel)
+
+
+def _run_weakmedsam(project, backbone, choice: MethodChoice, progress, cancel):
+    from .methods.weakmedsam import WeakMedSamSettings, run_weakmedsam
+
+    settings = WeakMedSamSettings(epochs=choice.classifier_epochs, seed=choice.seed)
+    return run_weakmedsam(project, backbone, settings, progress=progress, cancel=cancel)

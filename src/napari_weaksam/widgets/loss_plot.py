@@ -1,0 +1,44 @@
+"""A small live loss curve for the Train dock (matplotlib in Qt)."""
+
+from __future__ import annotations
+
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+
+COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+
+
+class LossPlot(FigureCanvasQTAgg):
+    """Loss per epoch, one line per training stage (classifier, each decoder round)."""
+
+    def __init__(self) -> None:
+        figure = Figure(figsize=(3.2, 1.8), layout="constrained")
+        super().__init__(figure)
+        self.axes = figure.add_subplot()
+        self.series: dict[str, list[float]] = {}
+        self.setMinimumHeight(150)
+        self.clear()
+
+    def clear(self) -> None:
+        self.series = {}
+        self._draw()
+
+    def add(self, stage: str, loss: float) -> None:
+        self.series.setdefault(stage.split(":")[0], []).append(loss)
+        self._draw()
+
+    def _draw(self) -> None:
+        axes = self.axes
+        axes.clear()
+        for number, (stage, losses) in enumerate(self.series.items()):
+            axes.plot(range(1, len(losses) + 1), losses, marker="o", markersize=3,
+                      color=COLORS[number % len(COLORS)], label=stage)
+        axes.set_xlabel("epoch", fontsize=8)
+        axes.set_ylabel("loss", fontsize=8)
+        axes.tick_params(labelsize=7)
+        if self.series:
+            axes.legend(fontsize=7, frameon=False)
+        else:
+            axes.text(0.5, 0.5, "loss appears here while training", ha="center", va="center",
+                      fontsize=8, color="gray", transform=axes.transAxes)
+        self.draw_idle()

@@ -1,0 +1,94 @@
+"""The Train dock in a real napari viewer: a real EP-SAM job in the background, Stop, settings."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from napari_weaksam.jobs import MethodChoice
+from napari_weaksam.project import Project
+from napari_weaksam.sample import make_sample_project
+from napari_weaksam.settings import get_setting
+from napari_weaksam.widgets.session import session_for
+from napari_weaksam.widgets.tagging import TaggingWidget
+from napari_weaksam.widgets.training import SETTING_KEY, TrainingWidget
+
+pytestmark = pytest.mark.gui
+
+FAST = MethodChoice(method="epsam", classifier_epochs=6, rounds=0, decoder_epochs=1)
+
+
+@pytest.fixture
+def docks(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    tagging = TaggingWidget(viewer)
+    training = TrainingWidget(viewer)
+    qtbot.addWidget(tagging)
+    qtbot.addWidget(training)
+    root = make_sample_project(tmp_path / "sample")
+    tagging.open_project(root)
+    yield viewer, tagging, training, root
+    if training.job is not None:
+        training.job.stop()
+        training.job.join(60)
+    tagging.close_project()
+
+
+def test_the_docks_share_one_project(docks):
+    viewer, tagging, training, _root = docks
+    assert training.project is tagging.project is session_for(viewer).project
+    assert training.start_button.isEnabled() and not training.stop_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot):
+    viewer, _tagging, training, root = docks
+    training._load_choice(FAST)
+    changed = []
+    session_for(viewer).labels_changed.connect(lambda: changed.append(True))
+    training.start()
+    assert training.stop_button.isEnabled() and not training.start_button.isEnabled()
+    assert get_setting(SETTING_KEY)["classifier_epochs"] == 6   # remembered for next time
+    qtbot.waitUntil(lambda: training.job is None, timeout=600_000)
+    assert "Done" in training.status.text(), training.status.text()
+    assert changed
+    assert set(training.loss_plot.series) == {"classifier", "preliminary"}
+    assert training.rounds_list.count() == 1
+    assert "preliminary" in training.rounds_list.item(0).text()
+    with Project.open(root, read_only=True) as project:
+        assert [r.status for r in project.rounds.rounds()] == ["done"]
+        assert project.labels.state_counts()["proposed"] == len(project.catalog.items())
+
+
+@pytest.mark.slow
+def test_stop_ends_the_job_promptly_and_leaves_the_project_consistent(docks, qtbot):
+    _viewer, _tagging, training, root = docks
+    training._load_choice(FAST)
+    training.start()
+    qtbot.waitUntil(lambda: training.job is not None and training.job.state.last is not None
+                    and training.job.state.last.stage.startswith("preliminary"),
+                    timeout=600_000)
+    asked = time.monotonic()
+    training.stop()
+    qtbot.waitUntil(lambda: training.job is None, timeout=60_000)
+    assert time.monotonic() - asked < 30
+    assert "Stopped" in training.status.text()
+    with Project.open(root, read_only=True) as project:
+        rounds = project.rounds.rounds()
+        assert [r.status for r in rounds] in ([], ["cancelled"])
+        assert project.db.scalar("PRAGMA integrity_check") == "ok"
+    assert training.start_button.isEnabled()
+
+
+def test_choices_come_back_from_the_settings(make_napari_viewer, qtbot):
+    from napari_weaksam.settings import set_setting
+
+    set_setting(SETTING_KEY, {"method": "weakmedsam", "classifier_epochs": 7, "rounds": 2})
+    widget = TrainingWidget(make_napari_viewer())
+    qtbot.addWidget(widget)
+    choice = widget.choice()
+    assert (choice.method, choice.classifier_epochs, choice.rounds) == ("weakmedsam", 7, 2)
+    assert not widget.rounds.isEnabled()           # rounds belong to EP-SAM
+    assert not widget.start_button.isEnabled()     # no project yet
+    assert "Tagging dock" in widget.status.text()
