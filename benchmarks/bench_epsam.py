@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet50"))
     parser.add_argument("--input-size", type=int, default=128)
     parser.add_argument("--classifier-epochs", type=int, default=15)
-    parser.add_argument("--adl-drop-rate", type=float, default=0.75)
+    parser.add_argument("--adl-drop-rate", type=float, default=0.0)
     parser.add_argument("--cam-only", nargs="*", type=float, metavar="DROP_RATE",
                         help="only compare initial CAM masks for these ADL drop rates")
     parser.add_argument("--decoder-epochs", type=int, default=4)

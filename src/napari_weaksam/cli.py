@@ -111,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="epsam: ADL classifier (resnet50 is the original; slow on a CPU)")
     run.add_argument("--input-size", type=int, default=128,
                      help="epsam: ADL classifier input size in pixels")
+    run.add_argument("--adl-drop-rate", type=float, default=0.0,
+                     help="epsam: attention-dropout drop probability (the original: 0.75 at "
+                          "512 px; off by default at CPU sizes)")
     run.add_argument("--decoder-epochs", type=int, default=4, help="epsam: per round")
     run.add_argument("--points", type=int, default=20, help="epsam: point prompts per mask")
     run.add_argument("--ids", type=float, default=0.9, help="epsam: IDS filter threshold")
@@ -258,7 +261,8 @@ def _run_epsam(project: Project, backbone, args: argparse.Namespace) -> str:
     from .methods.epsam import EpSamSettings, run_epsam
     from .retrain import DecoderTraining, RetrainSettings
 
-    classifier = AdlTraining(arch=args.arch, input_size=args.input_size, seed=args.seed)
+    classifier = AdlTraining(arch=args.arch, input_size=args.input_size, seed=args.seed,
+                             adl_drop_rate=args.adl_drop_rate)
     if args.epochs is not None:
         classifier.epochs = args.epochs
     engine = RetrainSettings(
