@@ -33,7 +33,7 @@ from ..backbones.sam import Embedding, SamBackbone
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, LabelState, Project, ProjectError
 from .decoder_training import DecoderTraining, TrainingSample, train_decoder
-from .ids_filter import ids_score
+from .ids_filter import ids_score, select_targets
 from .point_prompts import activation_points
 
 
@@ -43,6 +43,7 @@ class RetrainSettings:
     ids_threshold: float = 0.9
     prompt_points: int = 20      # PEPM points per (item, class); the original uses 50
     human_weight: float = 2.0    # people's masks count this much more than pseudo-labels
+    min_kept: float = 0.1        # share of masks kept even when fewer pass the IDS threshold
     decoder: DecoderTraining = field(default_factory=DecoderTraining)
     seed: int = 0
 
@@ -188,13 +189,18 @@ class RetrainingEngine:
             start = time.perf_counter()
             masks, scores = self.generate(name)
             seconds["pseudo-labels"] = time.perf_counter() - start
-            kept = [i for i, (m, s) in enumerate(zip(masks, scores, strict=True))
-                    if m.any() and s >= self.settings.ids_threshold]
+            kept, bar = select_targets(masks, scores, self.settings.ids_threshold,
+                                       self.settings.min_kept)
+            if bar < self.settings.ids_threshold:
+                self.progress(Progress(f"{name}: IDS filter", len(kept), len(masks),
+                                       f"too few passed {self.settings.ids_threshold}; kept "
+                                       f"the {len(kept)} best (IDS ≥ {bar:.2f})"))
             self._store_proposals(masks, scores, round_id, checkpoint, name)
         except BaseException:
             inputs.project.rounds.finish_round(round_id, "cancelled")
             raise
         metrics = {"stage": name, "losses": losses, "seconds": seconds, "kept": len(kept),
+                   "ids_bar": bar,
                    "candidates": len(masks), "mean_ids": _mean(scores), **(counts or {})}
         inputs.project.rounds.finish_round(round_id, "done", metrics=metrics,
                                            checkpoint_id=checkpoint)
