@@ -35,6 +35,7 @@ def main() -> None:
 
     from napari_weaksam.jobs import MethodChoice
     from napari_weaksam.sample import make_sample_project
+    from napari_weaksam.widgets.session import session_for
     from napari_weaksam.widgets.tagging import TaggingWidget
     from napari_weaksam.widgets.training import TrainingWidget
 
@@ -88,8 +89,9 @@ def main() -> None:
     print(f"event-loop stall: p50 {np.percentile(values, 50):.1f} ms, "
           f"p99 {np.percentile(values, 99):.1f} ms, max {values.max():.1f} ms")
     print(f"Stop ended the job in {stop_seconds:.1f} s")
-    tagging.close_project()
-    viewer.close()
+    project = session_for(viewer).project
+    if project is not None:
+        project.close()
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ from ..review import ReviewEntry, ReviewQueue, latest_proposals, review_rounds, 
 from .item_view import ItemView
 from .qt_helpers import make_button
 from .review_layers import KINDS, PROPOSAL, YOUR_LABEL, ReviewLayers
-from .session import session_for
+from .session import follow, session_for
 
 if TYPE_CHECKING:
     import napari
@@ -101,9 +101,9 @@ class ReviewWidget(QWidget):
         self._bind_viewer_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
         self.session = session_for(napari_viewer)
-        self.session.project_changed.connect(self._on_session_project)
-        self.session.labels_changed.connect(self.reload)
-        self.session.item_requested.connect(self._on_item_requested)
+        follow(self, self.session.project_changed, self._on_session_project)
+        follow(self, self.session.labels_changed, self.reload)
+        follow(self, self.session.item_requested, self._on_item_requested)
         if project is not None:
             self.session.set_project(project)
             self._adopt(project)

@@ -46,3 +46,10 @@ def session_for(viewer: napari.Viewer) -> ProjectSession:
     if session is None:
         session = _SESSIONS[viewer] = ProjectSession()
     return session
+
+
+def follow(widget, signal, slot) -> None:
+    """Connect ``slot`` to a session ``signal`` for as long as the Qt ``widget`` lives (a dock
+    that was closed must not be called when another dock changes the project)."""
+    signal.connect(slot)
+    widget.destroyed.connect(lambda *_: signal.disconnect(slot))

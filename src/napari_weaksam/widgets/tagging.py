@@ -36,7 +36,7 @@ from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
 from .qt_helpers import color_swatch, make_button
-from .session import session_for
+from .session import follow, session_for
 
 if TYPE_CHECKING:
     import napari
@@ -62,7 +62,7 @@ class TaggingWidget(QWidget):
         self._bind_viewer_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
         self.session = session_for(napari_viewer)
-        self.session.project_changed.connect(self._on_session_project)
+        follow(self, self.session.project_changed, self._on_session_project)
         if project is not None:
             self.set_project(project)
         elif self.session.project is not None:

@@ -36,7 +36,7 @@ from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
 from .loss_plot import LossPlot
 from .qt_helpers import make_button
-from .session import session_for
+from .session import follow, session_for
 
 if TYPE_CHECKING:
     import napari
@@ -65,11 +65,14 @@ class TrainingWidget(QWidget):
         self._timer.timeout.connect(self._poll)
         self._build()
         self._load_choice(MethodChoice.from_dict(get_setting(SETTING_KEY)))
-        self.session.project_changed.connect(lambda _p: self._refresh())
-        self.session.labels_changed.connect(self._refresh_rounds)
-        self.session.reviews_changed.connect(self._refresh)
+        follow(self, self.session.project_changed, self._on_project)
+        follow(self, self.session.labels_changed, self._refresh_rounds)
+        follow(self, self.session.reviews_changed, self._refresh)
         if project is not None:
             self.session.set_project(project)
+        self._refresh()
+
+    def _on_project(self, _project) -> None:
         self._refresh()
 
     @property
