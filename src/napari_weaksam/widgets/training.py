@@ -225,6 +225,8 @@ class TrainingWidget(QWidget):
             self.status.setText("Stopped. Finished rounds are kept; the current one is marked "
                                 "cancelled.")
         else:
+            self.progress_bar.setMaximum(1)
+            self.progress_bar.setValue(1)
             self.status.setText("Done. New proposals are in the Review dock.")
         self.job = None
         self.session.labels_changed.emit()
