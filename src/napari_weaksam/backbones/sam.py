@@ -231,6 +231,19 @@ class SamBackbone(nn.Module):
 
     def _decode_batch(self, embedding: Embedding, boxes, points, labels, masks,
                       multimask: bool, grad: bool) -> Decoded:
+        with torch.set_grad_enabled(grad), self._autocast():
+            low_res, iou = self.decode_low_res(embedding, boxes=boxes, points=points,
+                                               point_labels=labels, mask_logits=masks,
+                                               multimask=multimask)
+        low_res = low_res.float()
+        return Decoded(self.to_item_frame(low_res, embedding), iou.float(), low_res)
+
+    def decode_low_res(self, embedding: Embedding, *, boxes=None, points=None,
+                       point_labels=None, mask_logits=None,
+                       multimask: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt encoder + mask decoder in one call, prompts in item pixels: low-resolution
+        logits (N, M, 256, 256) in the model frame and the predicted IoU (N, M), under whatever
+        grad and autocast mode the caller set (training calls it directly, in fp32)."""
         device = self.device
         scale = self._coordinate_scale(embedding)
         box_t = None if boxes is None else torch.as_tensor(
@@ -238,19 +251,17 @@ class SamBackbone(nn.Module):
         point_t = None
         if points is not None:
             coords = torch.as_tensor(np.asarray(points, np.float32) * scale, device=device)
-            point_t = (coords, torch.as_tensor(np.asarray(labels), device=device, dtype=torch.int))
-        mask_t = None if masks is None else masks.to(device)
-        with torch.set_grad_enabled(grad), self._autocast():
-            sparse, dense = self.prompt_encoder(points=point_t, boxes=box_t, masks=mask_t)
-            low_res, iou = self.mask_decoder(
-                image_embeddings=embedding.features[None].to(device, torch.float32),
-                image_pe=self.prompt_encoder.get_dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask,
-            )
-        low_res = low_res.float()
-        return Decoded(self.to_item_frame(low_res, embedding), iou.float(), low_res)
+            point_t = (coords, torch.as_tensor(np.asarray(point_labels), device=device,
+                                               dtype=torch.int))
+        mask_t = None if mask_logits is None else mask_logits.to(device)
+        sparse, dense = self.prompt_encoder(points=point_t, boxes=box_t, masks=mask_t)
+        return self.mask_decoder(
+            image_embeddings=embedding.features[None].to(device, torch.float32),
+            image_pe=self.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )
 
     def to_item_frame(self, low_res: torch.Tensor, embedding: Embedding) -> torch.Tensor:
         """Low-resolution logits (N, M, 256, 256) → logits at the item's full size."""

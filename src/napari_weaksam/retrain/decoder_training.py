@@ -86,18 +86,8 @@ def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
 def point_logits(backbone: SamBackbone, embedding: Embedding, points: np.ndarray) -> torch.Tensor:
     """Low-resolution (256, 256) logits in the model frame for positive ``points`` (P, 2) in item
     pixels, with gradients (full precision: no autocast)."""
-    device = backbone.device
-    scale = backbone.preprocessing.size / max(embedding.original_shape)
-    coords = torch.as_tensor(np.asarray(points, np.float32) * scale, device=device)[None]
-    labels = torch.ones(coords.shape[:2], dtype=torch.int, device=device)
-    sparse, dense = backbone.prompt_encoder(points=(coords, labels), boxes=None, masks=None)
-    low_res, _iou = backbone.mask_decoder(
-        image_embeddings=embedding.features[None].to(device, torch.float32),
-        image_pe=backbone.prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-        multimask_output=False,
-    )
+    low_res, _iou = backbone.decode_low_res(embedding, points=np.asarray(points)[None],
+                                            point_labels=np.ones((1, len(points)), np.int64))
     return low_res[0, 0]
 
 
