@@ -100,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--method", default="weakmedsam", choices=("weakmedsam", "epsam"))
     _model_options(run)
     run.add_argument("--epochs", type=int, help="classifier epochs (default: the method's)")
+    run.add_argument("--cam-input", choices=("image", "embedding"), default="image",
+                     help="weakmedsam: CAM from a convolutional branch on the image, or from a "
+                          "head on the frozen SAM embedding")
     run.add_argument("--subclasses", type=int, default=4,
                      help="weakmedsam: k-means clusters per class")
     run.add_argument("--threshold", type=float, default=0.5,
@@ -246,8 +249,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run_weakmedsam(project: Project, backbone, args: argparse.Namespace) -> str:
     from .methods.weakmedsam import WeakMedSamSettings, run_weakmedsam
 
-    settings = WeakMedSamSettings(subclasses=args.subclasses, threshold=args.threshold,
-                                  seed=args.seed, save_maps=not args.no_maps)
+    settings = WeakMedSamSettings(cam_input=args.cam_input, subclasses=args.subclasses,
+                                  threshold=args.threshold, seed=args.seed,
+                                  save_maps=not args.no_maps)
     if args.epochs is not None:
         settings.epochs = args.epochs
     report = run_weakmedsam(project, backbone, settings, progress=_print_stage)
@@ -429,7 +433,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"sample project ready in {time.perf_counter() - start:.1f} s: {root}")
     run_args = argparse.Namespace(
         project=root, model="litemedsam", checkpoint=None, weights_dir=None, device="auto",
-        precision="fp32", compile=False, epochs=12, subclasses=4, threshold=0.5, seed=0,
+        precision="fp32", compile=False, epochs=None, cam_input="image", subclasses=4,
+        threshold=0.5, seed=0,
         no_maps=False)
     if cmd_run(run_args) != 0:
         return 130

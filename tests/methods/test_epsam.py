@@ -192,3 +192,35 @@ def test_a_class_without_tags_is_refused_before_any_work(tmp_path, backbone):
         with pytest.raises(ProjectError, match="mitosis"):
             run_epsam(project, backbone, fast_settings())
         assert project.rounds.rounds() == []
+
+
+def test_weakmedsam_source_gives_its_own_masks_as_initial_masks(tmp_path, backbone):
+    """With WeakMedSAM's classifier as the CAM source, the initial masks are that method's
+    refined pseudo-labels (its CAM is min-max scaled, so ADL's quantile rule would keep most of
+    the image); tagged-positive items get one even when the classifier doubts them."""
+    from napari_weaksam.methods.cam_sources import EmbeddingCamSource, TagData
+    from napari_weaksam.methods.epsam import build_candidates
+    from napari_weaksam.methods.tag_matrix import tag_matrix
+    from napari_weaksam.methods.weakmedsam import WeakMedSamSettings, embed_items
+
+    root = make_sample_project(tmp_path / "s")
+    settings = fast_settings(cam_source="weakmedsam",
+                             embedding_classifier=WeakMedSamSettings(epochs=2, min_steps=20,
+                                                                     subclasses=2))
+    with Project.open(root) as project:
+        items = project.catalog.items()
+        classes = project.catalog.classes()
+        train_index, labels = tag_matrix(project, items, classes)
+        embeddings = embed_items(project, backbone, items, lambda _p: None, None)
+        source = EmbeddingCamSource(settings.embedding_classifier, backbone)
+        source.fit(TagData(project, items, embeddings, train_index, labels),
+                   lambda _p: None, None)
+        candidates = build_candidates(project, items, embeddings, classes, source, settings,
+                                      lambda _p: None, None)
+        tags = project.catalog.all_tags()
+        tagged = [c for c in candidates if c.tagged]
+        assert len(tagged) == sum(1 for i in items if tags.get(i.id))
+        for candidate in tagged[:3]:
+            own = source.item_cam(project.item_image(candidate.item), candidate.embedding)
+            np.testing.assert_array_equal(candidate.initial, own.masks[candidate.class_index])
+            assert candidate.initial.mean() < 0.7

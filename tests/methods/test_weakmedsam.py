@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import numpy as np
@@ -12,6 +13,7 @@ import napari_weaksam.project.project as project_module
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.methods.weakmedsam import (
     WeakMedSamSettings,
+    classifier_checkpoint,
     label_item,
     run_weakmedsam,
     train_on_tags,
@@ -91,7 +93,8 @@ def test_no_ground_truth_reaches_the_pipeline(finished):
     assert read, "the run should have read its images"
     masks = str(sample_dir() / "masks")
     assert not any(path.startswith(masks) or "/masks/" in path for path in read)
-    assert {p.stage for p in stages} == {"embedding", "training", "pseudo-labels"}
+    assert {p.stage for p in stages} == {"embedding", "training: images", "training",
+                                         "pseudo-labels"}
 
 
 def test_same_seed_same_classifier_and_labels(finished, backbone):
@@ -99,16 +102,17 @@ def test_same_seed_same_classifier_and_labels(finished, backbone):
     with Project.open(root, read_only=True) as project:
         items = project.catalog.items()[:6]
         cache = project.embedding_cache(backbone)
-        embeddings = [cache.get(project.item_image(item)) for item in items]
+        images = [project.item_image(item) for item in items]
+        embeddings = [cache.get(image) for image in images]
         tags = project.catalog.all_tags()
     labels = np.array([[1.0 if tags[i.id] else 0.0] for i in items], dtype=np.float32)
-    runs = [train_on_tags(embeddings, list(range(6)), labels, FAST, backbone.device,
-                          lambda _p: None, None) for _ in range(2)]
+    runs = [train_on_tags(images.__getitem__, embeddings, list(range(6)), labels, FAST,
+                          backbone.device, lambda _p: None, None) for _ in range(2)]
     for a, b in zip(runs[0][0].state_dict().values(), runs[1][0].state_dict().values(),
                     strict=True):
         assert torch.equal(a, b)
-    first = label_item(backbone, runs[0][0], embeddings[0], [1], FAST)
-    second = label_item(backbone, runs[1][0], embeddings[0], [1], FAST)
+    first = label_item(backbone, runs[0][0], images[0], embeddings[0], [1], FAST)
+    second = label_item(backbone, runs[1][0], images[0], embeddings[0], [1], FAST)
     np.testing.assert_array_equal(first.label, second.label)
 
 
@@ -126,3 +130,31 @@ def test_a_class_without_positive_tags_is_refused(tmp_path, backbone):
         project.catalog.add_class("necrosis")
         with pytest.raises(ProjectError, match="'necrosis' has no tagged item"):
             run_weakmedsam(project, backbone, FAST)
+
+
+@pytest.mark.parametrize(("name", "value"), [("cam_input", "pixels"),
+                                             ("affinity_source", "colour"),
+                                             ("image_size", 8)])
+def test_bad_settings_are_refused(name, value):
+    with pytest.raises(ValueError, match=name):
+        WeakMedSamSettings(**{name: value})
+
+
+def test_the_head_on_sam_embeddings_and_prompt_affinities_remain_available(finished, backbone):
+    root, _report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        items = project.catalog.items()[:6]
+        images = [project.item_image(item) for item in items]
+        cache = project.embedding_cache(backbone)
+        embeddings = [cache.get(image) for image in images]
+        tags = project.catalog.all_tags()
+    labels = np.array([[1.0 if tags[i.id] else 0.0] for i in items], dtype=np.float32)
+    settings = dataclasses.replace(FAST, cam_input="embedding", affinity_source="prompts",
+                                   gate=0.0)
+    model, _losses = train_on_tags(images.__getitem__, embeddings, list(range(6)), labels,
+                                   settings, backbone.device, lambda _p: None, None)
+    assert classifier_checkpoint(model)["kind"] == "weakmedsam-embedding"
+    result = label_item(backbone, model, images[0], embeddings[0], [1], settings)
+    assert result.cams.shape == (1, *images[0].shape[:2])
+    assert result.affinity is not None and result.affinity.shape == images[0].shape[:2]
+    assert result.refined.max() > 0

@@ -1,4 +1,7 @@
-"""Training the embedding classifier: BCE(parent) + λ·BCE(sub-class), seeded and cancellable."""
+"""Training a parent + sub-class classifier: BCE(parent) + λ·BCE(sub-class), seeded and cancellable.
+
+The same loop trains WeakMedSAM's image branch (:mod:`.image_classifier`) and the head on frozen
+SAM embeddings (:mod:`.embedding_classifier`): the model and its inputs come from the caller."""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import torch
 from torch import nn
 
 from ..progress import check_cancel
-from .embedding_classifier import EmbeddingClassifier
 
 LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 
@@ -28,16 +30,16 @@ class ClassifierTraining:
     losses: list[float] = field(default_factory=list)
 
 
-def train_classifier(embeddings: torch.Tensor, labels: np.ndarray, subclass_targets: np.ndarray,
-                     settings: ClassifierTraining, *, device: torch.device | str = "cpu",
-                     on_epoch: LossCallback | None = None,
-                     cancel: threading.Event | None = None) -> EmbeddingClassifier:
-    """Fit a classifier on (N, C, h, w) embeddings (kept on the CPU, moved per batch)."""
-    torch.manual_seed(settings.seed)
+def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: np.ndarray,
+                     subclass_targets: np.ndarray, settings: ClassifierTraining, *,
+                     device: torch.device | str = "cpu", flip_axes: tuple[int, ...] = (-1,),
+                     transpose: bool = False, on_epoch: LossCallback | None = None,
+                     cancel: threading.Event | None = None) -> nn.Module:
+    """Fit ``model`` (freshly initialised under ``settings.seed``) on (N, C, h, w) inputs, kept on
+    the CPU and moved per batch; each sample is flipped along each of ``flip_axes`` with p = ½,
+    and, with ``transpose``, its last two axes swapped with p = ½ (square inputs: together with
+    both flips this gives all eight rotations and reflections)."""
     generator = torch.Generator().manual_seed(settings.seed)
-    model = EmbeddingClassifier(labels.shape[1], subclass_targets.shape[1],
-                                in_channels=embeddings.shape[1])
-    model.set_input_statistics(embeddings)
     model = model.to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
@@ -56,7 +58,7 @@ def train_classifier(embeddings: torch.Tensor, labels: np.ndarray, subclass_targ
         for start in range(0, len(order), settings.batch_size):
             check_cancel(cancel)
             index = order[start:start + settings.batch_size]
-            batch = _augment(embeddings[index].float(), generator).to(device)
+            batch = _augment(inputs[index].float(), generator, flip_axes, transpose).to(device)
             parent, child = model(batch)
             loss = bce(parent, y_parent[index].to(device)) + settings.child_weight * bce(
                 child, y_child[index].to(device))
@@ -72,10 +74,14 @@ def train_classifier(embeddings: torch.Tensor, labels: np.ndarray, subclass_targ
     return model.eval()
 
 
-def _augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Random horizontal flips of the embedding map (cheap, and plausible for the head)."""
-    flip = torch.rand(len(batch), generator=generator) < 0.5
-    if flip.any():
-        batch = batch.clone()
-        batch[flip] = batch[flip].flip(-1)
+def _augment(batch: torch.Tensor, generator: torch.Generator, axes: tuple[int, ...],
+             transpose: bool) -> torch.Tensor:
+    """Random flips (and transposes) of each sample: label-preserving for image-level tags."""
+    batch = batch.clone()
+    for axis in axes:
+        flip = torch.rand(len(batch), generator=generator) < 0.5
+        batch[flip] = batch[flip].flip(axis)
+    if transpose:
+        swap = torch.rand(len(batch), generator=generator) < 0.5
+        batch[swap] = batch[swap].transpose(-1, -2)
     return batch

@@ -1,13 +1,17 @@
 """Where a method's class activation maps come from: pluggable, trained on image-level tags only.
 
 - :class:`AdlCamSource`: EP-SAM's Enhanced-ADL ResNet on the images (rotation-averaged CAM);
-- :class:`EmbeddingCamSource`: WeakMedSAM's classifier on the cached SAM embeddings.
+- :class:`EmbeddingCamSource`: WeakMedSAM's classifier (its image branch, or a head on the cached
+  SAM embeddings).
 
-Both give, per item, presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's size.
+Both give, per item, presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's size;
+WeakMedSAM's source also gives its own masks (its refined pseudo-labels), which EP-SAM then uses
+as initial masks instead of its quantile rule (made for ADL's sparse, non-negative CAMs).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +23,7 @@ from ..backbones.sam import Embedding, SamBackbone
 from ..cam.adl_classifier import AdlClassifier, image_tensor
 from ..cam.adl_training import AdlTraining, train_adl_classifier
 from ..cam.embedding_classifier import EmbeddingClassifier
+from ..cam.image_classifier import ImageCamClassifier
 from ..cam.rotation_cam import cam_to_shape, rotation_cam
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, Project
@@ -30,6 +35,7 @@ CAM_SOURCES = ("adl", "weakmedsam")
 class ItemCam:
     probabilities: np.ndarray   # (P,)
     cams: np.ndarray            # (P, H, W) in [0, 1]
+    masks: np.ndarray | None = None   # (P, H, W) bool: the source's own masks, if it has them
 
 
 @dataclass
@@ -95,35 +101,42 @@ class AdlCamSource:
 
 
 class EmbeddingCamSource:
-    """WeakMedSAM's parent + sub-class classifier on the frozen SAM embeddings."""
+    """WeakMedSAM's parent + sub-class classifier (sub-classes from the frozen SAM embeddings)."""
 
     name = "weakmedsam"
 
     def __init__(self, settings, backbone: SamBackbone) -> None:
         self.settings = settings          # WeakMedSamSettings
         self.backbone = backbone
-        self.model: EmbeddingClassifier | None = None
+        self.model: ImageCamClassifier | EmbeddingClassifier | None = None
 
     def fit(self, data: TagData, progress: ProgressCallback,
             cancel: threading.Event | None) -> list[float]:
         from .weakmedsam import train_on_tags
 
-        self.model, losses = train_on_tags(data.embeddings, data.train_index, data.labels,
-                                           self.settings, self.backbone.device, progress, cancel)
+        self.model, losses = train_on_tags(
+            lambda i: data.project.item_image(data.items[i]), data.embeddings, data.train_index,
+            data.labels, self.settings, self.backbone.device, progress, cancel)
         return losses
 
     def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam:
-        from .weakmedsam import cam_at_item_size
+        from .weakmedsam import label_item
 
         if self.model is None:
             raise RuntimeError("the embedding classifier is not trained yet")
-        probabilities, cams = cam_at_item_size(self.backbone, self.model, embedding)
-        return ItemCam(probabilities, cams)
+        # every class is walked (gate 0): a tag, not the classifier, says which are present
+        ungated = dataclasses.replace(self.settings, gate=0.0)
+        values = list(range(1, self.model.parent.out_channels + 1))
+        result = label_item(self.backbone, self.model, image, embedding, values, ungated)
+        return ItemCam(result.probabilities, result.cams,
+                       result.refined > self.settings.threshold)
 
     def checkpoint(self) -> dict:
+        from .weakmedsam import classifier_checkpoint
+
         if self.model is None:
             raise RuntimeError("the embedding classifier is not trained yet")
-        return {"kind": "weakmedsam-classifier", "state": self.model.state_dict()}
+        return classifier_checkpoint(self.model)
 
 
 __all__ = ["CAM_SOURCES", "AdlCamSource", "CamSource", "EmbeddingCamSource", "ItemCam",

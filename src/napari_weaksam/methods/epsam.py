@@ -156,8 +156,9 @@ def build_candidates(project: Project, items: list[Item], embeddings: list[Embed
             if not present:
                 continue
             activation = cam.cams[c].astype(np.float32)
+            mask = _initial_mask(activation, settings) if cam.masks is None else cam.masks[c]
             candidates.append(Candidate(
-                item, c, embedding, activation, _initial_mask(activation, settings),
+                item, c, embedding, activation, mask,
                 tagged=tagged, probability=float(cam.probabilities[c]),
             ))
         progress(Progress("initial masks", index + 1, len(items), item.name))

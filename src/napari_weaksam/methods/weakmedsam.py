@@ -4,11 +4,15 @@ Stages (each reports progress and can be cancelled between items):
 
 1. encode every item once (embedding cache);
 2. sub-class exploration: k-means on pooled embeddings of each class's positive items;
-3. train the parent + sub-class classifier on the cached embeddings (the encoder stays frozen);
-4. per item: presence probabilities and a CAM per class; for items predicted positive, box prompts
-   on a grid covering the image are decoded against the item's embedding and averaged into an
-   affinity source map; the CAM is propagated by a random walk over that map's affinities, gated by
-   the presence probability and thresholded. One label image per item (0 = background, class
+3. train the parent + sub-class classifier on the tags: by default a small convolutional branch on
+   the image (``cam_input="image"``, see :mod:`..cam.image_classifier` for why), or a head on the
+   cached embeddings (``cam_input="embedding"``; the encoder stays frozen either way);
+4. per item: presence probabilities and a CAM per class; for items predicted positive, the CAM is
+   propagated by a random walk over SAM-derived affinities between neighbouring positions, gated
+   by the presence probability and thresholded. The affinity source is SAM's own embedding
+   (``affinity_source="embedding"``, the default: measured better) or the original's prompt
+   affinity mining (``"prompts"``: box prompts on a grid covering the image, decoded against the
+   item's embedding and averaged). One label image per item (0 = background, class
    label values), saved as a proposal with its CAM, affinity and refined maps.
 
 Only image-level tags enter this pipeline; ground-truth masks are used by ``evaluation`` alone.
@@ -20,44 +24,78 @@ import dataclasses
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+from skimage.transform import resize
 
 from ..backbones.sam import Embedding, SamBackbone
+from ..cam.adl_classifier import image_tensor
 from ..cam.embedding_classifier import EmbeddingClassifier, normalise_cam
+from ..cam.image_classifier import ImageCamClassifier
+from ..cam.rotation_cam import cam_to_shape
 from ..cam.subclasses import subclass_targets
 from ..cam.training import ClassifierTraining, train_classifier
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, Project, ProjectError
-from ..refine import affinity_source_map, grid_boxes, grid_points, refine_cam, threshold_map
+from ..refine import (
+    affinity_degree,
+    affinity_source_map,
+    feature_source_map,
+    grid_boxes,
+    grid_points,
+    neighbour_affinity,
+    threshold_map,
+    transition_matrix,
+    walk_cam,
+)
 from .tag_matrix import tag_matrix
 
 METHOD = "weakmedsam"
+CAM_INPUTS = ("image", "embedding")
+AFFINITY_SOURCES = ("embedding", "prompts")
+WALK_GRID = 64   # the random walk's grid (SAM's embedding grid at 1024 px, LiteMedSAM's at 256)
+Classifier = ImageCamClassifier | EmbeddingClassifier
+ImageLoader = Callable[[int], np.ndarray]   # item index → image
 
 
 @dataclass
 class WeakMedSamSettings:
     """Parameters of a run; stored with every proposal as its provenance."""
 
+    cam_input: str = "image"   # "image": convolutional branch; "embedding": head on SAM features
+    image_size: int = 128      # the image branch's input size (its CAM is a quarter of it)
     subclasses: int = 4
     child_weight: float = 0.5
-    epochs: int = 12
+    epochs: int = 40
     min_steps: int = 150
     batch_size: int = 16
     learning_rate: float = 1e-3
+    affinity_source: str = "embedding"   # "embedding" (SAM's features) or "prompts" (decoded grid)
     grid: int = 4
     prompts: str = "boxes"   # "boxes" (LiteMedSAM answers boxes) or "points" (as the original)
     box_scales: tuple[float, ...] = (0.25, 0.5)
     radius: int = 5
-    beta: float = 4.0
+    beta: float = 10.0
     steps: int = 4
     threshold: float = 0.5
     gate: float = 0.5
     seed: int = 0
     save_maps: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cam_input not in CAM_INPUTS:
+            raise ValueError(f"cam_input must be one of {', '.join(CAM_INPUTS)}, "
+                             f"not {self.cam_input!r}")
+        if self.affinity_source not in AFFINITY_SOURCES:
+            raise ValueError(f"affinity_source must be one of {', '.join(AFFINITY_SOURCES)}, "
+                             f"not {self.affinity_source!r}")
+        if self.image_size < 32:
+            raise ValueError(f"image_size must be at least 32 pixels, not {self.image_size}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -78,7 +116,7 @@ class ItemResult:
 
     probabilities: np.ndarray        # (P,)
     cams: np.ndarray                 # (P, H, W) in [0, 1]
-    affinity: np.ndarray | None      # (H, W), when any class is predicted present
+    affinity: np.ndarray | None      # (H, W) affinity degree, when any class is predicted present
     refined: np.ndarray              # (P, H, W)
     label: np.ndarray                # (H, W) label image
     confidence: float
@@ -103,7 +141,8 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
     timings["embedding"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    model, losses = train_on_tags(embeddings, train_index, labels, settings, backbone.device,
+    model, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
+                                  train_index, labels, settings, backbone.device,
                                   report_progress, cancel)
     timings["training"] = time.perf_counter() - start
 
@@ -133,37 +172,60 @@ def embed_items(project: Project, backbone: SamBackbone, items: list[Item],
     return [cache.embed(project.item_image(item)) for item in items]
 
 
-def train_on_tags(embeddings: list[Embedding], train_index: list[int], labels: np.ndarray,
-                  settings: WeakMedSamSettings, device: torch.device,
+def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_index: list[int],
+                  labels: np.ndarray, settings: WeakMedSamSettings, device: torch.device,
                   progress: ProgressCallback, cancel: threading.Event | None,
-                  ) -> tuple[EmbeddingClassifier, list[float]]:
-    """Sub-class targets by k-means, then the classifier, on the tagged items."""
-    features = torch.stack([embeddings[i].features.half() for i in train_index])
-    pooled = features.float().mean(dim=(2, 3)).numpy()
-    children = subclass_targets(pooled, labels, settings.subclasses, settings.seed)
+                  ) -> tuple[Classifier, list[float]]:
+    """Sub-class targets by k-means on pooled embeddings, then the classifier, on the tagged
+    items (``train_index`` indexes ``embeddings`` and ``load_image``)."""
+    pooled = torch.stack([embeddings[i].features.float().mean(dim=(1, 2)) for i in train_index])
+    children = subclass_targets(pooled.numpy(), labels, settings.subclasses, settings.seed)
     training = ClassifierTraining(
         epochs=settings.epochs, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate, child_weight=settings.child_weight,
         min_steps=settings.min_steps, seed=settings.seed,
     )
+    torch.manual_seed(settings.seed)
+    if settings.cam_input == "image":
+        inputs = _image_inputs(load_image, train_index, settings.image_size, progress, cancel)
+        model: Classifier = ImageCamClassifier(labels.shape[1], children.shape[1])
+        flips: tuple[int, ...] = (-1, -2)   # and transposes: orientation carries no tag
+    else:
+        inputs = torch.stack([embeddings[i].features.half() for i in train_index])
+        model = EmbeddingClassifier(labels.shape[1], children.shape[1],
+                                    in_channels=inputs.shape[1])
+        model.set_input_statistics(inputs)
+        flips = (-1,)
     model = train_classifier(
-        features, labels, children, training, device=device, cancel=cancel,
+        model, inputs, labels, children, training, device=device, flip_axes=flips,
+        transpose=settings.cam_input == "image", cancel=cancel,
         on_epoch=lambda e, n, loss: progress(Progress("training", e, n, loss=loss)),
     )
     return model, training.losses
 
 
-def label_item(backbone: SamBackbone, model: EmbeddingClassifier, embedding: Embedding,
+def _image_inputs(load_image: ImageLoader, indices: list[int], size: int,
+                  progress: ProgressCallback, cancel: threading.Event | None) -> torch.Tensor:
+    images = []
+    for done, index in enumerate(indices):
+        check_cancel(cancel)
+        images.append(image_tensor(load_image(index), size).half())
+        progress(Progress("training: images", done + 1, len(indices)))
+    return torch.stack(images)
+
+
+def label_item(backbone: SamBackbone, model: Classifier, image: np.ndarray, embedding: Embedding,
                class_values: list[int], settings: WeakMedSamSettings) -> ItemResult:
     """CAM, affinity source map, random walk and label image for one item."""
-    probabilities, cams = cam_at_item_size(backbone, model, embedding)
+    probabilities, cams = cam_at_item_size(backbone, model, image, embedding, settings)
     present = probabilities >= settings.gate
-    affinity = _affinity_map(backbone, embedding, settings) if present.any() else None
     refined = np.zeros_like(cams)
     masks = np.zeros(cams.shape, dtype=bool)
+    affinity = None
+    if present.any():
+        transition, affinity = _walk_graph(backbone, embedding, settings)
     for c in np.flatnonzero(present):
-        refined[c] = refine_cam(cams[c], affinity, radius=settings.radius, beta=settings.beta,
-                                steps=settings.steps)
+        refined[c] = walk_cam(cams[c], transition, grid_size=WALK_GRID, steps=settings.steps)
         masks[c] = threshold_map(refined[c], float(probabilities[c]), settings.threshold,
                                  settings.gate)
     label = _label_image(masks, refined, class_values)
@@ -171,9 +233,15 @@ def label_item(backbone: SamBackbone, model: EmbeddingClassifier, embedding: Emb
     return ItemResult(probabilities, cams, affinity, refined, label, confidence)
 
 
-def cam_at_item_size(backbone: SamBackbone, model: EmbeddingClassifier,
-                     embedding: Embedding) -> tuple[np.ndarray, np.ndarray]:
+def cam_at_item_size(backbone: SamBackbone, model: Classifier, image: np.ndarray,
+                     embedding: Embedding, settings: WeakMedSamSettings,
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's full size."""
+    if isinstance(model, ImageCamClassifier):
+        tensor = image_tensor(image, settings.image_size).to(backbone.device)
+        probabilities, raw = dihedral_cam(model, tensor)
+        cams = normalise_cam(raw.float()).cpu().numpy()
+        return probabilities.cpu().numpy(), cam_to_shape(cams, embedding.original_shape)
     probabilities, raw = model.cam(embedding.features[None].float().to(backbone.device))
     valid = _valid_grid(embedding, raw.shape[-1], backbone.preprocessing.size)
     cams = normalise_cam(raw, valid)
@@ -181,8 +249,49 @@ def cam_at_item_size(backbone: SamBackbone, model: EmbeddingClassifier,
     return probabilities[0].cpu().numpy(), cams
 
 
-def _affinity_map(backbone: SamBackbone, embedding: Embedding,
-                  settings: WeakMedSamSettings) -> np.ndarray:
+def classifier_checkpoint(model: Classifier) -> dict:
+    """What a classifier checkpoint stores: its kind, its configuration and its weights."""
+    if isinstance(model, ImageCamClassifier):
+        return {"kind": "weakmedsam-image", "config": model.config(), "state": model.state_dict()}
+    return {"kind": "weakmedsam-embedding", "state": model.state_dict()}
+
+
+def dihedral_cam(model: ImageCamClassifier, image: torch.Tensor,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Presence probabilities (P,) and raw CAMs (P, h, w) of a (3, S, S) image, averaged over
+    its eight rotations and reflections (each CAM turned back first): the transforms the
+    classifier was trained with, so no single orientation decides the map."""
+    views = []
+    for transposed in (False, True):
+        base = image.transpose(-1, -2) if transposed else image
+        for k in range(4):
+            views.append((transposed, k, torch.rot90(base, k, dims=(-2, -1))))
+    probabilities, maps = model.cam(torch.stack([view for _t, _k, view in views]))
+    restored = []
+    for (transposed, k, _view), cam in zip(views, maps, strict=True):
+        cam = torch.rot90(cam, -k, dims=(-2, -1))
+        restored.append(cam.transpose(-1, -2) if transposed else cam)
+    return probabilities.mean(dim=0), torch.stack(restored).mean(dim=0)
+
+
+def _walk_graph(backbone: SamBackbone, embedding: Embedding,
+                settings: WeakMedSamSettings) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The random walk's transition matrix on the grid, and the affinity's degree map at the
+    item's size (low along boundaries; stored as the "affinity" map for people to inspect)."""
+    source = _affinity_source(backbone, embedding, settings)
+    affinity = neighbour_affinity(source, radius=settings.radius, beta=settings.beta)
+    degree = affinity_degree(affinity, (WALK_GRID, WALK_GRID))
+    return transition_matrix(affinity), _to_grid(degree, embedding.original_shape)
+
+
+def _affinity_source(backbone: SamBackbone, embedding: Embedding,
+                     settings: WeakMedSamSettings) -> np.ndarray:
+    """(C, grid, grid) or (grid, grid) features whose differences define the affinities."""
+    if settings.affinity_source == "embedding":
+        features = embedding.features.float().cpu().numpy()
+        rows, cols = _valid_grid(embedding, features.shape[-1], backbone.preprocessing.size)
+        inside = features[:, :rows, :cols]
+        return feature_source_map(_to_grid(inside, (WALK_GRID, WALK_GRID)))
     height, width = embedding.original_shape
     if settings.prompts == "points":
         points = grid_points(height, width, grid=settings.grid)[:, None, :]
@@ -192,7 +301,14 @@ def _affinity_map(backbone: SamBackbone, embedding: Embedding,
         boxes = grid_boxes(height, width, grid=settings.grid, scales=settings.box_scales)
         decoded = backbone.decode(embedding, boxes=boxes)
     probabilities = torch.sigmoid(decoded.logits[:, 0]).cpu().numpy()
-    return affinity_source_map(probabilities)
+    return _to_grid(affinity_source_map(probabilities), (WALK_GRID, WALK_GRID))
+
+
+def _to_grid(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of the last two axes (anti-aliased when shrinking)."""
+    shrinking = any(new < old for new, old in zip(shape, values.shape[-2:], strict=True))
+    return resize(values, values.shape[:-2] + tuple(shape), order=1, mode="edge",
+                  anti_aliasing=shrinking, preserve_range=True)
 
 
 def _valid_grid(embedding: Embedding, grid: int, size: int) -> tuple[int, int]:
@@ -227,7 +343,7 @@ def _confidence(probabilities: np.ndarray, refined: np.ndarray, masks: np.ndarra
     return min(scores) if scores else 0.0
 
 
-def _label_items(project: Project, backbone: SamBackbone, model: EmbeddingClassifier,
+def _label_items(project: Project, backbone: SamBackbone, model: Classifier,
                  items: list[Item], embeddings: list[Embedding], classes, settings,
                  round_id: int, checkpoint: int, progress: ProgressCallback,
                  cancel: threading.Event | None) -> int:
@@ -236,7 +352,8 @@ def _label_items(project: Project, backbone: SamBackbone, model: EmbeddingClassi
     positives = 0
     for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
         check_cancel(cancel)
-        result = label_item(backbone, model, embedding, values, settings)
+        result = label_item(backbone, model, project.item_image(item), embedding, values,
+                            settings)
         positives += bool(result.label.any())
         project.labels.add_proposal(item.id, result.label, method=METHOD, round_id=round_id,
                                     checkpoint_id=checkpoint, params=params,
@@ -258,9 +375,9 @@ def _save_maps(project: Project, item: Item, result: ItemResult, classes, round_
         project.maps.add(item.id, "affinity", result.affinity, round_id=round_id)
 
 
-def _save_checkpoint(project: Project, model: EmbeddingClassifier, round_id: int) -> int:
+def _save_checkpoint(project: Project, model: Classifier, round_id: int) -> int:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "classifier.pt"
-        torch.save(model.state_dict(), path)
+        torch.save(classifier_checkpoint(model), path)
         return project.rounds.add_checkpoint(path, round_id=round_id,
                                              description="WeakMedSAM classifier").id

@@ -26,6 +26,24 @@ def affinity_source_map(probabilities: np.ndarray) -> np.ndarray:
     return (mean - low) / (high - low)
 
 
+def feature_source_map(features: np.ndarray) -> np.ndarray:
+    """An affinity source from a (C, h, w) feature map (SAM's image embedding): each position's
+    vector scaled to length √C, so the mean absolute channel gap between two positions is of
+    order one whatever C is. Positions with a zero vector stay zero. Returns float64."""
+    feat = _as_channels(features)
+    norm = np.linalg.norm(feat, axis=0, keepdims=True)
+    return feat * (np.sqrt(feat.shape[0]) / np.maximum(norm, 1e-12))
+
+
+def affinity_degree(affinity: sp.spmatrix | sp.sparray, shape: tuple[int, int]) -> np.ndarray:
+    """How strongly each pixel is tied to its neighbours: the affinity's row sums (self-loop
+    excluded), divided by the largest, as an (h, w) map in [0, 1]. Low along boundaries."""
+    a = sp.csr_matrix(affinity, dtype=np.float64)
+    degree = np.asarray(a.sum(axis=1)).ravel() - a.diagonal()
+    peak = degree.max() if degree.size else 0.0
+    return (degree / peak if peak > 0 else degree).reshape(shape)
+
+
 def neighbour_offsets(radius: int) -> np.ndarray:
     """All integer offsets (dy, dx) != (0, 0) with dy**2 + dx**2 < radius**2, as (K, 2)."""
     if radius < 1:

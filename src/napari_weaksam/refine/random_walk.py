@@ -57,24 +57,34 @@ def refine_cam(
 ) -> np.ndarray:
     """Refine a CAM (H, W) in [0, 1] by a random walk over the affinity of ``source_map``.
 
-    ``source_map`` is (H, W) or (C, H, W). Both are resized to ``grid_size x grid_size``
-    (bilinear, anti-aliased when shrinking; the aspect ratio is not kept), the walk runs on
-    that grid, and the result is resized back bilinearly to (H, W) and clipped to [0, 1].
-    The result is then min-max normalised per image, but only if its maximum is positive
-    and it is not constant (an all-zero CAM stays zero). Returns float64 (H, W).
+    ``source_map`` is (H, W) or (C, H, W), at the CAM's size or already at
+    ``grid_size x grid_size``. Both are resized to the grid (bilinear, anti-aliased when
+    shrinking; the aspect ratio is not kept), the walk runs on that grid, and the result is
+    resized back (see :func:`walk_cam`). Returns float64 (H, W).
     """
     cam = np.asarray(cam_full, dtype=np.float64)
     source = np.asarray(source_map, dtype=np.float64)
-    if cam.ndim != 2 or source.ndim not in (2, 3) or source.shape[-2:] != cam.shape:
+    grid = (grid_size, grid_size)
+    if cam.ndim != 2 or source.ndim not in (2, 3) or source.shape[-2:] not in (cam.shape, grid):
         raise ValueError(
             f"source map of shape {source.shape} does not match CAM of shape {cam.shape}"
         )
     if grid_size < 1:
         raise ValueError(f"grid_size must be at least 1, got {grid_size}")
-    grid = (grid_size, grid_size)
-    small_cam = _resize(np.clip(cam, 0.0, 1.0), grid)
     small_source = _resize(source, source.shape[:-2] + grid)
     transition = transition_matrix(neighbour_affinity(small_source, radius=radius, beta=beta))
+    return walk_cam(cam, transition, grid_size=grid_size, steps=steps)
+
+
+def walk_cam(
+    cam_full: np.ndarray, transition: sp.spmatrix | sp.sparray, *, grid_size: int = 64,
+    steps: int = 4,
+) -> np.ndarray:
+    """Resize a CAM (H, W) to the ``grid_size`` grid of ``transition``, walk ``steps`` steps,
+    resize back bilinearly and clip to [0, 1]. The result is then min-max normalised per image,
+    but only if its maximum is positive and it is not constant (an all-zero CAM stays zero)."""
+    cam = np.asarray(cam_full, dtype=np.float64)
+    small_cam = _resize(np.clip(cam, 0.0, 1.0), (grid_size, grid_size))
     walked = random_walk(small_cam, transition, steps=steps)
     return _normalise(np.clip(_resize(walked, cam.shape), 0.0, 1.0))
 
