@@ -163,3 +163,22 @@ def test_console_script_prints_version():
                           timeout=60)
     assert done.returncode == 0
     assert done.stdout.strip() == f"napari-weaksam {__version__}"
+
+
+@pytest.mark.slow
+def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys):
+    """The headless pipeline: tags in, a round of proposals out, scored against the masks."""
+    from napari_weaksam.sample import make_sample_project, sample_dir
+
+    root = make_sample_project(tmp_path / "sample")
+    assert main(["run", str(root), "--epochs", "2", "--subclasses", "2", "--no-maps"]) == 0
+    with Project.open(root, read_only=True) as project:
+        (round_,) = project.rounds.rounds()
+        assert round_.status == "done" and round_.params["cam_input"] == "image"
+        items = project.catalog.items()
+        assert all(project.labels.latest_proposal(i.id) is not None for i in items)
+    rows = tmp_path / "rows.csv"
+    assert main(["evaluate", str(root), str(sample_dir() / "masks"), "--csv", str(rows)]) == 0
+    assert "Dice" in capsys.readouterr().out
+    with rows.open(newline="", encoding="utf-8") as handle:
+        assert len(list(csv.DictReader(handle))) > 0
