@@ -30,7 +30,7 @@ class MethodChoice:
     method: str = "epsam"
     model: str = "litemedsam"
     device: str = "auto"
-    classifier_epochs: int = 15
+    classifier_epochs: int = 0    # 0: the method's own default
     rounds: int = 3
     decoder_epochs: int = 4
     seed: int = 0
@@ -139,8 +139,11 @@ def _run_epsam(project, backbone, choice: MethodChoice, progress, cancel):
     from .methods.epsam import EpSamSettings, run_epsam
     from .retrain import DecoderTraining, RetrainSettings
 
+    classifier = AdlTraining(seed=choice.seed)
+    if choice.classifier_epochs > 0:
+        classifier.epochs = choice.classifier_epochs
     settings = EpSamSettings(
-        classifier=AdlTraining(epochs=choice.classifier_epochs, seed=choice.seed),
+        classifier=classifier,
         engine=RetrainSettings(rounds=choice.rounds, seed=choice.seed,
                                decoder=DecoderTraining(epochs=choice.decoder_epochs,
                                                        seed=choice.seed)),
@@ -151,5 +154,7 @@ def _run_epsam(project, backbone, choice: MethodChoice, progress, cancel):
 def _run_weakmedsam(project, backbone, choice: MethodChoice, progress, cancel):
     from .methods.weakmedsam import WeakMedSamSettings, run_weakmedsam
 
-    settings = WeakMedSamSettings(epochs=choice.classifier_epochs, seed=choice.seed)
+    settings = WeakMedSamSettings(seed=choice.seed)
+    if choice.classifier_epochs > 0:
+        settings.epochs = choice.classifier_epochs
     return run_weakmedsam(project, backbone, settings, progress=progress, cancel=cancel)

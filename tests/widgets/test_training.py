@@ -92,3 +92,13 @@ def test_choices_come_back_from_the_settings(make_napari_viewer, qtbot):
     assert not widget.rounds.isEnabled()           # rounds belong to EP-SAM
     assert not widget.start_button.isEnabled()     # no project yet
     assert "Tagging dock" in widget.status.text()
+
+
+def test_zero_epochs_means_the_methods_default(make_napari_viewer, qtbot):
+    from napari_weaksam.settings import set_setting
+
+    set_setting(SETTING_KEY, {"method": "weakmedsam", "classifier_epochs": 0})
+    widget = TrainingWidget(make_napari_viewer())
+    qtbot.addWidget(widget)
+    assert widget.classifier_epochs.text() == "method's default"
+    assert widget.choice().classifier_epochs == 0

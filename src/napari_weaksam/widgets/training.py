@@ -105,7 +105,9 @@ class TrainingWidget(QWidget):
         self.device_combo.addItems(["auto", "cpu", "cuda"])
         self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU")
         form.addRow("Device", self.device_combo)
-        self.classifier_epochs = _spin(1, 200, "Epochs of the classifier trained on the tags")
+        self.classifier_epochs = _spin(0, 200, "Epochs of the classifier trained on the tags "
+                                       "(EP-SAM's ADL: 15, WeakMedSAM's: 40)")
+        self.classifier_epochs.setSpecialValueText("method's default")
         form.addRow("Classifier epochs", self.classifier_epochs)
         self.rounds = _spin(0, 10, "EP-SAM: decoder retraining rounds after the preliminary one")
         form.addRow("Rounds", self.rounds)
