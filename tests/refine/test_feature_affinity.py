@@ -9,6 +9,7 @@ from napari_weaksam.refine import (
     feature_source_map,
     neighbour_affinity,
     refine_cam,
+    resize_map,
     transition_matrix,
     walk_cam,
 )
@@ -48,9 +49,7 @@ def test_walk_cam_matches_refine_cam():
     rng = np.random.default_rng(2)
     cam, source = rng.random((40, 50)), rng.random((40, 50))
     expected = refine_cam(cam, source, grid_size=16, radius=3, beta=4.0, steps=3)
-    from skimage.transform import resize
-    small = resize(source, (16, 16), order=1, mode="edge", anti_aliasing=True,
-                   preserve_range=True)
+    small = resize_map(source, (16, 16))
     transition = transition_matrix(neighbour_affinity(small, radius=3, beta=4.0))
     np.testing.assert_allclose(walk_cam(cam, transition, grid_size=16, steps=3), expected)
     # a source already on the grid is used as it is

@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
-from skimage.transform import resize
 
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.adl_classifier import image_tensor
@@ -49,6 +48,7 @@ from ..refine import (
     grid_boxes,
     grid_points,
     neighbour_affinity,
+    resize_map,
     threshold_map,
     transition_matrix,
     walk_cam,
@@ -281,7 +281,7 @@ def _walk_graph(backbone: SamBackbone, embedding: Embedding,
     source = _affinity_source(backbone, embedding, settings)
     affinity = neighbour_affinity(source, radius=settings.radius, beta=settings.beta)
     degree = affinity_degree(affinity, (WALK_GRID, WALK_GRID))
-    return transition_matrix(affinity), _to_grid(degree, embedding.original_shape)
+    return transition_matrix(affinity), resize_map(degree, embedding.original_shape)
 
 
 def _affinity_source(backbone: SamBackbone, embedding: Embedding,
@@ -291,7 +291,7 @@ def _affinity_source(backbone: SamBackbone, embedding: Embedding,
         features = embedding.features.float().cpu().numpy()
         rows, cols = _valid_grid(embedding, features.shape[-1], backbone.preprocessing.size)
         inside = features[:, :rows, :cols]
-        return feature_source_map(_to_grid(inside, (WALK_GRID, WALK_GRID)))
+        return feature_source_map(resize_map(inside, (len(inside), WALK_GRID, WALK_GRID)))
     height, width = embedding.original_shape
     if settings.prompts == "points":
         points = grid_points(height, width, grid=settings.grid)[:, None, :]
@@ -301,14 +301,7 @@ def _affinity_source(backbone: SamBackbone, embedding: Embedding,
         boxes = grid_boxes(height, width, grid=settings.grid, scales=settings.box_scales)
         decoded = backbone.decode(embedding, boxes=boxes)
     probabilities = torch.sigmoid(decoded.logits[:, 0]).cpu().numpy()
-    return _to_grid(affinity_source_map(probabilities), (WALK_GRID, WALK_GRID))
-
-
-def _to_grid(values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of the last two axes (anti-aliased when shrinking)."""
-    shrinking = any(new < old for new, old in zip(shape, values.shape[-2:], strict=True))
-    return resize(values, values.shape[:-2] + tuple(shape), order=1, mode="edge",
-                  anti_aliasing=shrinking, preserve_range=True)
+    return resize_map(affinity_source_map(probabilities), (WALK_GRID, WALK_GRID))
 
 
 def _valid_grid(embedding: Embedding, grid: int, size: int) -> tuple[int, int]:

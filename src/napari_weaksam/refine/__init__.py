@@ -9,7 +9,13 @@ from napari_weaksam.refine.affinity import (
     transition_matrix,
 )
 from napari_weaksam.refine.grid_prompts import grid_boxes, grid_points
-from napari_weaksam.refine.random_walk import random_walk, refine_cam, threshold_map, walk_cam
+from napari_weaksam.refine.random_walk import (
+    random_walk,
+    refine_cam,
+    resize_map,
+    threshold_map,
+    walk_cam,
+)
 
 __all__ = [
     "affinity_degree",
@@ -21,6 +27,7 @@ __all__ = [
     "neighbour_offsets",
     "random_walk",
     "refine_cam",
+    "resize_map",
     "threshold_map",
     "transition_matrix",
     "walk_cam",

@@ -32,8 +32,9 @@ def random_walk(
     return np.clip(state.reshape(c.shape), 0.0, 1.0)
 
 
-def _resize(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Bilinear resize, anti-aliased (Gaussian pre-filter) when any axis shrinks."""
+def resize_map(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Bilinear resize to ``shape`` (all axes), anti-aliased (Gaussian pre-filter) when any axis
+    shrinks."""
     shrinking = any(new < old for new, old in zip(shape, image.shape, strict=True))
     return resize(image, shape, order=1, mode="edge", anti_aliasing=shrinking, preserve_range=True)
 
@@ -71,7 +72,7 @@ def refine_cam(
         )
     if grid_size < 1:
         raise ValueError(f"grid_size must be at least 1, got {grid_size}")
-    small_source = _resize(source, source.shape[:-2] + grid)
+    small_source = resize_map(source, source.shape[:-2] + grid)
     transition = transition_matrix(neighbour_affinity(small_source, radius=radius, beta=beta))
     return walk_cam(cam, transition, grid_size=grid_size, steps=steps)
 
@@ -84,9 +85,9 @@ def walk_cam(
     resize back bilinearly and clip to [0, 1]. The result is then min-max normalised per image,
     but only if its maximum is positive and it is not constant (an all-zero CAM stays zero)."""
     cam = np.asarray(cam_full, dtype=np.float64)
-    small_cam = _resize(np.clip(cam, 0.0, 1.0), (grid_size, grid_size))
+    small_cam = resize_map(np.clip(cam, 0.0, 1.0), (grid_size, grid_size))
     walked = random_walk(small_cam, transition, steps=steps)
-    return _normalise(np.clip(_resize(walked, cam.shape), 0.0, 1.0))
+    return _normalise(np.clip(resize_map(walked, cam.shape), 0.0, 1.0))
 
 
 def threshold_map(
