@@ -61,7 +61,7 @@ def test_trained_cam_peaks_on_the_object():
 
 
 def test_dihedral_cam_is_invariant_to_rotating_the_image():
-    from napari_weaksam.methods.weakmedsam import dihedral_cam
+    from napari_weaksam.cam.rotation_cam import dihedral_cam
 
     torch.manual_seed(0)
     model = ImageCamClassifier(classes=1, subclasses=2).eval()

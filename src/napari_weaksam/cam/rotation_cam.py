@@ -1,4 +1,5 @@
-"""Rotation-averaged CAMs of the Enhanced-ADL classifier and EP-SAM's initial mask from a CAM."""
+"""CAMs averaged over an image's 90° rotations (EP-SAM's Enhanced-ADL) or over all eight rotations
+and reflections (WeakMedSAM's image branch), and EP-SAM's initial mask from a CAM."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import torch.nn.functional as F
 from skimage.morphology import isotropic_opening
 
 from .adl_classifier import AdlClassifier
+from .image_classifier import ImageCamClassifier
+
+Pose = tuple[bool, int]   # (transposed first, quarter turns)
 
 
 def rotation_cam(model: AdlClassifier, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -17,13 +21,40 @@ def rotation_cam(model: AdlClassifier, image: torch.Tensor) -> tuple[np.ndarray,
     device = next(model.parameters()).device
     image = image.to(device=device, dtype=torch.float32)
     with torch.inference_mode():
-        batch = torch.stack([torch.rot90(image, k, dims=(-2, -1)) for k in range(4)])
+        batch, poses = _views(image, reflect=False)
         probabilities, maps = model.cam(batch)
-        maps = _min_max(maps)
-        back = [torch.rot90(maps[k], -k, dims=(-2, -1)) for k in range(4)]
-        cams = torch.stack(back).mean(dim=0)
+        cams = _restored_mean(_min_max(maps), poses)
     return (probabilities[0].float().cpu().numpy(),
             cams.float().cpu().numpy().astype(np.float32))
+
+
+def dihedral_cam(model: ImageCamClassifier, image: torch.Tensor,
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Presence probabilities (P,) and raw CAMs (P, h, w) of a (3, S, S) image, averaged over
+    its eight rotations and reflections (each CAM turned back first): the transforms the
+    classifier was trained with, so no single orientation decides the map."""
+    batch, poses = _views(image, reflect=True)
+    probabilities, maps = model.cam(batch)
+    return probabilities.mean(dim=0), _restored_mean(maps, poses)
+
+
+def _views(image: torch.Tensor, reflect: bool) -> tuple[torch.Tensor, list[Pose]]:
+    """The image's four 90° rotations (the unrotated one first) and, with ``reflect``, those of
+    its transpose, as one batch with the pose of each view."""
+    poses = [(transposed, k) for transposed in ((False, True) if reflect else (False,))
+             for k in range(4)]
+    views = [torch.rot90(image.transpose(-1, -2) if t else image, k, dims=(-2, -1))
+             for t, k in poses]
+    return torch.stack(views), poses
+
+
+def _restored_mean(maps: torch.Tensor, poses: list[Pose]) -> torch.Tensor:
+    """Each view's maps turned back to the image's pose, then averaged."""
+    back = []
+    for (transposed, k), view in zip(poses, maps, strict=True):
+        view = torch.rot90(view, -k, dims=(-2, -1))
+        back.append(view.transpose(-1, -2) if transposed else view)
+    return torch.stack(back).mean(dim=0)
 
 
 def _min_max(maps: torch.Tensor) -> torch.Tensor:

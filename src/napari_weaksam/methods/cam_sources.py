@@ -25,7 +25,7 @@ from ..cam.adl_training import AdlTraining, train_adl_classifier
 from ..cam.embedding_classifier import EmbeddingClassifier
 from ..cam.image_classifier import ImageCamClassifier
 from ..cam.rotation_cam import cam_to_shape, rotation_cam
-from ..progress import Progress, ProgressCallback, check_cancel
+from ..progress import Progress, ProgressCallback
 from ..project import Item, Project
 
 CAM_SOURCES = ("adl", "weakmedsam")
@@ -72,14 +72,12 @@ class AdlCamSource:
 
     def fit(self, data: TagData, progress: ProgressCallback,
             cancel: threading.Event | None) -> list[float]:
-        size = self.settings.input_size
-        images = []
-        for done, index in enumerate(data.train_index):
-            check_cancel(cancel)
-            images.append(image_tensor(data.project.item_image(data.items[index]), size).half())
-            progress(Progress("classifier: images", done + 1, len(data.train_index)))
+        from .weakmedsam import image_inputs
+
+        images = image_inputs(lambda i: data.project.item_image(data.items[i]), data.train_index,
+                              self.settings.input_size, "classifier: images", progress, cancel)
         self.model = train_adl_classifier(
-            torch.stack(images), data.labels, self.settings, device=self.device, cancel=cancel,
+            images, data.labels, self.settings, device=self.device, cancel=cancel,
             on_epoch=lambda e, n, loss: progress(Progress("classifier: training", e, n,
                                                           loss=loss)),
         )

@@ -36,7 +36,7 @@ from ..backbones.sam import Embedding, SamBackbone
 from ..cam.adl_classifier import image_tensor
 from ..cam.embedding_classifier import EmbeddingClassifier, normalise_cam
 from ..cam.image_classifier import ImageCamClassifier
-from ..cam.rotation_cam import cam_to_shape
+from ..cam.rotation_cam import cam_to_shape, dihedral_cam
 from ..cam.subclasses import subclass_targets
 from ..cam.training import ClassifierTraining, train_classifier
 from ..progress import Progress, ProgressCallback, check_cancel
@@ -187,7 +187,8 @@ def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_in
     )
     torch.manual_seed(settings.seed)
     if settings.cam_input == "image":
-        inputs = _image_inputs(load_image, train_index, settings.image_size, progress, cancel)
+        inputs = image_inputs(load_image, train_index, settings.image_size, "training: images",
+                              progress, cancel)
         model: Classifier = ImageCamClassifier(labels.shape[1], children.shape[1])
         flips: tuple[int, ...] = (-1, -2)   # and transposes: orientation carries no tag
     else:
@@ -204,13 +205,14 @@ def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_in
     return model, training.losses
 
 
-def _image_inputs(load_image: ImageLoader, indices: list[int], size: int,
-                  progress: ProgressCallback, cancel: threading.Event | None) -> torch.Tensor:
+def image_inputs(load_image: ImageLoader, indices: list[int], size: int, stage: str,
+                 progress: ProgressCallback, cancel: threading.Event | None) -> torch.Tensor:
+    """The images at ``indices`` as one (N, 3, size, size) float16 batch, reporting ``stage``."""
     images = []
     for done, index in enumerate(indices):
         check_cancel(cancel)
         images.append(image_tensor(load_image(index), size).half())
-        progress(Progress("training: images", done + 1, len(indices)))
+        progress(Progress(stage, done + 1, len(indices)))
     return torch.stack(images)
 
 
@@ -254,24 +256,6 @@ def classifier_checkpoint(model: Classifier) -> dict:
     if isinstance(model, ImageCamClassifier):
         return {"kind": "weakmedsam-image", "config": model.config(), "state": model.state_dict()}
     return {"kind": "weakmedsam-embedding", "state": model.state_dict()}
-
-
-def dihedral_cam(model: ImageCamClassifier, image: torch.Tensor,
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Presence probabilities (P,) and raw CAMs (P, h, w) of a (3, S, S) image, averaged over
-    its eight rotations and reflections (each CAM turned back first): the transforms the
-    classifier was trained with, so no single orientation decides the map."""
-    views = []
-    for transposed in (False, True):
-        base = image.transpose(-1, -2) if transposed else image
-        for k in range(4):
-            views.append((transposed, k, torch.rot90(base, k, dims=(-2, -1))))
-    probabilities, maps = model.cam(torch.stack([view for _t, _k, view in views]))
-    restored = []
-    for (transposed, k, _view), cam in zip(views, maps, strict=True):
-        cam = torch.rot90(cam, -k, dims=(-2, -1))
-        restored.append(cam.transpose(-1, -2) if transposed else cam)
-    return probabilities.mean(dim=0), torch.stack(restored).mean(dim=0)
 
 
 def _walk_graph(backbone: SamBackbone, embedding: Embedding,
