@@ -3,7 +3,7 @@
 Run from the repository root (needs the shared data folder next to the repository)::
 
     python benchmarks/bench_weakmedsam.py --data lgg ebhi --precision bf16 --compile \
-        [--cam-input image|embedding] [--affinity embedding prompts]
+        [--cam-input image|embedding] [--ensemble N] [--affinity embedding prompts]
 
 For each set: a project is made from the images and their image-level tags (``labels.csv``), every
 item is encoded (cached in the project, so a second run skips it), the classifier is trained on the
@@ -73,7 +73,8 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
     backbone.set_precision(args.precision)
     if args.compile:
         backbone.compile_encoder()
-    settings = WeakMedSamSettings(cam_input=args.cam_input, epochs=args.epochs, seed=args.seed)
+    settings = WeakMedSamSettings(cam_input=args.cam_input, epochs=args.epochs,
+                                  ensemble=args.ensemble, seed=args.seed)
     with open_project(name, args.workdir) as project:
         items = project.catalog.items()
         tags = project.catalog.all_tags()
@@ -83,8 +84,8 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
         train = [i for i, item in enumerate(items) if item.id in tags]
         labels = np.array([[float(bool(tags[items[i].id]))] for i in train], dtype=np.float32)
         start = time.perf_counter()
-        model, _losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings, train,
-                                       labels, settings, backbone.device, lambda _p: None, None)
+        models, _losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings, train,
+                                        labels, settings, backbone.device, lambda _p: None, None)
         t_train = time.perf_counter() - start
         rows = []
         for source in args.affinity:
@@ -92,7 +93,7 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
             cam_pairs, refined_pairs = [], []
             start = time.perf_counter()
             for item, embedding in zip(items, embeddings, strict=True):
-                result = label_item(backbone, model, project.item_image(item), embedding, [1],
+                result = label_item(backbone, models, project.item_image(item), embedding, [1],
                                     variant)
                 truth = truth_of(name, project, item)
                 cam_mask = threshold_map(result.cams[0], float(result.probabilities[0]),
@@ -103,7 +104,8 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
             cam_dice, cam_fp = score(cam_pairs)
             ref_dice, ref_fp = score(refined_pairs)
             rows.append(
-                f"| {name} | {len(items)} | {settings.cam_input} | {source} | "
+                f"| {name} | {len(items)} | {settings.cam_input} × {settings.ensemble} | "
+                f"{source} | "
                 f"{cam_dice:.3f} | {ref_dice:.3f} | "
                 f"{cam_fp:.3f} | {ref_fp:.3f} | {t_embed:.0f} s | {t_train:.0f} s | "
                 f"{t_label:.0f} s ({t_label / len(items):.2f} s/item) |"
@@ -121,6 +123,8 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--epochs", type=int, default=WeakMedSamSettings.epochs)
     parser.add_argument("--cam-input", default="image", choices=CAM_INPUTS)
+    parser.add_argument("--ensemble", type=int, default=WeakMedSamSettings.ensemble,
+                        help="classifiers trained with consecutive seeds, CAMs averaged")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--affinity", nargs="+", default=["embedding"], choices=AFFINITY_SOURCES,
                         help="affinity sources to compare (prompts: boxes on a grid)")
@@ -132,8 +136,9 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"precision {args.precision}, compile {args.compile}\n")
-    print("| set | items | CAM input | affinity | CAM Dice (pos) | refined Dice (pos) | "
-          "CAM FP rate (neg) | refined FP rate (neg) | embed | train | CAM + refine |")
+    print("| set | items | CAM input × classifiers | affinity | CAM Dice (pos) | "
+          "refined Dice (pos) | CAM FP rate (neg) | refined FP rate (neg) | embed | train | "
+          "CAM + refine |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.data:
         bench(name, args)

@@ -13,16 +13,17 @@ import napari_weaksam.project.project as project_module
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.methods.weakmedsam import (
     WeakMedSamSettings,
+    cam_at_item_size,
     classifier_checkpoint,
     label_item,
     run_weakmedsam,
     train_on_tags,
 )
-from napari_weaksam.progress import Cancelled
+from napari_weaksam.progress import Cancelled, Progress
 from napari_weaksam.project import LabelState, Project, ProjectError
 from napari_weaksam.sample import make_sample_project, sample_dir
 
-FAST = WeakMedSamSettings(epochs=4, min_steps=150, subclasses=2)
+FAST = WeakMedSamSettings(epochs=4, min_steps=150, subclasses=2, ensemble=1)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +98,7 @@ def test_no_ground_truth_reaches_the_pipeline(finished):
                                          "pseudo-labels"}
 
 
-def test_same_seed_same_classifier_and_labels(finished, backbone):
+def test_same_seed_same_ensemble_and_labels(finished, backbone):
     root, _report, _read, _stages = finished
     with Project.open(root, read_only=True) as project:
         items = project.catalog.items()[:6]
@@ -106,14 +107,30 @@ def test_same_seed_same_classifier_and_labels(finished, backbone):
         embeddings = [cache.get(image) for image in images]
         tags = project.catalog.all_tags()
     labels = np.array([[1.0 if tags[i.id] else 0.0] for i in items], dtype=np.float32)
-    runs = [train_on_tags(images.__getitem__, embeddings, list(range(6)), labels, FAST,
-                          backbone.device, lambda _p: None, None) for _ in range(2)]
-    for a, b in zip(runs[0][0].state_dict().values(), runs[1][0].state_dict().values(),
-                    strict=True):
-        assert torch.equal(a, b)
-    first = label_item(backbone, runs[0][0], images[0], embeddings[0], [1], FAST)
-    second = label_item(backbone, runs[1][0], images[0], embeddings[0], [1], FAST)
+    pair = dataclasses.replace(FAST, ensemble=2)
+    seen: list[Progress] = []
+    runs = [train_on_tags(images.__getitem__, embeddings, list(range(6)), labels, pair,
+                          backbone.device, seen.append, None) for _ in range(2)]
+    (first_models, losses), (second_models, _losses) = runs
+    assert len(first_models) == 2
+    for a, b in zip(first_models, second_models, strict=True):
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
+            assert torch.equal(x, y)
+    # the members differ: consecutive seeds
+    assert not torch.equal(first_models[0].parent.weight, first_models[1].parent.weight)
+    training = [p for p in seen if p.stage == "training"]
+    assert training[-1].done == training[-1].total == len(losses)
+    first = label_item(backbone, first_models, images[0], embeddings[0], [1], pair)
+    second = label_item(backbone, second_models, images[0], embeddings[0], [1], pair)
     np.testing.assert_array_equal(first.label, second.label)
+    assert len(classifier_checkpoint(first_models)["members"]) == 2
+    # the ensemble's answer: mean probability, mean CAM scaled to a peak of 1
+    alone = [cam_at_item_size(backbone, [m], images[0], embeddings[0], pair)
+             for m in first_models]
+    probabilities, cams = cam_at_item_size(backbone, first_models, images[0], embeddings[0], pair)
+    np.testing.assert_allclose(probabilities, (alone[0][0] + alone[1][0]) / 2, rtol=1e-6)
+    mean = (alone[0][1] + alone[1][1]) / 2
+    np.testing.assert_allclose(cams, mean / mean.max(axis=(-2, -1), keepdims=True), atol=1e-6)
 
 
 def test_cancel_stops_and_marks_nothing_done(tmp_path, backbone):
@@ -134,7 +151,8 @@ def test_a_class_without_positive_tags_is_refused(tmp_path, backbone):
 
 @pytest.mark.parametrize(("name", "value"), [("cam_input", "pixels"),
                                              ("affinity_source", "colour"),
-                                             ("image_size", 8)])
+                                             ("image_size", 8),
+                                             ("ensemble", 0)])
 def test_bad_settings_are_refused(name, value):
     with pytest.raises(ValueError, match=name):
         WeakMedSamSettings(**{name: value})
@@ -151,10 +169,10 @@ def test_the_head_on_sam_embeddings_and_prompt_affinities_remain_available(finis
     labels = np.array([[1.0 if tags[i.id] else 0.0] for i in items], dtype=np.float32)
     settings = dataclasses.replace(FAST, cam_input="embedding", affinity_source="prompts",
                                    gate=0.0)
-    model, _losses = train_on_tags(images.__getitem__, embeddings, list(range(6)), labels,
-                                   settings, backbone.device, lambda _p: None, None)
-    assert classifier_checkpoint(model)["kind"] == "weakmedsam-embedding"
-    result = label_item(backbone, model, images[0], embeddings[0], [1], settings)
+    models, _losses = train_on_tags(images.__getitem__, embeddings, list(range(6)), labels,
+                                    settings, backbone.device, lambda _p: None, None)
+    assert classifier_checkpoint(models)["kind"] == "weakmedsam-embedding"
+    result = label_item(backbone, models, images[0], embeddings[0], [1], settings)
     assert result.cams.shape == (1, *images[0].shape[:2])
     assert result.affinity is not None and result.affinity.shape == images[0].shape[:2]
     assert result.refined.max() > 0

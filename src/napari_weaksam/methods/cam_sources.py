@@ -106,13 +106,13 @@ class EmbeddingCamSource:
     def __init__(self, settings, backbone: SamBackbone) -> None:
         self.settings = settings          # WeakMedSamSettings
         self.backbone = backbone
-        self.model: ImageCamClassifier | EmbeddingClassifier | None = None
+        self.models: list[ImageCamClassifier | EmbeddingClassifier] = []
 
     def fit(self, data: TagData, progress: ProgressCallback,
             cancel: threading.Event | None) -> list[float]:
         from .weakmedsam import train_on_tags
 
-        self.model, losses = train_on_tags(
+        self.models, losses = train_on_tags(
             lambda i: data.project.item_image(data.items[i]), data.embeddings, data.train_index,
             data.labels, self.settings, self.backbone.device, progress, cancel)
         return losses
@@ -120,21 +120,21 @@ class EmbeddingCamSource:
     def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam:
         from .weakmedsam import label_item
 
-        if self.model is None:
-            raise RuntimeError("the embedding classifier is not trained yet")
+        if not self.models:
+            raise RuntimeError("the WeakMedSAM classifier is not trained yet")
         # every class is walked (gate 0): a tag, not the classifier, says which are present
         ungated = dataclasses.replace(self.settings, gate=0.0)
-        values = list(range(1, self.model.parent.out_channels + 1))
-        result = label_item(self.backbone, self.model, image, embedding, values, ungated)
+        values = list(range(1, self.models[0].parent.out_channels + 1))
+        result = label_item(self.backbone, self.models, image, embedding, values, ungated)
         return ItemCam(result.probabilities, result.cams,
                        result.refined > self.settings.threshold)
 
     def checkpoint(self) -> dict:
         from .weakmedsam import classifier_checkpoint
 
-        if self.model is None:
-            raise RuntimeError("the embedding classifier is not trained yet")
-        return classifier_checkpoint(self.model)
+        if not self.models:
+            raise RuntimeError("the WeakMedSAM classifier is not trained yet")
+        return classifier_checkpoint(self.models)
 
 
 __all__ = ["CAM_SOURCES", "AdlCamSource", "CamSource", "EmbeddingCamSource", "ItemCam",

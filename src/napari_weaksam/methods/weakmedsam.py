@@ -6,7 +6,9 @@ Stages (each reports progress and can be cancelled between items):
 2. sub-class exploration: k-means on pooled embeddings of each class's positive items;
 3. train the parent + sub-class classifier on the tags: by default a small convolutional branch on
    the image (``cam_input="image"``, see :mod:`..cam.image_classifier` for why), or a head on the
-   cached embeddings (``cam_input="embedding"``; the encoder stays frozen either way);
+   cached embeddings (``cam_input="embedding"``; the encoder stays frozen either way). ``ensemble``
+   classifiers are trained with consecutive seeds and their probabilities and CAMs averaged: a
+   classifier trained from scratch on a few hundred tags varies with its seed, the average less;
 4. per item: presence probabilities and a CAM per class; for items predicted positive, the CAM is
    propagated by a random walk over SAM-derived affinities between neighbouring positions, gated
    by the presence probability and thresholded. The affinity source is SAM's own embedding
@@ -60,6 +62,7 @@ CAM_INPUTS = ("image", "embedding")
 AFFINITY_SOURCES = ("embedding", "prompts")
 WALK_GRID = 64   # the random walk's grid (SAM's embedding grid at 1024 px, LiteMedSAM's at 256)
 Classifier = ImageCamClassifier | EmbeddingClassifier
+Ensemble = list[Classifier]   # classifiers whose probabilities and CAMs are averaged
 ImageLoader = Callable[[int], np.ndarray]   # item index → image
 
 
@@ -72,6 +75,7 @@ class WeakMedSamSettings:
     subclasses: int = 4
     child_weight: float = 0.5
     epochs: int = 40
+    ensemble: int = 2          # classifiers trained with seeds seed, seed + 1, …; CAMs averaged
     min_steps: int = 150
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -94,6 +98,8 @@ class WeakMedSamSettings:
         if self.affinity_source not in AFFINITY_SOURCES:
             raise ValueError(f"affinity_source must be one of {', '.join(AFFINITY_SOURCES)}, "
                              f"not {self.affinity_source!r}")
+        if self.ensemble < 1:
+            raise ValueError(f"ensemble must be at least 1 classifier, not {self.ensemble}")
         if self.image_size < 32:
             raise ValueError(f"image_size must be at least 32 pixels, not {self.image_size}")
 
@@ -141,16 +147,16 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
     timings["embedding"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    model, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
-                                  train_index, labels, settings, backbone.device,
-                                  report_progress, cancel)
+    models, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
+                                   train_index, labels, settings, backbone.device,
+                                   report_progress, cancel)
     timings["training"] = time.perf_counter() - start
 
     round_id = project.rounds.start_round(METHOD, settings.to_dict())
     try:
-        checkpoint = _save_checkpoint(project, model, round_id)
+        checkpoint = _save_checkpoint(project, models, round_id)
         start = time.perf_counter()
-        positives = _label_items(project, backbone, model, items, embeddings, classes, settings,
+        positives = _label_items(project, backbone, models, items, embeddings, classes, settings,
                                  round_id, checkpoint, report_progress, cancel)
         timings["pseudo-labels"] = time.perf_counter() - start
     except BaseException:
@@ -175,11 +181,37 @@ def embed_items(project: Project, backbone: SamBackbone, items: list[Item],
 def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_index: list[int],
                   labels: np.ndarray, settings: WeakMedSamSettings, device: torch.device,
                   progress: ProgressCallback, cancel: threading.Event | None,
-                  ) -> tuple[Classifier, list[float]]:
-    """Sub-class targets by k-means on pooled embeddings, then the classifier, on the tagged
-    items (``train_index`` indexes ``embeddings`` and ``load_image``)."""
-    pooled = torch.stack([embeddings[i].features.float().mean(dim=(1, 2)) for i in train_index])
-    children = subclass_targets(pooled.numpy(), labels, settings.subclasses, settings.seed)
+                  ) -> tuple[Ensemble, list[float]]:
+    """``settings.ensemble`` classifiers on the tagged items (``train_index`` indexes
+    ``embeddings`` and ``load_image``), member k with seed ``settings.seed + k``; the losses of
+    every member's epochs, one after the other."""
+    pooled = torch.stack([embeddings[i].features.float().mean(dim=(1, 2))
+                          for i in train_index]).numpy()
+    if settings.cam_input == "image":
+        inputs = image_inputs(load_image, train_index, settings.image_size, "training: images",
+                              progress, cancel)
+    else:
+        inputs = torch.stack([embeddings[i].features.half() for i in train_index])
+    models: Ensemble = []
+    losses: list[float] = []
+    for member in range(settings.ensemble):
+        def on_epoch(epoch: int, epochs: int, loss: float, member: int = member) -> None:
+            progress(Progress("training", member * epochs + epoch, settings.ensemble * epochs,
+                              loss=loss))
+
+        seeded = dataclasses.replace(settings, seed=settings.seed + member)
+        model, member_losses = _train_member(inputs, pooled, labels, seeded, device, on_epoch,
+                                             cancel)
+        models.append(model)
+        losses.extend(member_losses)
+    return models, losses
+
+
+def _train_member(inputs: torch.Tensor, pooled: np.ndarray, labels: np.ndarray,
+                  settings: WeakMedSamSettings, device: torch.device, on_epoch,
+                  cancel: threading.Event | None) -> tuple[Classifier, list[float]]:
+    """Sub-class targets by k-means on the pooled embeddings, then one classifier."""
+    children = subclass_targets(pooled, labels, settings.subclasses, settings.seed)
     training = ClassifierTraining(
         epochs=settings.epochs, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate, child_weight=settings.child_weight,
@@ -187,20 +219,16 @@ def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_in
     )
     torch.manual_seed(settings.seed)
     if settings.cam_input == "image":
-        inputs = image_inputs(load_image, train_index, settings.image_size, "training: images",
-                              progress, cancel)
         model: Classifier = ImageCamClassifier(labels.shape[1], children.shape[1])
         flips: tuple[int, ...] = (-1, -2)   # and transposes: orientation carries no tag
     else:
-        inputs = torch.stack([embeddings[i].features.half() for i in train_index])
         model = EmbeddingClassifier(labels.shape[1], children.shape[1],
                                     in_channels=inputs.shape[1])
         model.set_input_statistics(inputs)
         flips = (-1,)
     model = train_classifier(
         model, inputs, labels, children, training, device=device, flip_axes=flips,
-        transpose=settings.cam_input == "image", cancel=cancel,
-        on_epoch=lambda e, n, loss: progress(Progress("training", e, n, loss=loss)),
+        transpose=settings.cam_input == "image", cancel=cancel, on_epoch=on_epoch,
     )
     return model, training.losses
 
@@ -216,10 +244,10 @@ def image_inputs(load_image: ImageLoader, indices: list[int], size: int, stage: 
     return torch.stack(images)
 
 
-def label_item(backbone: SamBackbone, model: Classifier, image: np.ndarray, embedding: Embedding,
+def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray, embedding: Embedding,
                class_values: list[int], settings: WeakMedSamSettings) -> ItemResult:
     """CAM, affinity source map, random walk and label image for one item."""
-    probabilities, cams = cam_at_item_size(backbone, model, image, embedding, settings)
+    probabilities, cams = cam_at_item_size(backbone, models, image, embedding, settings)
     present = probabilities >= settings.gate
     refined = np.zeros_like(cams)
     masks = np.zeros(cams.shape, dtype=bool)
@@ -235,10 +263,22 @@ def label_item(backbone: SamBackbone, model: Classifier, image: np.ndarray, embe
     return ItemResult(probabilities, cams, affinity, refined, label, confidence)
 
 
-def cam_at_item_size(backbone: SamBackbone, model: Classifier, image: np.ndarray,
+def cam_at_item_size(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
                      embedding: Embedding, settings: WeakMedSamSettings,
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's full size."""
+    """Presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's full size: the
+    ensemble's mean probability, and its mean CAM scaled so that each class's peak is 1."""
+    answers = [_member_cam(backbone, model, image, embedding, settings) for model in models]
+    probabilities = np.mean([p for p, _ in answers], axis=0)
+    cams = np.mean([c for _, c in answers], axis=0)
+    peaks = cams.max(axis=(-2, -1), keepdims=True)
+    return probabilities, cams / np.maximum(peaks, 1e-6)
+
+
+def _member_cam(backbone: SamBackbone, model: Classifier, image: np.ndarray,
+                embedding: Embedding, settings: WeakMedSamSettings,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """One classifier's probabilities (P,) and min–max scaled CAMs (P, H, W)."""
     if isinstance(model, ImageCamClassifier):
         tensor = image_tensor(image, settings.image_size).to(backbone.device)
         probabilities, raw = dihedral_cam(model, tensor)
@@ -251,11 +291,13 @@ def cam_at_item_size(backbone: SamBackbone, model: Classifier, image: np.ndarray
     return probabilities[0].cpu().numpy(), cams
 
 
-def classifier_checkpoint(model: Classifier) -> dict:
-    """What a classifier checkpoint stores: its kind, its configuration and its weights."""
-    if isinstance(model, ImageCamClassifier):
-        return {"kind": "weakmedsam-image", "config": model.config(), "state": model.state_dict()}
-    return {"kind": "weakmedsam-embedding", "state": model.state_dict()}
+def classifier_checkpoint(models: Ensemble) -> dict:
+    """What a classifier checkpoint stores: the kind, and each member's configuration and
+    weights."""
+    if all(isinstance(model, ImageCamClassifier) for model in models):
+        return {"kind": "weakmedsam-image",
+                "members": [{"config": m.config(), "state": m.state_dict()} for m in models]}
+    return {"kind": "weakmedsam-embedding", "members": [{"state": m.state_dict()} for m in models]}
 
 
 def _walk_graph(backbone: SamBackbone, embedding: Embedding,
@@ -320,7 +362,7 @@ def _confidence(probabilities: np.ndarray, refined: np.ndarray, masks: np.ndarra
     return min(scores) if scores else 0.0
 
 
-def _label_items(project: Project, backbone: SamBackbone, model: Classifier,
+def _label_items(project: Project, backbone: SamBackbone, models: Ensemble,
                  items: list[Item], embeddings: list[Embedding], classes, settings,
                  round_id: int, checkpoint: int, progress: ProgressCallback,
                  cancel: threading.Event | None) -> int:
@@ -329,7 +371,7 @@ def _label_items(project: Project, backbone: SamBackbone, model: Classifier,
     positives = 0
     for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
         check_cancel(cancel)
-        result = label_item(backbone, model, project.item_image(item), embedding, values,
+        result = label_item(backbone, models, project.item_image(item), embedding, values,
                             settings)
         positives += bool(result.label.any())
         project.labels.add_proposal(item.id, result.label, method=METHOD, round_id=round_id,
@@ -352,9 +394,9 @@ def _save_maps(project: Project, item: Item, result: ItemResult, classes, round_
         project.maps.add(item.id, "affinity", result.affinity, round_id=round_id)
 
 
-def _save_checkpoint(project: Project, model: Classifier, round_id: int) -> int:
+def _save_checkpoint(project: Project, models: Ensemble, round_id: int) -> int:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "classifier.pt"
-        torch.save(classifier_checkpoint(model), path)
+        torch.save(classifier_checkpoint(models), path)
         return project.rounds.add_checkpoint(path, round_id=round_id,
                                              description="WeakMedSAM classifier").id
