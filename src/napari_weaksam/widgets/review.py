@@ -51,10 +51,11 @@ from qtpy.QtWidgets import (
 
 from ..project import LabelState, Project, ProjectError
 from ..review import ReviewEntry, ReviewQueue, latest_proposals, review_rounds, state_name
+from .export_box import ExportBox
 from .item_view import ItemView
 from .qt_helpers import make_button
 from .review_layers import KINDS, PROPOSAL, YOUR_LABEL, ReviewLayers
-from .session import follow, session_for
+from .session import SessionDock, follow
 
 if TYPE_CHECKING:
     import napari
@@ -83,7 +84,7 @@ def confidence_text(confidence: float | None) -> str:
     return "—" if confidence is None else f"{confidence:.0%}"
 
 
-class ReviewWidget(QWidget):
+class ReviewWidget(SessionDock, QWidget):
     """Dock widget that reviews the proposals of the shared project."""
 
     def __init__(self, napari_viewer: napari.Viewer, project: Project | None = None) -> None:
@@ -100,15 +101,9 @@ class ReviewWidget(QWidget):
         self._build()
         self._bind_viewer_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
-        self.session = session_for(napari_viewer)
-        follow(self, self.session.project_changed, self._on_session_project)
+        self._join_session(napari_viewer, project)
         follow(self, self.session.labels_changed, self.reload)
         follow(self, self.session.item_requested, self._on_item_requested)
-        if project is not None:
-            self.session.set_project(project)
-            self._adopt(project)
-        elif self.session.project is not None:
-            self._adopt(self.session.project)
         self._refresh()
 
     # -- building ------------------------------------------------------------------------------
@@ -139,7 +134,8 @@ class ReviewWidget(QWidget):
         layout.addWidget(self.entry_list, stretch=1)
         layout.addWidget(self._current_box())
         layout.addLayout(self._layer_boxes())
-        layout.addWidget(self._export_box())
+        self.export_box = ExportBox(lambda: self.project, self.status_label.setText)
+        layout.addWidget(self.export_box)
         help_label = QLabel(_HELP)
         help_label.setWordWrap(True)
         help_label.setStyleSheet("color: gray;")
@@ -204,45 +200,9 @@ class ReviewWidget(QWidget):
         layout.addWidget(self.status_label)
         return box
 
-    def _export_box(self) -> QGroupBox:
-        box = QGroupBox("Export masks")
-        row = QHBoxLayout(box)
-        self.export_format = QComboBox()
-        for key, text in (("tiff", "TIFF"), ("nifti", "NIfTI (source geometry)"),
-                          ("zarr", "zarr")):
-            self.export_format.addItem(text, key)
-        self.export_format.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.export_proposals = QCheckBox("+ proposals")
-        self.export_proposals.setToolTip("Also export the proposals nobody reviewed yet "
-                                         "(rejected ones never)")
-        self.export_proposals.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        row.addWidget(self.export_format, 1)
-        row.addWidget(self.export_proposals)
-        row.addWidget(make_button("Export…", "Write accepted and corrected masks to a folder",
-                                  self._ask_export))
-        return box
-
-    def _ask_export(self) -> None:
-        from qtpy.QtWidgets import QFileDialog
-
-        folder = QFileDialog.getExistingDirectory(self, "Export masks to")
-        if folder:
-            self.export(Path(folder))
-
     def export(self, dest: Path):
         """Write the reviewed masks (and proposals when ticked) in the chosen format."""
-        from ..export import export_masks
-
-        if self.project is None:
-            return None
-        try:
-            report = export_masks(self.project, dest, fmt=self.export_format.currentData(),
-                                  include_proposals=self.export_proposals.isChecked())
-        except (FileExistsError, ValueError, OSError) as error:
-            show_error(f"Export: {error}")
-            return None
-        self.status_label.setText(f"{dest.name}: {report.summary()}")
-        return report
+        return self.export_box.export(dest)
 
     def _layer_boxes(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -278,12 +238,6 @@ class ReviewWidget(QWidget):
                     layer.bind_key(key, actions[key], overwrite=True)
 
     # -- project -------------------------------------------------------------------------------
-    def _on_session_project(self, project: Project | None) -> None:
-        if project is None:
-            self._forget_project()
-        elif project is not self.project:
-            self._adopt(project)
-
     def _adopt(self, project: Project) -> None:
         if self.project is project:
             return

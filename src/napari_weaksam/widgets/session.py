@@ -53,3 +53,36 @@ def follow(widget, signal, slot) -> None:
     that was closed must not be called when another dock changes the project)."""
     signal.connect(slot)
     widget.destroyed.connect(lambda *_: signal.disconnect(slot))
+
+
+class SessionDock:
+    """What the Tagging and Review docks share: they show the viewer's session project, adopt one
+    that another dock opens and forget it when it is closed. A dock defines ``_adopt(project)``
+    and ``_forget_project()``, and calls :meth:`_join_session` once its widgets exist."""
+
+    project: Project | None
+
+    def _join_session(self, viewer: napari.Viewer, project: Project | None) -> None:
+        self.session = session_for(viewer)
+        follow(self, self.session.project_changed, self._on_session_project)
+        if project is not None:
+            self.set_project(project)
+        elif self.session.project is not None:
+            self._adopt(self.session.project)
+
+    def set_project(self, project: Project) -> None:
+        """Show ``project`` here and share it with the plugin's other docks."""
+        self.session.set_project(project)
+        self._adopt(project)
+
+    def _on_session_project(self, project: Project | None) -> None:
+        if project is None:
+            self._forget_project()
+        elif project is not self.project:
+            self._adopt(project)
+
+    def _adopt(self, project: Project) -> None:
+        raise NotImplementedError
+
+    def _forget_project(self) -> None:
+        raise NotImplementedError

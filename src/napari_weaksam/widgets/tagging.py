@@ -36,7 +36,7 @@ from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
 from .qt_helpers import color_swatch, make_button
-from .session import follow, session_for
+from .session import SessionDock
 
 if TYPE_CHECKING:
     import napari
@@ -48,7 +48,7 @@ _NAV_KEYS = {
 _HELP = "Keys: 1–9 toggle class · 0 no finding · N/→ next · P/← previous · U next untagged"
 
 
-class TaggingWidget(QWidget):
+class TaggingWidget(SessionDock, QWidget):
     """Dock widget that tags the items of a project."""
 
     def __init__(self, napari_viewer: napari.Viewer, project: Project | None = None) -> None:
@@ -61,12 +61,7 @@ class TaggingWidget(QWidget):
         self._build()
         self._bind_viewer_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
-        self.session = session_for(napari_viewer)
-        follow(self, self.session.project_changed, self._on_session_project)
-        if project is not None:
-            self.set_project(project)
-        elif self.session.project is not None:
-            self._adopt(self.session.project)
+        self._join_session(napari_viewer, project)
         self._refresh()
 
     # -- building ------------------------------------------------------------------------------
@@ -185,17 +180,6 @@ class TaggingWidget(QWidget):
             show_error(str(error))
             return
         self.set_project(project)
-
-    def set_project(self, project: Project) -> None:
-        """Show ``project`` here and share it with the plugin's other docks."""
-        self.session.set_project(project)
-        self._adopt(project)
-
-    def _on_session_project(self, project: Project | None) -> None:
-        if project is None:
-            self._forget_project()
-        elif project is not self.project:
-            self._adopt(project)
 
     def _adopt(self, project: Project) -> None:
         if self.project is project:
