@@ -11,7 +11,7 @@ from napari_weaksam.io import read_image
 from napari_weaksam.metrics import dice
 from napari_weaksam.progress import Cancelled
 from napari_weaksam.retrain import DecoderTraining, TrainingSample, train_decoder
-from napari_weaksam.retrain.decoder_training import low_res_target
+from napari_weaksam.retrain.decoder_training import low_res_target, training_points
 from napari_weaksam.retrain.point_prompts import uniform_points
 from napari_weaksam.sample import sample_dir
 
@@ -77,6 +77,20 @@ def test_seeded_training_repeats(backbone, samples):
     assert runs[0] == pytest.approx(runs[1], rel=1e-5)
 
 
+def test_fewer_targets_train_more_epochs_up_to_the_step_floor(backbone, samples):
+    pretrained = backbone.decoder_state()
+    epochs_seen = []
+    losses = train_decoder(backbone, samples[:2],
+                           DecoderTraining(epochs=1, min_steps=3, batch_size=2, points=5),
+                           on_epoch=lambda _e, n, _loss: epochs_seen.append(n))
+    backbone.load_decoder_state(pretrained)
+    assert len(losses) == 3 and epochs_seen == [3, 3, 3]   # one batch per epoch, three steps
+    more = train_decoder(backbone, samples, DecoderTraining(epochs=1, min_steps=3, batch_size=2,
+                                                            points=5))
+    backbone.load_decoder_state(pretrained)
+    assert len(more) == 2                                    # two batches per epoch
+
+
 def test_decoder_state_must_fit(backbone):
     state = backbone.decoder_state()
     state.pop(next(iter(state)))
@@ -106,3 +120,29 @@ def test_nothing_to_learn_and_cancel_are_clear(backbone, samples):
     with pytest.raises(Cancelled):
         train_decoder(backbone, samples, DecoderTraining(epochs=1), cancel=cancel)
     backbone.load_decoder_state(pretrained)
+
+
+def test_activation_prompts_follow_the_cam_inside_the_target():
+    mask = np.zeros((32, 32), dtype=bool)
+    mask[8:24, 8:24] = True
+    activation = np.zeros((32, 32), dtype=np.float32)
+    activation[8:12, 8:12] = 1.0           # hot corner of the target
+    activation[0:4, 0:4] = 1.0             # hot, but outside the target: never a prompt
+    sample = TrainingSample(0, None, mask, activation=activation)
+    rng = np.random.default_rng(0)
+    points = training_points(sample, DecoderTraining(points=10, prompts="activation"), rng)
+    assert len(points) == 10
+    assert all(8 <= x < 12 and 8 <= y < 12 for x, y in points)
+    uniform = training_points(sample, DecoderTraining(points=10), rng)
+    assert all(mask[int(y), int(x)] for x, y in uniform)
+    assert not all(8 <= x < 12 and 8 <= y < 12 for x, y in uniform)
+    # a target the CAM does not reach, or a person's mask without a CAM: uniform inside it
+    cold = TrainingSample(0, None, mask, activation=np.zeros_like(activation))
+    for case in (cold, TrainingSample(0, None, mask)):
+        fallback = training_points(case, DecoderTraining(points=10, prompts="activation"), rng)
+        assert len(fallback) == 10 and all(mask[int(y), int(x)] for x, y in fallback)
+
+
+def test_unknown_training_prompts_are_refused():
+    with pytest.raises(ValueError, match="prompts"):
+        DecoderTraining(prompts="boxes")

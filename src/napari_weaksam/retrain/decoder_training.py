@@ -18,22 +18,32 @@ import torch.nn.functional as F
 
 from ..backbones.sam import Embedding, SamBackbone
 from ..progress import check_cancel
-from .point_prompts import uniform_points
+from .point_prompts import activation_points, uniform_points
 
 EpochCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 SMOOTHING = 1e-3
+TRAINING_PROMPTS = ("uniform", "activation")
 
 
 @dataclass
 class DecoderTraining:
     epochs: int = 4
+    min_steps: int = 0        # at least this many optimiser steps: a stage with fewer targets
+                              # (filtered pseudo-labels) trains more epochs, not fewer steps
     batch_size: int = 8
     learning_rate: float = 1e-4
     weight_decay: float = 1e-2
-    points: int = 20          # training prompts per sample, uniform inside the target (the
-                              # original's 50 cost a CPU twice as much for little change)
+    points: int = 20          # training prompts per sample (the original's 50 cost a CPU
+                              # twice as much for little change)
+    prompts: str = "uniform"  # "uniform" inside the target (as the original), or "activation":
+                              # ∝ the sample's CAM inside the target, as PEPM draws them later
     seed: int = 0
     losses: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.prompts not in TRAINING_PROMPTS:
+            raise ValueError(f"prompts must be one of {', '.join(TRAINING_PROMPTS)}, "
+                             f"not {self.prompts!r}")
 
 
 @dataclass
@@ -45,6 +55,7 @@ class TrainingSample:
     mask: np.ndarray
     weight: float = 1.0
     origin: str = "pseudo-label"   # "initial", "pseudo-label", "accepted", "corrected"
+    activation: np.ndarray | None = None   # the item's CAM for the class, when it has one
 
 
 def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
@@ -62,16 +73,16 @@ def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
     optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
     batches = -(-len(usable) // settings.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser,
-                                                          T_max=settings.epochs * batches)
-    for epoch in range(settings.epochs):
+    epochs = max(settings.epochs, -(-settings.min_steps // batches))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * batches)
+    for epoch in range(epochs):
         order = rng.permutation(len(usable))
         total = 0.0
         for start in range(0, len(order), settings.batch_size):
             check_cancel(cancel)
             chunk = order[start:start + settings.batch_size]
             loss = _batch_loss(backbone, [usable[i] for i in chunk],
-                               [targets[i] for i in chunk], settings.points, rng)
+                               [targets[i] for i in chunk], settings, rng)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -79,7 +90,7 @@ def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
             total += float(loss.detach()) * len(chunk)
         settings.losses.append(total / len(usable))
         if on_epoch is not None:
-            on_epoch(epoch + 1, settings.epochs, settings.losses[-1])
+            on_epoch(epoch + 1, epochs, settings.losses[-1])
     return settings.losses
 
 
@@ -89,6 +100,17 @@ def point_logits(backbone: SamBackbone, embedding: Embedding, points: np.ndarray
     low_res, _iou = backbone.decode_low_res(embedding, points=np.asarray(points)[None],
                                             point_labels=np.ones((1, len(points)), np.int64))
     return low_res[0, 0]
+
+
+def training_points(sample: TrainingSample, settings: DecoderTraining,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Prompts for one sample: ∝ its activation inside the target when ``settings.prompts`` is
+    "activation" and the sample has a CAM with activation there, else uniform in the target."""
+    if settings.prompts == "activation" and sample.activation is not None:
+        points = activation_points(sample.activation, sample.mask, settings.points, rng)
+        if len(points):
+            return points
+    return uniform_points(sample.mask, settings.points, rng)
 
 
 def low_res_target(backbone: SamBackbone, embedding: Embedding,
@@ -117,11 +139,11 @@ def soft_dice_iou_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 def _batch_loss(backbone: SamBackbone, samples: list[TrainingSample],
-                targets: list[tuple[torch.Tensor, tuple[int, int]]], n_points: int,
-                rng: np.random.Generator) -> torch.Tensor:
+                targets: list[tuple[torch.Tensor, tuple[int, int]]],
+                settings: DecoderTraining, rng: np.random.Generator) -> torch.Tensor:
     losses, weights = [], []
     for sample, (target, (h, w)) in zip(samples, targets, strict=True):
-        points = uniform_points(sample.mask, n_points, rng)
+        points = training_points(sample, settings, rng)
         logits = point_logits(backbone, sample.embedding, points)
         losses.append(soft_dice_iou_loss(logits[:h, :w], target[:h, :w]))
         weights.append(sample.weight)

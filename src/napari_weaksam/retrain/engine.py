@@ -252,7 +252,8 @@ class RetrainingEngine:
 
     def _sample(self, index: int, mask: np.ndarray, origin: str) -> TrainingSample:
         candidate = self.inputs.candidates[index]
-        return TrainingSample(candidate.item.id, candidate.embedding, mask, 1.0, origin)
+        return TrainingSample(candidate.item.id, candidate.embedding, mask, 1.0, origin,
+                              candidate.activation)
 
 
 def human_samples(project: Project, items: Sequence[Item], embeddings: Sequence[Embedding],
