@@ -71,6 +71,7 @@ def finished(tmp_path_factory, backbone):
             "origins": [(s.item_id, s.origin, s.weight) for s in samples],
             "reset": all(torch.equal(v, pretrained[k])
                          for k, v in backbone_.decoder_state().items()),
+            "min_steps": settings.min_steps,
         })
         return original_train(backbone_, samples, settings, **kw)
 
@@ -148,6 +149,19 @@ def test_each_stage_starts_from_the_pretrained_decoder(finished):
     assert all(call["reset"] for call in calls)
 
 
+def test_rounds_train_at_least_as_many_steps_as_the_preliminary(finished):
+    root, report, _corrected, calls, _read = finished
+    preliminary, *rounds = report.stages[1:]
+    assert preliminary.steps > 0 and calls[0]["min_steps"] == 0
+    for stage, call in zip(rounds, calls[1:], strict=True):
+        assert call["min_steps"] == preliminary.steps
+        assert stage.steps >= preliminary.steps
+    with Project.open(root, read_only=True) as project:
+        stored = {r.params["stage"]: r.metrics.get("steps") for r in project.rounds.rounds()
+                  if r.method == "epsam"}
+    assert stored["preliminary"] == preliminary.steps and stored["round 2"] == rounds[-1].steps
+
+
 def test_no_ground_truth_reaches_the_pipeline(finished):
     _root, _report, _corrected, _calls, read = finished
     assert read, "the spy saw no reads"
@@ -171,7 +185,7 @@ def test_cancel_marks_the_stage_and_keeps_earlier_rounds(tmp_path, backbone, fin
     pretrained = backbone.decoder_state()
 
     def stop_in_round_one(progress):
-        if progress.stage.startswith("round 1"):
+        if progress.stage.startswith("round 1: pseudo-labels"):
             cancel.set()
 
     try:

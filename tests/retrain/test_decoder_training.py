@@ -133,7 +133,7 @@ def test_activation_prompts_follow_the_cam_inside_the_target():
     points = training_points(sample, DecoderTraining(points=10, prompts="activation"), rng)
     assert len(points) == 10
     assert all(8 <= x < 12 and 8 <= y < 12 for x, y in points)
-    uniform = training_points(sample, DecoderTraining(points=10), rng)
+    uniform = training_points(sample, DecoderTraining(points=10, prompts="uniform"), rng)
     assert all(mask[int(y), int(x)] for x, y in uniform)
     assert not all(8 <= x < 12 and 8 <= y < 12 for x, y in uniform)
     # a target the CAM does not reach, or a person's mask without a CAM: uniform inside it

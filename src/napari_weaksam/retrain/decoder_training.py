@@ -35,8 +35,9 @@ class DecoderTraining:
     weight_decay: float = 1e-2
     points: int = 20          # training prompts per sample (the original's 50 cost a CPU
                               # twice as much for little change)
-    prompts: str = "uniform"  # "uniform" inside the target (as the original), or "activation":
-                              # ∝ the sample's CAM inside the target, as PEPM draws them later
+    prompts: str = "activation"   # ∝ the sample's CAM inside the target, as PEPM draws them
+                                  # when generating (else the decoder learns to answer uniform
+                                  # points and under-segments); "uniform": as the original
     seed: int = 0
     losses: list[float] = field(default_factory=list)
 

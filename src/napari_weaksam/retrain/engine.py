@@ -7,7 +7,9 @@ review loop calls it after people accepted or corrected masks. Each stage:
 1. reset the prompt encoder and decoder to the pretrained weights (never a random start, never
    the previous round's weights);
 2. train on the current targets: pseudo-labels that passed the IDS filter, and people's masks,
-   which are never filtered and weigh ``human_weight``;
+   which are never filtered and weigh ``human_weight``. A round trains at least as many
+   optimiser steps as the preliminary stage did: fewer masks passing the filter must not mean a
+   decoder left closer to the pretrained one (which under-segments);
 3. generate a mask for every (item, class) with point prompts drawn from its CAM inside its
    initial mask (PEPM), store one label image per item as proposals of a new project round, with
    the decoder checkpoint and the round's metrics;
@@ -75,6 +77,7 @@ class StageResult:
     kept: list[int]                  # candidate indices that passed the filter
     losses: list[float]
     seconds: dict[str, float]
+    steps: int = 0                   # optimiser steps of the decoder training (0: none)
 
 
 @dataclass
@@ -104,6 +107,7 @@ class RetrainingEngine:
         self.progress = progress or (lambda _p: None)
         self.cancel = cancel
         self.rng = np.random.default_rng(settings.seed)
+        self.preliminary_steps = 0   # optimiser steps of the preliminary stage: the rounds' floor
 
     # -- stages ---------------------------------------------------------------------------------
     def zero_shot(self) -> StageResult:
@@ -115,14 +119,16 @@ class RetrainingEngine:
         """Decoder trained on the initial CAM masks (plus people's masks)."""
         targets = [self._sample(i, c.initial, "initial")
                    for i, c in enumerate(self.inputs.candidates) if self._trainable(c, c.initial)]
-        return self._train_stage("preliminary", targets)
+        result = self._train_stage("preliminary", targets)
+        self.preliminary_steps = result.steps
+        return result
 
     def next_round(self, previous: StageResult, number: int) -> StageResult:
         """Decoder reset, trained on the previous stage's kept pseudo-labels (plus people's)."""
         candidates = self.inputs.candidates
         targets = [self._sample(i, previous.masks[i], "pseudo-label") for i in previous.kept
                    if self._trainable(candidates[i], previous.masks[i])]
-        return self._train_stage(f"round {number}", targets)
+        return self._train_stage(f"round {number}", targets, min_steps=self.preliminary_steps)
 
     def run(self, *, zero_shot: bool = False) -> list[StageResult]:
         """Optional zero-shot, preliminary, then ``rounds`` rounds."""
@@ -159,7 +165,8 @@ class RetrainingEngine:
                 point_labels=np.ones((1, len(points)), dtype=np.int64))
         return decoded.masks()[0, 0]
 
-    def _train_stage(self, name: str, targets: list[TrainingSample]) -> StageResult:
+    def _train_stage(self, name: str, targets: list[TrainingSample],
+                     min_steps: int = 0) -> StageResult:
         self.reset_decoder()
         samples = targets + self.inputs.human
         if not samples:
@@ -169,15 +176,21 @@ class RetrainingEngine:
                 "corrected. Train the classifier for more epochs, lower the IDS threshold, or "
                 "correct a few masks by hand.")
         start = time.perf_counter()
-        settings = DecoderTraining(**{**asdict(self.settings.decoder), "losses": []})
+        decoder = self.settings.decoder
+        settings = DecoderTraining(**{**asdict(decoder), "losses": [],
+                                      "min_steps": max(decoder.min_steps, min_steps)})
         train_decoder(
             self.inputs.backbone, samples, settings, cancel=self.cancel,
             on_epoch=lambda e, n, loss: self.progress(
                 Progress(f"{name}: training", e, n, f"{len(samples)} masks", loss=loss)),
         )
         seconds = {"training": time.perf_counter() - start}
-        counts = {"pseudo-label targets": len(targets), "people's masks": len(self.inputs.human)}
-        return self._finish_stage(name, settings.losses, seconds, counts)
+        steps = len(settings.losses) * -(-len(samples) // settings.batch_size)
+        counts = {"pseudo-label targets": len(targets), "people's masks": len(self.inputs.human),
+                  "steps": steps}
+        result = self._finish_stage(name, settings.losses, seconds, counts)
+        result.steps = steps
+        return result
 
     def _finish_stage(self, name: str, losses: list[float], seconds: dict[str, float],
                       counts: dict[str, int] | None = None) -> StageResult:
