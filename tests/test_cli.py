@@ -171,10 +171,12 @@ def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys):
     from napari_weaksam.sample import make_sample_project, sample_dir
 
     root = make_sample_project(tmp_path / "sample")
-    assert main(["run", str(root), "--epochs", "2", "--subclasses", "2", "--no-maps"]) == 0
+    assert main(["run", str(root), "--epochs", "2", "--subclasses", "2", "--ensemble", "1",
+                 "--no-maps"]) == 0
     with Project.open(root, read_only=True) as project:
         (round_,) = project.rounds.rounds()
         assert round_.status == "done" and round_.params["cam_input"] == "image"
+        assert round_.params["ensemble"] == 1
         items = project.catalog.items()
         assert all(project.labels.latest_proposal(i.id) is not None for i in items)
     rows = tmp_path / "rows.csv"
@@ -182,3 +184,23 @@ def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys):
     assert "Dice" in capsys.readouterr().out
     with rows.open(newline="", encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) > 0
+
+
+@pytest.mark.slow
+def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(tmp_path, capsys):
+    from napari_weaksam.sample import make_sample_project
+
+    root = make_sample_project(tmp_path / "sample")
+    assert main(["run", str(root), "--method", "epsam", "--cam-source", "weakmedsam",
+                 "--epochs", "2", "--ensemble", "1", "--subclasses", "2", "--rounds", "1",
+                 "--decoder-epochs", "1", "--points", "5", "--decoder-prompts", "uniform",
+                 "--no-maps"]) == 0
+    assert "round 1" in capsys.readouterr().out
+    with Project.open(root, read_only=True) as project:
+        rounds = project.rounds.rounds()
+        assert [r.params["stage"] for r in rounds] == ["preliminary", "round 1"]
+        params = rounds[-1].params
+        assert params["cam_source"] == "weakmedsam"
+        assert params["embedding_classifier"]["ensemble"] == 1
+        assert params["embedding_classifier"]["epochs"] == 2
+        assert params["engine"]["decoder"]["prompts"] == "uniform"

@@ -122,6 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                           "512 px; off by default at CPU sizes)")
     run.add_argument("--decoder-epochs", type=int, default=4, help="epsam: per round")
     run.add_argument("--points", type=int, default=20, help="epsam: point prompts per mask")
+    run.add_argument("--decoder-prompts", choices=("activation", "uniform"), default="activation",
+                     help="epsam: training prompts ∝ the CAM inside each target, as PEPM draws "
+                          "them (default), or uniform inside it, as the original")
     run.add_argument("--ids", type=float, default=0.9, help="epsam: IDS filter threshold")
     run.add_argument("--zero-shot", action="store_true",
                      help="epsam: also store the pretrained decoder's answer as a round")
@@ -280,7 +283,8 @@ def _run_epsam(project: Project, backbone, args: argparse.Namespace) -> str:
         classifier.epochs = args.epochs
     engine = RetrainSettings(
         rounds=args.rounds, ids_threshold=args.ids, prompt_points=args.points, seed=args.seed,
-        decoder=DecoderTraining(epochs=args.decoder_epochs, points=args.points, seed=args.seed),
+        decoder=DecoderTraining(epochs=args.decoder_epochs, points=args.points, seed=args.seed,
+                                prompts=args.decoder_prompts),
     )
     settings = EpSamSettings(cam_source=args.cam_source, classifier=classifier, engine=engine,
                              embedding_classifier=_weakmedsam_settings(args),
