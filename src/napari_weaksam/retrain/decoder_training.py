@@ -73,8 +73,7 @@ def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
                   if name.startswith(("prompt_encoder.", "mask_decoder."))]
     optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
-    batches = -(-len(usable) // settings.batch_size)
-    epochs = max(settings.epochs, -(-settings.min_steps // batches))
+    epochs, batches = training_length(len(usable), settings)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * batches)
     for epoch in range(epochs):
         order = rng.permutation(len(usable))
@@ -93,6 +92,13 @@ def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
         if on_epoch is not None:
             on_epoch(epoch + 1, epochs, settings.losses[-1])
     return settings.losses
+
+
+def training_length(samples: int, settings: DecoderTraining) -> tuple[int, int]:
+    """Epochs and batches per epoch for ``samples`` non-empty targets: ``settings.epochs``, or
+    more when that many would give fewer than ``settings.min_steps`` optimiser steps."""
+    batches = -(-samples // settings.batch_size)
+    return max(settings.epochs, -(-settings.min_steps // batches)), batches
 
 
 def point_logits(backbone: SamBackbone, embedding: Embedding, points: np.ndarray) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch
 from ..backbones.sam import Embedding, SamBackbone
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, LabelState, Project, ProjectError
-from .decoder_training import DecoderTraining, TrainingSample, train_decoder
+from .decoder_training import DecoderTraining, TrainingSample, train_decoder, training_length
 from .ids_filter import ids_score, select_targets
 from .point_prompts import activation_points
 
@@ -185,7 +185,8 @@ class RetrainingEngine:
                 Progress(f"{name}: training", e, n, f"{len(samples)} masks", loss=loss)),
         )
         seconds = {"training": time.perf_counter() - start}
-        steps = len(settings.losses) * -(-len(samples) // settings.batch_size)
+        epochs, batches = training_length(len(samples), settings)
+        steps = epochs * batches
         counts = {"pseudo-label targets": len(targets), "people's masks": len(self.inputs.human),
                   "steps": steps}
         result = self._finish_stage(name, settings.losses, seconds, counts)
