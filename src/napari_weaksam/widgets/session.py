@@ -9,6 +9,7 @@ proposals changed (a round finished or was restored), ``reviews_changed`` that a
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from psygnal import Signal
@@ -61,6 +62,8 @@ class SessionDock:
     and ``_forget_project()``, and calls :meth:`_join_session` once its widgets exist."""
 
     project: Project | None
+    _adopt: Callable[[Project], None]          # show this project (defined by the dock)
+    _forget_project: Callable[[], None]        # show no project (defined by the dock)
 
     def _join_session(self, viewer: napari.Viewer, project: Project | None) -> None:
         self.session = session_for(viewer)
@@ -80,9 +83,3 @@ class SessionDock:
             self._forget_project()
         elif project is not self.project:
             self._adopt(project)
-
-    def _adopt(self, project: Project) -> None:
-        raise NotImplementedError
-
-    def _forget_project(self) -> None:
-        raise NotImplementedError
