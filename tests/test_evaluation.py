@@ -211,6 +211,8 @@ def test_round_id_selects_the_proposals_of_that_round(project):
     second = project.rounds.start_round("test")
     propose(project, item_id, truth[item_id], round_id=first)
     propose(project, item_id, np.zeros((224, 224), dtype=bool), round_id=second)
+    for round_id in (first, second):
+        project.rounds.finish_round(round_id, "done")
 
     latest = evaluate_project(project, MASKS).rows
     assert [(r["dice"], r["round"]) for r in latest] == [(0.0, second)]

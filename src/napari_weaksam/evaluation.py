@@ -21,6 +21,7 @@ from .io import ImageData, read_image
 from .io.readers import is_supported, split_suffix
 from .metrics import dice, hd95, iou
 from .project import Item, Project, Source
+from .project.labels import CURRENT
 
 PREDICTION_SOURCES = ("proposals", "final")
 CSV_FIELDS = (
@@ -107,7 +108,7 @@ def _binary(labels: np.ndarray, label: int | None) -> np.ndarray:
 def _proposal_rows(project: Project, round_id: int | None) -> dict[int, Any]:
     """The latest proposal row per item (of ``round_id`` when given)."""
     if round_id is None:
-        rows = project.db.rows("SELECT * FROM proposals ORDER BY id")
+        rows = project.db.rows(f"SELECT * FROM proposals WHERE {CURRENT} ORDER BY id")
     else:
         rows = project.db.rows("SELECT * FROM proposals WHERE round_id = ? ORDER BY id",
                                (round_id,))

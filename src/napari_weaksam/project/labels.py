@@ -20,6 +20,9 @@ from .errors import ProjectError
 
 PROPOSAL_PREFIX = "masks/proposals"
 CORRECTION_PREFIX = "masks/corrections"
+# Proposals that count: those of rounds that finished ("done") and those made outside a round.
+# A round that is running, was stopped or died keeps its partial proposals as history only.
+CURRENT = "(round_id IS NULL OR round_id IN (SELECT id FROM rounds WHERE status = 'done'))"
 
 
 class LabelState(str, Enum):
@@ -78,17 +81,24 @@ class LabelStore:
         return _proposal_from_row(row)
 
     def latest_proposal(self, item_id: int) -> Proposal | None:
+        """The item's current proposal: the newest of a finished round (see :data:`CURRENT`)."""
         row = self.db.row(
-            "SELECT * FROM proposals WHERE item_id = ? ORDER BY id DESC LIMIT 1", (item_id,)
+            f"SELECT * FROM proposals WHERE item_id = ? AND {CURRENT} ORDER BY id DESC LIMIT 1",
+            (item_id,),
         )
         return None if row is None else _proposal_from_row(row)
 
     def proposal_mask(self, proposal: Proposal) -> np.ndarray:
         return self.arrays.read(proposal.array_key)
 
-    def review(self, item_id: int, state: LabelState | str,
-               mask: np.ndarray | None = None) -> None:
-        """Record the person's decision; ``corrected`` needs the corrected mask."""
+    def review(self, item_id: int, state: LabelState | str, mask: np.ndarray | None = None, *,
+               proposal_id: int | None = None) -> None:
+        """Record the person's decision; ``corrected`` needs the corrected mask.
+
+        ``proposal_id`` is the proposal the person looked at: the decision is refused when it is
+        no longer the item's current one (a round finished in between), instead of recording a
+        decision about a mask nobody saw.
+        """
         state = LabelState(state)
         if state not in REVIEW_STATES:
             raise ProjectError(f"{state.value!r} is not a review decision")
@@ -97,6 +107,11 @@ class LabelStore:
         proposal = self.latest_proposal(item_id)
         if state is LabelState.ACCEPTED and proposal is None:
             raise ProjectError(f"item {item_id} has no proposal to accept")
+        if proposal_id is not None and (proposal is None or proposal.id != proposal_id):
+            raise ProjectError(
+                f"item {item_id}: the proposal shown (#{proposal_id}) is no longer the current "
+                "one; a newer round finished. Look at the item again, then decide."
+            )
         key = None
         if mask is not None:
             self._check_mask(item_id, mask)
@@ -123,14 +138,15 @@ class LabelStore:
         reviewed = self.db.scalar("SELECT state FROM reviews WHERE item_id = ?", (item_id,))
         if reviewed:
             return LabelState(reviewed)
-        has = self.db.scalar("SELECT 1 FROM proposals WHERE item_id = ? LIMIT 1", (item_id,))
+        has = self.db.scalar(f"SELECT 1 FROM proposals WHERE item_id = ? AND {CURRENT} LIMIT 1",
+                             (item_id,))
         return LabelState.PROPOSED if has else LabelState.NONE
 
     def states(self) -> dict[int, LabelState]:
         """The state of every item that has a proposal or a review."""
         result = {
             r[0]: LabelState.PROPOSED
-            for r in self.db.rows("SELECT DISTINCT item_id FROM proposals")
+            for r in self.db.rows(f"SELECT DISTINCT item_id FROM proposals WHERE {CURRENT}")
         }
         for item_id, state in self.db.rows("SELECT item_id, state FROM reviews"):
             result[item_id] = LabelState(state)

@@ -116,7 +116,7 @@ class Project:
         self.arrays.sweep([PROPOSAL_PREFIX, CORRECTION_PREFIX, MAP_PREFIX], referenced)
         for partial in self.rounds.checkpoint_dir.glob(".*.partial"):
             partial.unlink(missing_ok=True)
-        self.rounds.mark_interrupted_jobs()
+        self.rounds.mark_interrupted()
 
     # -- settings ----------------------------------------------------------------------------
     def setting(self, key: str, default: Any = None) -> Any:

@@ -15,6 +15,7 @@ from .db import Database, to_json, utc_now
 from .errors import ProjectError
 
 FINISHED = ("done", "failed", "cancelled")
+INTERRUPTED = "interrupted"   # left running by a process that died; found when next opened
 
 
 @dataclass(frozen=True)
@@ -130,16 +131,21 @@ class RoundLog:
         rows = self.db.rows("SELECT id, kind, status, progress, message FROM jobs ORDER BY id")
         return [Job(*r) for r in rows]
 
-    def mark_interrupted_jobs(self) -> int:
-        """Jobs left 'running' by a process that died are marked failed; returns how many."""
+    def mark_interrupted(self) -> int:
+        """Rounds and jobs left 'running' by a process that died become 'interrupted'.
+
+        Called when the project is opened for writing: the lock guarantees no live process is
+        running them. Returns how many rounds were interrupted; their partial proposals stay as
+        history and never become the current ones.
+        """
         with self.db.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status = 'failed', message = 'interrupted', finished_at = ?"
-                " WHERE status = 'running'", (utc_now(),),
-            )
             conn.execute(
-                "UPDATE rounds SET status = 'failed', finished_at = ? WHERE status = 'running'",
-                (utc_now(),),
+                "UPDATE jobs SET status = ?, message = 'the process running it ended',"
+                " finished_at = ? WHERE status = 'running'", (INTERRUPTED, utc_now()),
+            )
+            cur = conn.execute(
+                "UPDATE rounds SET status = ?, finished_at = ? WHERE status = 'running'",
+                (INTERRUPTED, utc_now()),
             )
         return cur.rowcount
 

@@ -117,7 +117,43 @@ CREATE TABLE maps (                        -- per-item float maps a method produ
 CREATE INDEX maps_item ON maps(item_id, kind, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
+# Rounds and jobs left running by a process that died are "interrupted" (SQLite cannot change a
+# CHECK constraint in place: the two tables are rebuilt, with foreign keys off during the step).
+SCHEMA_V3 = """
+CREATE TABLE rounds_v3 (
+    id            INTEGER PRIMARY KEY,
+    method        TEXT NOT NULL,
+    params        TEXT NOT NULL DEFAULT '{}',
+    status        TEXT NOT NULL
+                  CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'interrupted')),
+    checkpoint_id INTEGER REFERENCES checkpoints(id),
+    metrics       TEXT NOT NULL DEFAULT '{}',
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT
+);
+INSERT INTO rounds_v3 SELECT id, method, params, status, checkpoint_id, metrics, started_at,
+    finished_at FROM rounds;
+DROP TABLE rounds;
+ALTER TABLE rounds_v3 RENAME TO rounds;
+CREATE TABLE jobs_v3 (
+    id          INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    params      TEXT NOT NULL DEFAULT '{}',
+    status      TEXT NOT NULL
+                CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'interrupted')),
+    progress    REAL NOT NULL DEFAULT 0,
+    message     TEXT NOT NULL DEFAULT '',
+    pid         INTEGER,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT
+);
+INSERT INTO jobs_v3 SELECT id, kind, params, status, progress, message, pid, started_at,
+    finished_at FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_v3 RENAME TO jobs;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
 LATEST_VERSION = len(MIGRATIONS)
 
 
@@ -153,13 +189,26 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     """Bring the catalog to :data:`LATEST_VERSION`, one transaction per step."""
     current = schema_version(conn)
     _refuse_newer(current, path)
-    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-        try:
-            conn.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;"
-            )
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+    if current == LATEST_VERSION:
+        return current
+    conn.execute("PRAGMA foreign_keys = OFF")  # tables are rebuilt; checked before each commit
+    try:
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            _migrate_step(conn, script, version)
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return LATEST_VERSION
+
+
+def _migrate_step(conn: sqlite3.Connection, script: str, version: int) -> None:
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};")
+        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise sqlite3.IntegrityError(f"migration to version {version} broke {len(broken)} "
+                                         "references")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..project import Item, LabelState, Project
-from ..project.rounds import FINISHED, Round
+from ..project.labels import CURRENT
+from ..project.rounds import Round
 
 ORDERS = ("uncertainty", "position")
 STATE_FILTERS = ("all", "to review", "accepted", "corrected", "rejected")
@@ -59,6 +60,8 @@ def latest_proposals(project: Project, round_id: int | None = None,
     if round_id is not None:
         where.append("round_id = ?")
         params.append(round_id)
+    else:
+        where.append(CURRENT)
     if item_ids is not None:
         if not item_ids:
             return {}
@@ -74,13 +77,13 @@ def latest_proposals(project: Project, round_id: int | None = None,
 
 
 def review_rounds(project: Project) -> list[Round]:
-    """Finished rounds that produced proposals, oldest first."""
+    """Rounds that finished (done) and produced proposals, oldest first."""
     with_proposals = {
         r[0] for r in project.db.rows(
             "SELECT DISTINCT round_id FROM proposals WHERE round_id IS NOT NULL")
     }
     return [r for r in project.rounds.rounds()
-            if r.status in FINISHED and r.id in with_proposals]
+            if r.status == "done" and r.id in with_proposals]
 
 
 class ReviewQueue:
@@ -187,7 +190,7 @@ class ReviewQueue:
                 "this one is older (another round, or a newer proposal arrived). Show the latest "
                 "round to accept it, or correct this one (E) to keep its mask."
             )
-        return self._decide(entry, LabelState.ACCEPTED)
+        return self._decide(entry, LabelState.ACCEPTED, proposal_id=entry.proposal_id)
 
     def reject(self) -> ReviewEntry | None:
         """The proposal is wrong and not worth correcting: record it and move on."""
@@ -209,9 +212,9 @@ class ReviewQueue:
         self.project.labels.clear_review(entry.item.id)
         return self._set_state(self._index, LabelState.PROPOSED)
 
-    def _decide(self, entry: ReviewEntry, state: LabelState,
-                mask: np.ndarray | None = None) -> ReviewEntry:
-        self.project.labels.review(entry.item.id, state, mask)
+    def _decide(self, entry: ReviewEntry, state: LabelState, mask: np.ndarray | None = None, *,
+                proposal_id: int | None = None) -> ReviewEntry:
+        self.project.labels.review(entry.item.id, state, mask, proposal_id=proposal_id)
         reviewed = self._set_state(self._index, state)
         self.next_to_review()
         return reviewed
