@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -11,7 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from . import __version__
-from .io import ImageReadError
+from .backbones.device import DEVICE_CHOICES
+from .failures import describe_failure
 from .project import Project, ProjectError
 from .project.importer import import_images
 from .project.tags_csv import export_tags, import_tags
@@ -30,9 +32,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (ProjectError, ImageReadError, FileNotFoundError, RuntimeError) as error:
-        print(f"weaksam: error: {error}", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt:
+        print("\nweaksam: stopped; everything finished before is kept", file=sys.stderr)
+        return 130
+    except Exception as error:  # every failure ends in one line; --debug shows the traceback
+        if args.debug:
+            raise
+        where = str(getattr(args, "project", "") or "")
+        message, code = describe_failure(error, where)
+        print(f"weaksam: error: {message}", file=sys.stderr)
+        return code
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="weaksam", description="Image-level tags to pixel segmentations with SAM."
     )
     parser.add_argument("--version", action="version", version=f"napari-weaksam {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback when a command fails")
     sub = parser.add_subparsers(title="commands")
 
     info = sub.add_parser("info", help="versions, compute device and the weights found")
@@ -68,7 +79,16 @@ def _parser() -> argparse.ArgumentParser:
     tags_out = sub.add_parser("export-tags", help="write every item's tags to a CSV")
     tags_out.add_argument("project", type=Path)
     tags_out.add_argument("csv", type=Path)
+    tags_out.add_argument("--overwrite", action="store_true", help="replace an existing file")
     tags_out.set_defaults(run=cmd_export_tags)
+
+    classes = sub.add_parser("classes", help="list, rename or remove a project's classes")
+    classes.add_argument("project", type=Path)
+    classes.add_argument("--remove", metavar="NAME", help="remove a class (and its tags)")
+    classes.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"), help="rename a class")
+    classes.add_argument("--force", action="store_true",
+                         help="with --remove: also when items are tagged with the class")
+    classes.set_defaults(run=cmd_classes)
 
     export = sub.add_parser("export", help="write the reviewed masks as label files")
     export.add_argument("project", type=Path)
@@ -99,36 +119,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("project", type=Path)
     run.add_argument("--method", default="weakmedsam", choices=("weakmedsam", "epsam"))
     _model_options(run)
-    run.add_argument("--epochs", type=int, help="classifier epochs (default: the method's)")
-    run.add_argument("--cam-input", choices=("image", "embedding"), default="image",
-                     help="weakmedsam: CAM from a convolutional branch on the image, or from a "
-                          "head on the frozen SAM embedding")
-    run.add_argument("--subclasses", type=int, default=4,
-                     help="weakmedsam: k-means clusters per class")
-    run.add_argument("--ensemble", type=int, default=2,
-                     help="weakmedsam: classifiers trained with consecutive seeds, their CAMs "
-                          "averaged (1 halves the training time)")
-    run.add_argument("--threshold", type=float, default=0.5,
-                     help="weakmedsam: threshold on the refined map")
-    run.add_argument("--rounds", type=int, default=3, help="epsam: retraining rounds")
-    run.add_argument("--cam-source", choices=("adl", "weakmedsam"), default="adl",
-                     help="epsam: Enhanced-ADL on the images, or WeakMedSAM's classifier")
-    run.add_argument("--arch", choices=("resnet18", "resnet50"), default="resnet18",
-                     help="epsam: ADL classifier (resnet50 is the original; slow on a CPU)")
-    run.add_argument("--input-size", type=int, default=128,
-                     help="epsam: ADL classifier input size in pixels")
-    run.add_argument("--adl-drop-rate", type=float, default=0.0,
-                     help="epsam: attention-dropout drop probability (the original: 0.75 at "
-                          "512 px; off by default at CPU sizes)")
-    run.add_argument("--decoder-epochs", type=int, default=4, help="epsam: per round")
-    run.add_argument("--points", type=int, default=20, help="epsam: point prompts per mask")
-    run.add_argument("--decoder-prompts", choices=("activation", "uniform"), default="activation",
-                     help="epsam: training prompts ∝ the CAM inside each target, as PEPM draws "
-                          "them (default), or uniform inside it, as the original")
-    run.add_argument("--ids", type=float, default=0.9, help="epsam: IDS filter threshold")
+    _method_options(run)
     run.add_argument("--zero-shot", action="store_true",
                      help="epsam: also store the pretrained decoder's answer as a round")
-    run.add_argument("--seed", type=int, default=0)
     run.add_argument("--no-maps", action="store_true", help="do not store CAM/affinity maps")
     run.set_defaults(run=cmd_run)
 
@@ -173,12 +166,62 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                         help="litemedsam (default), sam_vit_b, sam_vit_l or sam_vit_h")
     parser.add_argument("--checkpoint", type=Path, help="weights file of an official SAM model")
     parser.add_argument("--weights-dir", help="folder with official SAM checkpoints")
-    parser.add_argument("--device", default="auto", help="auto (cuda, mps, cpu), cuda, mps, cpu")
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
+                        help="auto (cuda, then mps, then cpu; default), cuda, mps or cpu")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
                         help="autocast precision of the image encoder (default fp32; bf16 is "
                         "faster on recent CPUs, see the README for its agreement with fp32)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the image encoder: slow first item, faster after")
+
+
+# (flag, settings class, field, prefix of the help): defaults, ranges and help come from there
+def _method_option_table():
+    from .cam.adl_training import AdlTraining
+    from .methods.epsam import EpSamSettings
+    from .methods.weakmedsam import WeakMedSamSettings
+    from .retrain import DecoderTraining, RetrainSettings
+
+    return (
+        ("--cam-input", WeakMedSamSettings, "cam_input", "weakmedsam"),
+        ("--subclasses", WeakMedSamSettings, "subclasses", "weakmedsam"),
+        ("--ensemble", WeakMedSamSettings, "ensemble", "weakmedsam"),
+        ("--threshold", WeakMedSamSettings, "threshold", "weakmedsam"),
+        ("--rounds", RetrainSettings, "rounds", "epsam"),
+        ("--cam-source", EpSamSettings, "cam_source", "epsam"),
+        ("--arch", AdlTraining, "arch", "epsam"),
+        ("--input-size", AdlTraining, "input_size", "epsam"),
+        ("--adl-drop-rate", AdlTraining, "adl_drop_rate", "epsam"),
+        ("--decoder-epochs", DecoderTraining, "epochs", "epsam"),
+        ("--points", DecoderTraining, "points", "epsam"),
+        ("--decoder-prompts", DecoderTraining, "prompts", "epsam"),
+        ("--ids", RetrainSettings, "ids_threshold", "epsam"),
+        ("--seed", WeakMedSamSettings, "seed", "both methods"),
+    )
+
+
+def _method_options(parser: argparse.ArgumentParser) -> None:
+    """The methods' options; unset ones keep the settings' defaults (one source of truth)."""
+    import dataclasses
+
+    from .option_ranges import option_range
+
+    parser.add_argument("--epochs", type=int,
+                        help="classifier epochs (default: the method's: weakmedsam 40, epsam 15)")
+    for flag, settings_type, name, method in _method_option_table():
+        default = {f.name: f.default for f in dataclasses.fields(settings_type)}[name]
+        bounds = option_range(settings_type, name)
+        choices = bounds.choices if bounds and bounds.choices else None
+        kind = None if choices else type(default)
+        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), type=kind, choices=choices,
+                            help=f"{method}: {bounds.help if bounds else name} "
+                                 f"(default: {default}; {bounds.describe() if bounds else ''})")
+
+
+def _given(args: argparse.Namespace, **fields: str) -> dict:
+    """``{settings field: value}`` for the options the person gave (``field=arg name``)."""
+    values = {field: getattr(args, arg, None) for field, arg in fields.items()}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _backbone_from(args: argparse.Namespace):
@@ -195,6 +238,11 @@ def _backbone_from(args: argparse.Namespace):
 
 def cmd_embed(args: argparse.Namespace) -> int:
     """Fill the embedding cache; interrupted runs resume where they stopped."""
+    from .progress import Progress
+    from .terminal_progress import StageBars
+
+    if args.batch_size < 1:
+        raise ValueError(f"batch_size = {args.batch_size} is out of range: use ≥ 1")
     backbone = _backbone_from(args)
     with Project.open(args.project) as project:
         items = project.catalog.items()
@@ -202,19 +250,18 @@ def cmd_embed(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         steps = cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
                            batch_size=args.batch_size)
-        computed = 0
+        bars = StageBars(unit="item")
         try:
             while True:
                 done, total = next(steps)
-                _print_progress(done, total, "")
+                bars(Progress("embedding", done, total))
         except StopIteration as finished:
             computed = finished.value
-        except KeyboardInterrupt:
-            print("\nstopped; what was finished is cached and the next run resumes")
-            return 130
+        finally:
+            bars.close()
         took = time.perf_counter() - start
         rate = f" ({took / computed:.2f} s per computed item)" if computed else ""
-        print(f"\n{computed} embeddings computed, {len(items) - computed} were cached; "
+        print(f"{computed} embeddings computed, {len(items) - computed} were cached; "
               f"{took:.1f} s{rate}")
     return 0
 
@@ -236,26 +283,33 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .progress import Cancelled
+    from .terminal_progress import StageBars
 
+    # options are checked before the model loads or the project opens: a typo costs nothing
+    settings = _epsam_settings(args) if args.method == "epsam" else _weakmedsam_settings(args)
     backbone = _backbone_from(args)
+    bars = StageBars()
     with Project.open(args.project) as project:
         try:
             if args.method == "epsam":
-                report = _run_epsam(project, backbone, args)
+                report = _run_epsam(project, backbone, settings, bars)
             else:
-                report = _run_weakmedsam(project, backbone, args)
+                report = _run_weakmedsam(project, backbone, settings, bars)
         except (Cancelled, KeyboardInterrupt):
+            bars.close()
             print("\nstopped; finished rounds are kept, the current one is marked cancelled, "
                   "embeddings stay cached")
             return 130
+        finally:
+            bars.close()
     print(report)
     return 0
 
 
-def _run_weakmedsam(project: Project, backbone, args: argparse.Namespace) -> str:
+def _run_weakmedsam(project: Project, backbone, settings, bars) -> str:
     from .methods.weakmedsam import run_weakmedsam
 
-    report = run_weakmedsam(project, backbone, _weakmedsam_settings(args), progress=_print_stage)
+    report = run_weakmedsam(project, backbone, settings, progress=bars)
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
     return (f"\nround {report.round_id}: {report.items} items, {report.positives} with a "
             f"pseudo-label; {stages}")
@@ -264,32 +318,32 @@ def _run_weakmedsam(project: Project, backbone, args: argparse.Namespace) -> str
 def _weakmedsam_settings(args: argparse.Namespace):
     from .methods.weakmedsam import WeakMedSamSettings
 
-    settings = WeakMedSamSettings(cam_input=args.cam_input, subclasses=args.subclasses,
-                                  ensemble=args.ensemble, threshold=args.threshold,
-                                  seed=args.seed, save_maps=not args.no_maps)
-    if args.epochs is not None:
-        settings.epochs = args.epochs
-    return settings
+    return WeakMedSamSettings(
+        **_given(args, cam_input="cam_input", subclasses="subclasses", ensemble="ensemble",
+                 threshold="threshold", seed="seed", epochs="epochs"),
+        save_maps=not args.no_maps)
 
 
-def _run_epsam(project: Project, backbone, args: argparse.Namespace) -> str:
+def _epsam_settings(args: argparse.Namespace):
     from .cam.adl_training import AdlTraining
-    from .methods.epsam import EpSamSettings, run_epsam
+    from .methods.epsam import EpSamSettings
     from .retrain import DecoderTraining, RetrainSettings
 
-    classifier = AdlTraining(arch=args.arch, input_size=args.input_size, seed=args.seed,
-                             adl_drop_rate=args.adl_drop_rate)
-    if args.epochs is not None:
-        classifier.epochs = args.epochs
-    engine = RetrainSettings(
-        rounds=args.rounds, ids_threshold=args.ids, prompt_points=args.points, seed=args.seed,
-        decoder=DecoderTraining(epochs=args.decoder_epochs, points=args.points, seed=args.seed,
-                                prompts=args.decoder_prompts),
-    )
-    settings = EpSamSettings(cam_source=args.cam_source, classifier=classifier, engine=engine,
-                             embedding_classifier=_weakmedsam_settings(args),
-                             zero_shot=args.zero_shot, save_maps=not args.no_maps)
-    report = run_epsam(project, backbone, settings, progress=_print_stage)
+    classifier = AdlTraining(**_given(args, arch="arch", input_size="input_size", seed="seed",
+                                      adl_drop_rate="adl_drop_rate", epochs="epochs"))
+    decoder = DecoderTraining(**_given(args, epochs="decoder_epochs", points="points",
+                                       seed="seed", prompts="decoder_prompts"))
+    engine = RetrainSettings(**_given(args, rounds="rounds", ids_threshold="ids",
+                                      prompt_points="points", seed="seed"), decoder=decoder)
+    return EpSamSettings(**_given(args, cam_source="cam_source"), classifier=classifier,
+                         engine=engine, embedding_classifier=_weakmedsam_settings(args),
+                         zero_shot=args.zero_shot, save_maps=not args.no_maps)
+
+
+def _run_epsam(project: Project, backbone, settings, bars) -> str:
+    from .methods.epsam import run_epsam
+
+    report = run_epsam(project, backbone, settings, progress=bars)
     lines = [f"\n{report.items} items, {len(report.candidates)} (item, class) pairs to segment; "
              + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())]
     for stage in report.stages:
@@ -297,16 +351,6 @@ def _run_epsam(project: Project, backbone, args: argparse.Namespace) -> str:
         lines.append(f"  round {stage.round_id} ({stage.name}): {len(stage.kept)}/"
                      f"{len(stage.masks)} kept by the IDS filter; {timing}")
     return "\n".join(lines)
-
-
-def _print_stage(progress) -> None:
-    extra = f" loss {progress.loss:.4f}" if progress.loss is not None else ""
-    last = progress.done == progress.total
-    if last or "training" in progress.stage or progress.done % 25 == 0:
-        print(f"\r  {progress.stage}: {progress.done}/{progress.total}{extra}", end="",
-              flush=True)
-        if last:
-            print()
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -354,9 +398,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _import_into(project: Project, args: argparse.Namespace) -> int:
+    from .terminal_progress import StageBars
+
     start = time.perf_counter()
-    report = import_images(project, args.inputs, copy=args.copy, progress=_print_progress)
-    print(f"\n{report.summary()}")
+    bars = StageBars(unit="file")
+    try:
+        report = import_images(project, args.inputs, copy=args.copy, progress=bars.files)
+    finally:
+        bars.close()
+    print(report.summary())
     if args.tags is not None:
         tag_report = import_tags(project, args.tags, class_name=args.class_name)
         print(tag_report.summary())
@@ -364,15 +414,32 @@ def _import_into(project: Project, args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_progress(done: int, total: int, what: str) -> None:
-    if total and (done == total or done % 25 == 0):
-        print(f"\r  {done}/{total}", end="", flush=True)
-
-
 def cmd_create(args: argparse.Namespace) -> int:
-    with Project.create(args.project) as project:
-        print(f"created {project.root}")
-        return _import_into(project, args)
+    """A new project with its images: all or nothing (a failed create leaves no folder)."""
+    root = args.project.expanduser().absolute()
+    existed = root.exists()
+    if existed and (not root.is_dir() or any(root.iterdir())):
+        Project.create(root).close()  # refuses with the reason; touches nothing
+    try:
+        with Project.create(root) as project:
+            print(f"created {project.root}")
+            return _import_into(project, args)
+    except BaseException:
+        _remove_half_made(root, keep_folder=existed)
+        print(f"weaksam: {root}: the project was not created; nothing was left behind",
+              file=sys.stderr)
+        raise
+
+
+def _remove_half_made(root: Path, *, keep_folder: bool) -> None:
+    if not keep_folder:
+        shutil.rmtree(root, ignore_errors=True)
+        return
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -388,7 +455,7 @@ def cmd_import_tags(args: argparse.Namespace) -> int:
 
 def cmd_export_tags(args: argparse.Namespace) -> int:
     with Project.open(args.project, read_only=True) as project:
-        rows = export_tags(project, args.csv)
+        rows = export_tags(project, args.csv, overwrite=args.overwrite)
     print(f"wrote {rows} rows to {args.csv}")
     return 0
 
@@ -426,8 +493,47 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  class {name!r}: {positives} items with it")
         states = project.labels.state_counts()
         print("  labels:  " + ", ".join(f"{k} {v}" for k, v in states.items()))
-        print(f"  rounds:  {len(project.rounds.rounds())}")
+        rounds = project.rounds.rounds()
+        print(f"  rounds:  {len(rounds)}" + (" (only 'done' rounds' proposals are current)"
+                                             if any(r.status != "done" for r in rounds) else ""))
+        for round_ in rounds:
+            print(f"    {_round_line(round_)}")
     return 0
+
+
+def _round_line(round_) -> str:
+    stage = round_.params.get("stage")
+    name = f"{round_.method} ({stage})" if stage else round_.method
+    started = round_.started_at[:19].replace("T", " ")
+    return f"#{round_.id:<3d} {name:28s} {round_.status:11s} started {started}"
+
+
+def cmd_classes(args: argparse.Namespace) -> int:
+    """List classes with their tag counts; rename or remove one."""
+    read_only = not (args.remove or args.rename)
+    with Project.open(args.project, read_only=read_only) as project:
+        catalog = project.catalog
+        if args.rename:
+            found = _class_named(catalog, args.rename[0])
+            catalog.rename_class(found.id, args.rename[1])
+            print(f"class {args.rename[0]!r} is now {args.rename[1]!r}")
+        if args.remove:
+            found = _class_named(catalog, args.remove)
+            removed = catalog.remove_class(found.id, force=args.force)
+            print(f"class {found.name!r} removed ({removed} tags with it)")
+        counts = catalog.tag_counts()
+        for image_class in catalog.classes():
+            print(f"  {image_class.label_value}  {image_class.name!r}: "
+                  f"{counts.get(image_class.name, 0)} items with it")
+    return 0
+
+
+def _class_named(catalog, name: str):
+    found = catalog.class_by_name(name)
+    if found is None:
+        known = ", ".join(repr(c.name) for c in catalog.classes()) or "none"
+        raise ProjectError(f"no class named {name!r} (classes: {known})")
+    return found
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -440,26 +546,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job without a window: the sample project, a WeakMedSAM round, its evaluation."""
+    from .evaluation import evaluate_project
     from .sample import make_sample_project, sample_dir
 
     start = time.perf_counter()
     root = make_sample_project(args.dest)
     print(f"sample project ready in {time.perf_counter() - start:.1f} s: {root}")
-    run_args = argparse.Namespace(
-        project=root, model="litemedsam", checkpoint=None, weights_dir=None, device="auto",
-        precision="fp32", compile=False, epochs=None, cam_input="image", subclasses=4,
-        ensemble=2, threshold=0.5, seed=0,
-        no_maps=False)
-    if cmd_run(run_args) != 0:
-        return 130
-    cmd_evaluate(argparse.Namespace(project=root, masks=sample_dir() / "masks",
-                                    source="proposals", round=None, csv=None, plot=None))
-    cmd_status(argparse.Namespace(project=root))
-    out = root / "exports" / "tags.csv"
-    out.parent.mkdir(exist_ok=True)
+    parser = _parser()  # the run takes the same defaults as `weaksam run`
+    code = cmd_run(parser.parse_args(["run", str(root), "--method", "weakmedsam"]))
+    if code != 0:
+        return code
+    cmd_status(parser.parse_args(["status", str(root)]))
+    out = root.parent / f"{root.name}-tags.csv"
     with Project.open(root, read_only=True) as project:
-        rows = export_tags(project, out)
+        rows = export_tags(project, out, overwrite=True)
+        summary = evaluate_project(project, sample_dir() / "masks").summary()
     print(f"tags of {rows} items exported to {out}")
+    print(f"took {time.perf_counter() - start:.0f} s in all")
+    print(f"Dice on the sample (latest proposals, {summary['n_positive']} positive items): "
+          f"{summary['dice_mean']:.3f} (false-positive rate {summary['fp_rate']:.2f} on "
+          f"{summary['n_negative']} negatives)")
     return 0
 
 

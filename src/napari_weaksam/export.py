@@ -62,6 +62,7 @@ def export_masks(project: Project, dest: str | Path, *, fmt: str = "tiff",
     suffix = _suffix(fmt)
     wanted = _check_states(states)
     dest = Path(dest)
+    project.check_outside(dest, "the export")
     report = ExportReport()
     plans = _plan(project, dest, suffix, wanted, include_proposals, report.skipped)
     clashes = [p.target for p in plans if p.target.exists()]

@@ -32,6 +32,7 @@ import torch
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.adl_training import AdlTraining
 from ..cam.rotation_cam import initial_mask
+from ..option_ranges import check_options, option
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import ImageClass, Item, Project, ProjectError
 from ..retrain import (
@@ -53,22 +54,21 @@ METHOD = "epsam"
 class EpSamSettings:
     """Parameters of a run; stored with every proposal as its provenance."""
 
-    cam_source: str = "adl"            # "adl" (Enhanced-ADL on images) or "weakmedsam"
+    cam_source: str = option("adl", choices=CAM_SOURCES,
+                             help="adl: Enhanced-ADL on the images; weakmedsam: its classifier")
     classifier: AdlTraining = field(default_factory=AdlTraining)
     embedding_classifier: WeakMedSamSettings = field(default_factory=WeakMedSamSettings)
-    quantile: float = 0.3              # bottom share of non-zero CAM values left out
-    opening_fraction: float = 0.02     # opening disk radius, as a share of the item's short side
-    gate: float = 0.5                  # presence probability for items nobody tagged
+    quantile: float = option(0.3, low=0, high=1, high_open=True,
+                             help="bottom share of non-zero CAM values left out")
+    opening_fraction: float = option(0.02, low=0, high=0.5,
+                                     help="opening disk radius, share of the short side")
+    gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
     engine: RetrainSettings = field(default_factory=RetrainSettings)
     zero_shot: bool = False            # also store the pretrained decoder's answer (a baseline)
     save_maps: bool = True
 
     def __post_init__(self) -> None:
-        if self.cam_source not in CAM_SOURCES:
-            raise ValueError(f"cam_source {self.cam_source!r}: choose one of "
-                             f"{', '.join(CAM_SOURCES)}")
-        if not 0 <= self.quantile < 1:
-            raise ValueError(f"quantile must be in [0, 1), not {self.quantile}")
+        check_options(self)
 
     def to_dict(self) -> dict[str, Any]:
         params = asdict(self)

@@ -41,6 +41,7 @@ from ..cam.image_classifier import ImageCamClassifier
 from ..cam.rotation_cam import cam_to_shape, dihedral_cam
 from ..cam.subclasses import subclass_targets
 from ..cam.training import ClassifierTraining, train_classifier
+from ..option_ranges import check_options, option
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, Project, ProjectError
 from ..refine import (
@@ -70,38 +71,34 @@ ImageLoader = Callable[[int], np.ndarray]   # item index → image
 class WeakMedSamSettings:
     """Parameters of a run; stored with every proposal as its provenance."""
 
-    cam_input: str = "image"   # "image": convolutional branch; "embedding": head on SAM features
-    image_size: int = 128      # the image branch's input size (its CAM is a quarter of it)
-    subclasses: int = 4
-    child_weight: float = 0.5
-    epochs: int = 40
-    ensemble: int = 2          # classifiers trained with seeds seed, seed + 1, …; CAMs averaged
-    min_steps: int = 150
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    affinity_source: str = "embedding"   # "embedding" (SAM's features) or "prompts" (decoded grid)
-    grid: int = 4
-    prompts: str = "boxes"   # "boxes" (LiteMedSAM answers boxes) or "points" (as the original)
+    cam_input: str = option("image", choices=CAM_INPUTS,
+                            help="image: convolutional branch; embedding: head on SAM features")
+    image_size: int = option(128, low=32, help="the image branch's input size in pixels")
+    subclasses: int = option(4, low=1, high=64, help="k-means clusters per class")
+    child_weight: float = option(0.5, low=0, help="weight of the sub-class loss")
+    epochs: int = option(40, low=1, high=10_000, help="classifier epochs")
+    ensemble: int = option(2, low=1, high=16,
+                           help="classifiers trained with seeds seed, seed + 1, …; CAMs averaged")
+    min_steps: int = option(150, low=0, help="at least this many optimiser steps")
+    batch_size: int = option(16, low=1, help="classifier batch size")
+    learning_rate: float = option(1e-3, low=0, low_open=True, help="classifier learning rate")
+    affinity_source: str = option("embedding", choices=AFFINITY_SOURCES,
+                                  help="embedding (SAM's features) or prompts (decoded grid)")
+    grid: int = option(4, low=1, help="prompt grid per side (affinity_source=prompts)")
+    prompts: str = option("boxes", choices=("boxes", "points"),
+                          help="boxes (LiteMedSAM answers boxes) or points (as the original)")
     box_scales: tuple[float, ...] = (0.25, 0.5)
-    radius: int = 5
-    beta: float = 10.0
-    steps: int = 4
-    threshold: float = 0.5
-    gate: float = 0.5
-    seed: int = 0
+    radius: int = option(5, low=1, help="random-walk neighbourhood radius")
+    beta: float = option(10.0, low=0, low_open=True, help="affinity sharpness")
+    steps: int = option(4, low=0, help="random-walk steps")
+    threshold: float = option(0.5, low=0, high=1, low_open=True, high_open=True,
+                              help="threshold on the refined map")
+    gate: float = option(0.5, low=0, high=1, help="presence probability an item needs")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
     save_maps: bool = True
 
     def __post_init__(self) -> None:
-        if self.cam_input not in CAM_INPUTS:
-            raise ValueError(f"cam_input must be one of {', '.join(CAM_INPUTS)}, "
-                             f"not {self.cam_input!r}")
-        if self.affinity_source not in AFFINITY_SOURCES:
-            raise ValueError(f"affinity_source must be one of {', '.join(AFFINITY_SOURCES)}, "
-                             f"not {self.affinity_source!r}")
-        if self.ensemble < 1:
-            raise ValueError(f"ensemble must be at least 1 classifier, not {self.ensemble}")
-        if self.image_size < 32:
-            raise ValueError(f"image_size must be at least 32 pixels, not {self.image_size}")
+        check_options(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -10,6 +10,7 @@ from typing import Any
 from .db import Database, to_json, utc_now
 from .errors import ProjectError
 
+_RETIRED_LABEL = "highest_removed_label_value"   # settings key: label values never reused
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
 CLASS_COLORS = (
     "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999",
@@ -165,8 +166,8 @@ class Catalog:
         with self.db.transaction() as conn:
             if conn.execute("SELECT 1 FROM classes WHERE name = ?", (name,)).fetchone():
                 raise ProjectError(f"a class named {name!r} already exists")
-            value = conn.execute("SELECT COALESCE(MAX(label_value), 0) + 1 FROM classes")
-            label_value = int(value.fetchone()[0])
+            value = conn.execute("SELECT COALESCE(MAX(label_value), 0) FROM classes")
+            label_value = max(int(value.fetchone()[0]), self._retired_label()) + 1
             color = color or CLASS_COLORS[(label_value - 1) % len(CLASS_COLORS)]
             cur = conn.execute(
                 "INSERT INTO classes (name, label_value, color, created_at) VALUES (?,?,?,?)",
@@ -241,6 +242,46 @@ class Catalog:
                     [(item_id, c, now) for c in sorted(class_ids)],
                 )
                 conn.execute("UPDATE items SET tagged_at = ? WHERE id = ?", (now, item_id))
+
+    def update_tags(self, updates: dict[int, dict[int, bool]]) -> None:
+        """Set some classes present or absent in many items, in one transaction (imports).
+
+        Classes an update does not name keep their tags; every updated item counts as tagged.
+        """
+        now = utc_now()
+        with self.db.transaction() as conn:
+            for item_id, flags in updates.items():
+                for class_id, present in flags.items():
+                    if present:
+                        conn.execute("INSERT OR IGNORE INTO tags (item_id, class_id, tagged_at)"
+                                     " VALUES (?,?,?)", (item_id, class_id, now))
+                    else:
+                        conn.execute("DELETE FROM tags WHERE item_id = ? AND class_id = ?",
+                                     (item_id, class_id))
+                conn.execute("UPDATE items SET tagged_at = ? WHERE id = ?", (now, item_id))
+
+    def remove_class(self, class_id: int, *, force: bool = False) -> int:
+        """Delete a class and its tags; returns how many tags went with it.
+
+        Refused while items are tagged with it, unless ``force``. Its label value is never
+        given to a later class, so masks that used it cannot change meaning.
+        """
+        image_class = self.class_(class_id)
+        tagged = int(self.db.scalar("SELECT COUNT(*) FROM tags WHERE class_id = ?", (class_id,)))
+        if tagged and not force:
+            raise ProjectError(f"class {image_class.name!r}: {tagged} items are tagged with it; "
+                               "remove it anyway with --force (their tags for it are deleted)")
+        with self.db.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                         (_RETIRED_LABEL, to_json(max(self._retired_label(),
+                                                      image_class.label_value))))
+            conn.execute("DELETE FROM maps WHERE class_id = ?", (class_id,))
+            conn.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+        return tagged
+
+    def _retired_label(self) -> int:
+        value = self.db.scalar("SELECT value FROM settings WHERE key = ?", (_RETIRED_LABEL,))
+        return 0 if value is None else int(json.loads(value))
 
     def all_tags(self) -> dict[int, set[int]]:
         """Tags of every tagged item (untagged items are absent)."""

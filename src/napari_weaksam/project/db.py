@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -44,7 +45,10 @@ class Database:
         self.read_only = read_only
         self._lock = threading.RLock()
         if read_only:
-            uri = f"{path.resolve().as_uri()}?mode=ro"
+            # A WAL catalog is read through its -shm file, which cannot be made in a folder this
+            # process may not write: there the catalog is read as immutable (a snapshot).
+            mode = "ro" if os.access(path.parent, os.W_OK) else "ro&immutable=1"
+            uri = f"{path.resolve().as_uri()}?mode={mode}"
             self.conn = sqlite3.connect(
                 uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False
             )

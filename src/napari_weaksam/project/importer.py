@@ -6,15 +6,15 @@ stored in its own transaction, so an interrupted import keeps what it had finish
 
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hashing import update_from_file
-from ..io import ImageData, ImageReadError, is_supported, read_image
+from ..hashing import content_sha256
+from ..io import ImageData, ImageReadError, check_item_layout, is_supported, read_image
 from .catalog import NewItem
 from .project import Project
 
@@ -48,8 +48,18 @@ def display_stem(path: Path) -> str:
     return path.stem
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Supported files below ``folder`` (a ``.zarr`` folder counts as one file), sorted."""
+# Sub-folders that hold ground truth in the usual data-set layouts (masks/, labels/, gt/, …):
+# importing them as images would make masks into items (and score them against themselves).
+_TRUTH_FOLDER = re.compile(
+    r"^(masks?|labels?|gt|ground[_-]?truths?|annotations?|segmentations?)([_-].*)?$", re.I)
+
+
+def find_images(folder: Path, skipped: list[tuple[str, str]] | None = None) -> list[Path]:
+    """Supported files below ``folder`` (a ``.zarr`` folder counts as one file), sorted.
+
+    Hidden folders and ground-truth folders below it are left out (the latter listed in
+    ``skipped``); give such a folder itself to import what it holds.
+    """
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(folder):
         here = Path(dirpath)
@@ -59,19 +69,13 @@ def find_images(folder: Path) -> list[Path]:
                 found.append(here / name)
             elif name.startswith("."):
                 dirnames.remove(name)
+            elif _TRUTH_FOLDER.match(name):
+                dirnames.remove(name)
+                if skipped is not None:
+                    skipped.append((str(here / name), "a ground-truth folder (masks/labels), "
+                                    "not images; give it on its own to import it as images"))
         found += [here / n for n in filenames if not n.startswith(".") and is_supported(here / n)]
     return sorted(found)
-
-
-def content_sha256(path: Path) -> str:
-    """Hash of a file's bytes; for a folder (zarr), of its file names and bytes."""
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(file.relative_to(path).as_posix().encode())
-        update_from_file(digest, file)
-    return digest.hexdigest()
 
 
 def import_images(project: Project, paths: Iterable[Path | str], *, copy: bool = False,
@@ -93,9 +97,9 @@ def import_images(project: Project, paths: Iterable[Path | str], *, copy: bool =
 def iter_import(project: Project, paths: Iterable[Path | str], *, copy: bool = False,
                 base: Path | None = None) -> Generator[tuple[int, int, str], None, ImportReport]:
     """Like :func:`import_images`, as a generator of ``(done, total, file name)``."""
-    files = _expand(paths)
-    base = base or _common_base(files)
     report = ImportReport()
+    files = _expand(paths, report.skipped)
+    base = base or _common_base(files)
     taken = project.catalog.item_names()
     for index, file in enumerate(files):
         yield index, len(files), file.name
@@ -109,12 +113,13 @@ def iter_import(project: Project, paths: Iterable[Path | str], *, copy: bool = F
     return report
 
 
-def _expand(paths: Iterable[Path | str]) -> list[Path]:
+def _expand(paths: Iterable[Path | str], skipped: list[tuple[str, str]]) -> list[Path]:
     files: list[Path] = []
     for raw in paths:
-        path = Path(raw).expanduser().absolute()
+        # normpath folds "a/../b" without following links: a path recorded is a real place
+        path = Path(os.path.normpath(Path(raw).expanduser().absolute()))
         if path.is_dir() and not path.name.lower().endswith(".zarr"):
-            files += find_images(path)
+            files += find_images(path, skipped)
         else:
             files.append(path)
     return files
@@ -134,6 +139,7 @@ def _import_one(project: Project, file: Path, base: Path, copy: bool, taken: set
     if not file.exists():
         raise ImageReadError(f"{file}: no such file")
     image = read_image(file, lazy=True)
+    check_item_layout(image)
     relpath = _relpath(project.root, file)
     if copy and relpath is None:
         relpath = _copy_into(project.root, file, base)
@@ -197,7 +203,10 @@ def _copy_into(root: Path, file: Path, base: Path) -> str:
         rel = file.relative_to(base)
     except ValueError:
         rel = Path(file.name)
-    target = _free_path(root / "images" / rel)
+    images = root / "images"
+    target = _free_path(images / rel)
+    if ".." in rel.parts or images not in target.parents:  # copies stay inside the project
+        target = _free_path(images / file.name)
     target.parent.mkdir(parents=True, exist_ok=True)
     if file.is_dir():
         shutil.copytree(file, target, dirs_exist_ok=True)

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 from typing import IO
 
-from .errors import ProjectLockedError
+from .errors import ProjectLockedError, ReadOnlyProjectError
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows only
     import msvcrt
@@ -46,7 +46,15 @@ class ProjectLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        except PermissionError as error:
+            raise ReadOnlyProjectError(
+                f"{self.path.parent}: the project folder is not writable for you "
+                f"({error.strerror}). Ask for write access, or use the commands that only read "
+                "it (status, export, "
+                "export-tags, evaluate) or open it read-only in napari."
+            ) from error
         if not _try_lock(handle):
             holder = self.holder()
             handle.close()

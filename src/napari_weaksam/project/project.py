@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from ..backbones.sam import SamBackbone
 
 from .. import __version__
-from ..io import ImageData, read_image
+from ..hashing import content_sha256
+from ..io import ImageData, item_plane, read_image
 from .arrays import ArrayStore
 from .catalog import Catalog, Item, Source
 from .db import Database, to_json
@@ -61,6 +62,7 @@ class Project:
         self.rounds = RoundLog(self.db, root / "checkpoints")
         self.maps = MapStore(self.db, self.arrays)
         self._load_source = lru_cache(maxsize=4)(self._read_source)
+        self._verified: set[int] = set()   # sources whose bytes were checked against the catalog
         if not read_only:
             self._recover()
 
@@ -99,6 +101,17 @@ class Project:
     @staticmethod
     def is_project(path: str | Path) -> bool:
         return (Path(path) / MARKER).is_file()
+
+    def check_outside(self, path: str | Path, what: str) -> Path:
+        """``path`` resolved; a ProjectError when it lies inside the project folder, where a
+        file written by an export could replace the catalog, a source or an array."""
+        resolved = Path(path).expanduser().resolve()
+        if resolved == self.root.resolve() or self.root.resolve() in resolved.parents:
+            raise ProjectError(
+                f"{path}: {what} would be written inside the project folder {self.root}, "
+                "where it could replace the project's own files; choose a place outside it"
+            )
+        return resolved
 
     def close(self) -> None:
         self.db.close()
@@ -146,9 +159,9 @@ class Project:
         return self._load_source(source_id)
 
     def item_image(self, item: Item | int) -> np.ndarray:
-        """The pixels of one item, as a 2D (or 2D + channels) array."""
+        """The pixels of one item in the pipeline's layout: (H, W) grey or (H, W, 3) RGB."""
         item = self.catalog.item(item) if isinstance(item, int) else item
-        return np.asarray(self.source_image(item.source_id).slice(item.display_index))
+        return item_plane(self.source_image(item.source_id), item.display_index)
 
     def embedding_cache(self, backbone: SamBackbone) -> EmbeddingCache:
         """The project's cache of ``backbone``'s embeddings (under ``cache/embeddings``)."""
@@ -157,4 +170,19 @@ class Project:
         return EmbeddingCache(self.root / "cache" / "embeddings", backbone)
 
     def _read_source(self, source_id: int) -> ImageData:
-        return read_image(self.source_path(self.catalog.source(source_id)))
+        source = self.catalog.source(source_id)
+        path = self.source_path(source)
+        self._check_unchanged(source, path)
+        return read_image(path)
+
+    def _check_unchanged(self, source: Source, path: Path) -> None:
+        """Refuse a source whose bytes differ from those imported (checked once per opening)."""
+        if source.id in self._verified:
+            return
+        if content_sha256(path) != source.sha256:
+            raise ProjectError(
+                f"{path}: the file changed since it was imported (its SHA-256 differs), so "
+                "results computed from it would silently change. Put the original back, or "
+                "import the new file as a new image (`weaksam add`)."
+            )
+        self._verified.add(source.id)

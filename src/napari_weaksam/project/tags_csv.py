@@ -13,6 +13,7 @@ Two layouts are read:
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -54,32 +55,54 @@ def import_tags(project: Project, csv_path: str | Path, *,
             f"{path}: expected a 'label' column (binary tags) or the columns "
             f"{', '.join(WIDE_COLUMNS)} (a tag export); found {', '.join(columns)}"
         )
-    project.catalog.set_many_tags(tags)
+    project.catalog.update_tags(tags)
     report.applied = len(tags)
     return report
 
 
-def export_tags(project: Project, csv_path: str | Path) -> int:
-    """Write every item's tags in the wide layout; returns the number of rows."""
+def export_tags(project: Project, csv_path: str | Path, *, overwrite: bool = False) -> int:
+    """Write every item's tags in the wide layout; returns the number of rows.
+
+    Refused: a path inside the project, an existing file unless ``overwrite``, and anything
+    that is not a regular file (a folder, a device). A failed write leaves no partial file.
+    """
+    path = Path(csv_path)
+    _check_target(project, path, overwrite)
     classes = project.catalog.classes()
     tags = project.catalog.all_tags()
     sources = {s.id: s for s in project.catalog.sources()}
-    path = Path(csv_path)
     tmp = path.with_name(f".{path.name}.partial")
     items = project.catalog.items()
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*WIDE_COLUMNS, *(c.name for c in classes)])
-        for item in items:
-            present = tags.get(item.id)
-            cells = ["" if present is None else int(c.id in present) for c in classes]
-            writer.writerow([
-                item.name, Path(sources[item.source_id].path).name,
-                "" if item.slice_index is None else item.slice_index,
-                int(present is not None), *cells,
-            ])
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([*WIDE_COLUMNS, *(c.name for c in classes)])
+            for item in items:
+                present = tags.get(item.id)
+                cells = ["" if present is None else int(c.id in present) for c in classes]
+                writer.writerow([
+                    item.name, Path(sources[item.source_id].path).name,
+                    "" if item.slice_index is None else item.slice_index,
+                    int(present is not None), *cells,
+                ])
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return len(items)
+
+
+def _check_target(project: Project, path: Path, overwrite: bool) -> None:
+    project.check_outside(path, "the tags file")
+    if path.exists() or path.is_symlink():
+        if not path.is_file():
+            raise ProjectError(f"{path}: exists and is not a regular file; give a file name")
+        if not overwrite:
+            raise ProjectError(f"{path}: already exists; choose another name, or overwrite "
+                               "(--overwrite)")
+    if not path.parent.is_dir():
+        raise ProjectError(f"{path.parent}: no such folder")
 
 
 def _read_rows(path: Path) -> tuple[list[dict[str, str]], list[str]]:
@@ -108,9 +131,9 @@ def _flag(value: str) -> bool | None:
 
 
 def _binary_tags(project: Project, rows: list[dict[str, str]], lookup: _ItemLookup,
-                 report: TagImportReport, class_name: str) -> dict[int, set[int]]:
-    class_id = project.catalog.ensure_class(class_name).id
-    tags: dict[int, set[int]] = {}
+                 report: TagImportReport, class_name: str) -> dict[int, dict[int, bool]]:
+    """``{item id: {class id: present}}`` for the one class; the items' other tags stay."""
+    flags: dict[int, bool] = {}
     for line, row in enumerate(rows, start=2):
         present = _flag(row.get("label", ""))
         if present is None:
@@ -118,29 +141,52 @@ def _binary_tags(project: Project, rows: list[dict[str, str]], lookup: _ItemLook
             continue
         found = lookup.find(row, line, report)
         if found is not None:
-            tags[found.id] = {class_id} if present else set()
-    return tags
+            flags[found.id] = present
+    if not flags:
+        return {}
+    class_id = project.catalog.ensure_class(class_name).id
+    return {item_id: {class_id: present} for item_id, present in flags.items()}
 
 
 def _wide_tags(project: Project, rows: list[dict[str, str]], columns: list[str],
-               lookup: _ItemLookup, report: TagImportReport) -> dict[int, set[int]]:
-    class_ids = {
-        name: project.catalog.ensure_class(name).id for name in columns if name not in WIDE_COLUMNS
-    }
-    tags: dict[int, set[int]] = {}
+               lookup: _ItemLookup, report: TagImportReport) -> dict[int, dict[int, bool]]:
+    """``{item id: {class id: present}}`` for the CSV's class columns; other classes stay.
+
+    A class column that no applied row marks present creates no class.
+    """
+    names = [name for name in columns if name not in WIDE_COLUMNS]
+    found_flags: dict[int, dict[str, bool]] = {}
     for line, row in enumerate(rows, start=2):
         if not _flag(row.get("tagged", "")):
             continue
         found = lookup.find(row, line, report)
         if found is None:
             continue
-        flags = {name: _flag(row.get(name, "")) for name in class_ids}
+        flags = {name: _flag(row.get(name, "")) for name in names}
         bad = [name for name, flag in flags.items() if flag is None]
         if bad:
             report.errors.append(f"line {line}: no 0/1 value for {', '.join(bad)}")
             continue
-        tags[found.id] = {class_ids[name] for name, flag in flags.items() if flag}
-    return tags
+        found_flags[found.id] = flags
+    class_ids = _wide_classes(project, names, found_flags, report)
+    return {item_id: {class_ids[n]: f for n, f in flags.items() if n in class_ids}
+            for item_id, flags in found_flags.items()}
+
+
+def _wide_classes(project: Project, names: list[str], found: dict[int, dict[str, bool]],
+                  report: TagImportReport) -> dict[str, int]:
+    """Class ids of the columns: existing classes, and new ones some row marks present."""
+    class_ids = {}
+    for name in names:
+        existing = project.catalog.class_by_name(name)
+        if existing is not None:
+            class_ids[name] = existing.id
+        elif any(flags[name] for flags in found.values()):
+            class_ids[name] = project.catalog.ensure_class(name).id
+        else:
+            report.errors.append(f"column {name!r}: no item has this class, so it was not "
+                                 "created")
+    return class_ids
 
 
 class _ItemLookup:

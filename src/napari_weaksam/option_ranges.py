@@ -1,0 +1,73 @@
+"""An option's range and help, declared once beside its settings field, checked in one place.
+
+A settings dataclass declares each bounded option with :func:`option` and calls
+:func:`check_options` in ``__post_init__``; the CLI and the Train dock build the dataclass and
+show :class:`OptionError`'s one-line message as it is, so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+_KEY = "option_range"
+
+
+class OptionError(ValueError):
+    """An option's value is outside its range (the message names the option and the range)."""
+
+
+@dataclass(frozen=True)
+class OptionRange:
+    """Allowed values: ``low``..``high`` (either bound may be open or absent), or ``choices``."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[Any, ...] = ()
+    help: str = ""
+
+    def allows(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (self.high is not None
+                    and (value >= self.high if self.high_open else value > self.high))
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        low = None if self.low is None else f"{'>' if self.low_open else '≥'} {self.low:g}"
+        high = None if self.high is None else f"{'<' if self.high_open else '≤'} {self.high:g}"
+        return " and ".join(part for part in (low, high) if part) or "any number"
+
+
+def option(default: Any = dataclasses.MISSING, *, low: float | None = None,
+           high: float | None = None, low_open: bool = False, high_open: bool = False,
+           choices: tuple[Any, ...] = (), help: str = "") -> Any:
+    """A dataclass field with a range (see :class:`OptionRange`) and a help text."""
+    bounds = OptionRange(low, high, low_open, high_open, tuple(choices), help)
+    return dataclasses.field(default=default, metadata={_KEY: bounds})
+
+
+def option_range(settings_type: type, name: str) -> OptionRange | None:
+    """The declared range of ``settings_type``'s field ``name`` (None: not declared)."""
+    found = {f.name: f for f in dataclasses.fields(settings_type)}.get(name)
+    return None if found is None else found.metadata.get(_KEY)
+
+
+def check_options(settings: Any) -> None:
+    """Raise :class:`OptionError` for the first field whose value is outside its range."""
+    for field in dataclasses.fields(settings):
+        bounds = field.metadata.get(_KEY)
+        value = getattr(settings, field.name)
+        if bounds is not None and not bounds.allows(value):
+            what = f" ({bounds.help})" if bounds.help else ""
+            raise OptionError(f"{field.name} = {value!r} is out of range{what}: "
+                              f"use {bounds.describe()}")
