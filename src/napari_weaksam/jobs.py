@@ -13,11 +13,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .progress import Cancelled, Progress, ProgressCallback
+
+if TYPE_CHECKING:
+    from .methods.epsam import EpSamSettings
+    from .methods.weakmedsam import WeakMedSamSettings
+    from .option_ranges import OptionRange
 
 JobTarget = Callable[[ProgressCallback, threading.Event], Any]
 METHODS = ("epsam", "weakmedsam")
@@ -42,6 +47,45 @@ class MethodChoice:
         if choice.method not in METHODS:
             choice.method = "epsam"
         return choice
+
+    def settings(self) -> EpSamSettings | WeakMedSamSettings:
+        """The chosen method's settings; a value out of its range raises ``ValueError`` (one
+        line naming the option and its range)."""
+        return self._epsam_settings() if self.method == "epsam" else self._weakmedsam_settings()
+
+    def _epsam_settings(self) -> EpSamSettings:
+        from .cam.adl_training import AdlTraining
+        from .methods.epsam import EpSamSettings
+        from .retrain import DecoderTraining, RetrainSettings
+
+        decoder = DecoderTraining(epochs=self.decoder_epochs, seed=self.seed)
+        return EpSamSettings(
+            classifier=AdlTraining(seed=self.seed, **self._classifier_epochs()),
+            engine=RetrainSettings(rounds=self.rounds, seed=self.seed, decoder=decoder),
+        )
+
+    def _weakmedsam_settings(self) -> WeakMedSamSettings:
+        from .methods.weakmedsam import WeakMedSamSettings
+
+        return WeakMedSamSettings(seed=self.seed, **self._classifier_epochs())
+
+    def _classifier_epochs(self) -> dict[str, int]:
+        return {"epochs": self.classifier_epochs} if self.classifier_epochs > 0 else {}
+
+    @staticmethod
+    def option_range(name: str, method: str) -> OptionRange | None:
+        """The range of the settings option that the choice field ``name`` sets for ``method``
+        (None: that option declares none)."""
+        from .cam.adl_training import AdlTraining
+        from .methods.weakmedsam import WeakMedSamSettings
+        from .option_ranges import option_range
+        from .retrain import DecoderTraining, RetrainSettings
+
+        classifier = AdlTraining if method == "epsam" else WeakMedSamSettings
+        owner = {"classifier_epochs": (classifier, "epochs"), "seed": (classifier, "seed"),
+                 "rounds": (RetrainSettings, "rounds"),
+                 "decoder_epochs": (DecoderTraining, "epochs")}[name]
+        return option_range(*owner)
 
 
 @dataclass
@@ -118,7 +162,12 @@ class BackgroundJob:
 
 
 def method_job(project, choice: MethodChoice) -> JobTarget:
-    """The job that loads the backbone and runs the chosen method on ``project``."""
+    """The job that loads the backbone and runs the chosen method on ``project``.
+
+    The settings are built here, in the caller's thread: a value out of range raises
+    ``ValueError`` before any job starts.
+    """
+    settings = choice.settings()
 
     def run(progress: ProgressCallback, cancel: threading.Event):
         from .backbones.device import pick_device
@@ -128,33 +177,11 @@ def method_job(project, choice: MethodChoice) -> JobTarget:
         backbone = load_backbone(choice.model, device=pick_device(choice.device))
         progress(Progress("loading the model", 1, 1))
         if choice.method == "epsam":
-            return _run_epsam(project, backbone, choice, progress, cancel)
-        return _run_weakmedsam(project, backbone, choice, progress, cancel)
+            from .methods.epsam import run_epsam
+
+            return run_epsam(project, backbone, settings, progress=progress, cancel=cancel)
+        from .methods.weakmedsam import run_weakmedsam
+
+        return run_weakmedsam(project, backbone, settings, progress=progress, cancel=cancel)
 
     return run
-
-
-def _run_epsam(project, backbone, choice: MethodChoice, progress, cancel):
-    from .cam.adl_training import AdlTraining
-    from .methods.epsam import EpSamSettings, run_epsam
-    from .retrain import DecoderTraining, RetrainSettings
-
-    classifier = AdlTraining(seed=choice.seed)
-    if choice.classifier_epochs > 0:
-        classifier.epochs = choice.classifier_epochs
-    settings = EpSamSettings(
-        classifier=classifier,
-        engine=RetrainSettings(rounds=choice.rounds, seed=choice.seed,
-                               decoder=DecoderTraining(epochs=choice.decoder_epochs,
-                                                       seed=choice.seed)),
-    )
-    return run_epsam(project, backbone, settings, progress=progress, cancel=cancel)
-
-
-def _run_weakmedsam(project, backbone, choice: MethodChoice, progress, cancel):
-    from .methods.weakmedsam import WeakMedSamSettings, run_weakmedsam
-
-    settings = WeakMedSamSettings(seed=choice.seed)
-    if choice.classifier_epochs > 0:
-        settings.epochs = choice.classifier_epochs
-    return run_weakmedsam(project, backbone, settings, progress=progress, cancel=cancel)

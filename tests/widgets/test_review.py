@@ -234,3 +234,27 @@ def test_a_read_only_project_shows_why_nothing_is_saved(make_napari_viewer, qtbo
     assert not widget.editing
     assert saved(sample_root, name) == (LabelState.PROPOSED, None)
     session_for(viewer).set_project(None)
+
+
+def test_accept_after_a_newer_round_finished_saves_nothing_and_shows_the_newer_proposal(
+        dock, sample_root):
+    entry = dock.queue.current
+    project = dock.project
+    newer = np.zeros_like(truth(entry.item))
+    newer[:40, :40] = 1
+    round_id = project.rounds.start_round("manual", {"stage": "round 1"})
+    proposal = project.labels.add_proposal(entry.item.id, newer, method="manual",
+                                           round_id=round_id, confidence=0.5)
+    project.rounds.finish_round(round_id, "done")  # while the run goes on: no labels_changed
+    dock.accept()
+    text = dock.status_label.text()
+    assert entry.item.name in text and "newest proposal is shown now" in text
+    assert "\n" not in text and "Traceback" not in text
+    assert saved(sample_root, entry.item.name) == (LabelState.PROPOSED, None)
+    current = dock.queue.current  # same item, now with the proposal a person can see
+    assert current.item.id == entry.item.id and current.proposal_id == proposal.id
+    np.testing.assert_array_equal(dock.viewer.layers["proposal"].data, newer)
+    dock.accept()
+    state, mask = saved(sample_root, entry.item.name)
+    assert state is LabelState.ACCEPTED
+    np.testing.assert_array_equal(mask, newer)

@@ -43,15 +43,17 @@ def test_the_docks_share_one_project(docks):
 
 @pytest.mark.slow
 def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot):
-    viewer, _tagging, training, root = docks
+    viewer, tagging, training, root = docks
     training._load_choice(FAST)
     changed = []
     session_for(viewer).labels_changed.connect(lambda: changed.append(True))
     training.start()
     assert training.stop_button.isEnabled() and not training.start_button.isEnabled()
+    assert not tagging.open_button.isEnabled()                  # the project stays open
     assert get_setting(SETTING_KEY)["classifier_epochs"] == 6   # remembered for next time
     qtbot.waitUntil(lambda: training.job is None, timeout=600_000)
     assert "Done" in training.status.text(), training.status.text()
+    assert tagging.open_button.isEnabled() and tagging.new_button.isEnabled()
     assert changed
     assert set(training.loss_plot.series) == {"classifier", "preliminary"}
     assert training.rounds_list.count() == 1

@@ -10,7 +10,9 @@ Keys (in the dock and on the canvas):
 * ``N`` next · ``P`` previous
 
 Every decision is written to the project at once; the dock then goes to the next item still to
-review. Decisions, edits and moves are refused while an edit is open (save or cancel it first).
+review. A decision about a proposal that is no longer the item's current one (a round finished
+since it was shown) is refused with a one-line message, and the current proposal is shown.
+Decisions, edits and moves are refused while an edit is open (save or cancel it first).
 
 Canvas keys are napari viewer key bindings (``viewer.bind_key(..., overwrite=True)``): the
 plugin's docks that bind the same keys (the Tagging dock binds ``N`` / ``P`` too) overwrite each
@@ -313,11 +315,11 @@ class ReviewWidget(SessionDock, QWidget):
             entry = getattr(self.queue, action)(*args)
         except ProjectError as error:
             show_error(f"Not saved: {error}")
-            self._say(f"Not saved: {error}")
+            self._refused(f"Not saved: {error}")
             return False
         except ValueError as error:
             show_warning(str(error))
-            self._say(str(error))
+            self._refused(str(error))
             return False
         self._update_row(index)
         self.session.reviews_changed.emit()
@@ -326,6 +328,17 @@ class ReviewWidget(SessionDock, QWidget):
                   + (" Nothing else is waiting for review in this list." if done else ""))
         self._show_current()
         return True
+
+    def _refused(self, why: str) -> None:
+        """Say why nothing was saved; when a newer proposal of the item is the reason (a round
+        finished since it was shown), show that one instead, on the same item."""
+        entry = self.queue.current
+        latest = self.project.labels.latest_proposal(entry.item.id)
+        if self.queue.round_id is None and latest is not None and \
+                latest.id != entry.proposal_id:
+            self.reload()
+            why += " Its newest proposal is shown now."
+        self._say(why)
 
     # -- editing -------------------------------------------------------------------------------
     def edit(self) -> None:

@@ -4,20 +4,40 @@ A project folder is locked by the process that writes it, so the docks of one vi
 one open :class:`~napari_weaksam.project.Project`. Whichever dock opens a project publishes it
 here; the others follow through ``project_changed``. ``labels_changed`` tells them that
 proposals changed (a round finished or was restored), ``reviews_changed`` that a person decided.
+
+A dock that runs a background job on the project (a method run, an import) tells the session
+(:meth:`ProjectSession.job_started`). While any job runs, :attr:`ProjectSession.busy` says why,
+the project cannot be closed or replaced, and ``busy_changed`` lets every dock disable what would.
 """
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from psygnal import Signal
+from qtpy.QtCore import QTimer
+
+from ..project import ProjectError
 
 if TYPE_CHECKING:
     import napari
 
     from ..project import Project
+
+JOB_POLL_MS = 100
+
+
+class ProjectBusyError(ProjectError):
+    """The project cannot be closed or replaced: a background job is running on it."""
+
+
+@dataclass(eq=False)
+class _Job:
+    what: str                      # "An EP-SAM run", "An image import"
+    running: Callable[[], bool]    # False once the job's thread no longer touches the project
 
 
 class ProjectSession:
@@ -25,17 +45,53 @@ class ProjectSession:
     labels_changed = Signal()          # new proposals (a round finished or was restored)
     reviews_changed = Signal()         # a person accepted, corrected, rejected or undid
     item_requested = Signal(int)       # a dock asks the others to show this item id
+    busy_changed = Signal(object)      # why the project is busy (str), or None once it is free
 
     def __init__(self) -> None:
         self.project: Project | None = None
+        self._jobs: list[_Job] = []
+        self._timer: QTimer | None = None
+
+    @property
+    def busy(self) -> str | None:
+        """Why the project cannot be closed or replaced now (a job runs on it), else None."""
+        running = [job for job in self._jobs if job.running()]
+        if not running:
+            return None
+        return (f"{running[0].what} is in progress on this project: no project can be opened, "
+                "created or closed, and no other job started, until it ends (or is stopped).")
 
     def set_project(self, project: Project | None) -> None:
+        """Share ``project`` (None: close it); refused while a job runs on the current one."""
         if project is self.project:
             return
+        reason = self.busy
+        if reason is not None:
+            raise ProjectBusyError(reason)
         if self.project is not None:
             self.project.close()
         self.project = project
         self.project_changed.emit(project)
+
+    def job_started(self, what: str, running: Callable[[], bool]) -> None:
+        """A dock started a job on the project; it counts until ``running()`` returns False
+        (checked every 100 ms, and at :meth:`check_jobs`)."""
+        self._jobs.append(_Job(what, running))
+        if self._timer is None:
+            self._timer = QTimer()
+            self._timer.setInterval(JOB_POLL_MS)
+            self._timer.timeout.connect(self.check_jobs)
+        self._timer.start()
+        self.busy_changed.emit(self.busy)
+
+    def check_jobs(self) -> None:
+        """Forget the jobs that ended; tell the docks when that frees the project."""
+        before = len(self._jobs)
+        self._jobs = [job for job in self._jobs if job.running()]
+        if not self._jobs and self._timer is not None:
+            self._timer.stop()
+        if len(self._jobs) != before:
+            self.busy_changed.emit(self.busy)
 
 
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

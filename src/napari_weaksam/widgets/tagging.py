@@ -2,10 +2,14 @@
 
 Keys (in the dock and on the canvas): 1–9 toggle a class, 0 = no finding, N / → next,
 P / ← previous, U = next untagged. Every tag is written to the project at once.
+
+While a job runs on the project (a method run in the Train dock, an import here), New… and
+Open… are disabled: the project cannot be closed or replaced under it (see ``session.busy``).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,8 +39,8 @@ from ..project.importer import iter_import
 from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
-from .qt_helpers import color_swatch, make_button
-from .session import SessionDock
+from .qt_helpers import allow, color_swatch, make_button
+from .session import SessionDock, follow
 
 if TYPE_CHECKING:
     import napari
@@ -62,6 +66,7 @@ class TaggingWidget(SessionDock, QWidget):
         self._bind_viewer_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
         self._join_session(napari_viewer, project)
+        follow(self, self.session.busy_changed, self._refresh_project_buttons)
         self._refresh()
 
     # -- building ------------------------------------------------------------------------------
@@ -171,6 +176,8 @@ class TaggingWidget(SessionDock, QWidget):
         if shared is not None and shared.root == Path(path).resolve():
             self._adopt(shared)
             return
+        if self._refused_while_busy():
+            return
         try:
             project = Project.open(path)
         except ProjectLockedError as error:
@@ -192,8 +199,18 @@ class TaggingWidget(SessionDock, QWidget):
         self._show_current()
 
     def close_project(self) -> None:
+        """Close the shared project (refused while a job runs on it)."""
+        if self._refused_while_busy():
+            return
         self.session.set_project(None)
         self._forget_project()
+
+    def _refused_while_busy(self) -> bool:
+        """Say why, and return True, when a job runs on the project (it must stay open)."""
+        reason = self.session.busy
+        if reason is not None:
+            show_warning(reason)
+        return reason is not None
 
     def _forget_project(self) -> None:
         self.project = None
@@ -212,7 +229,11 @@ class TaggingWidget(SessionDock, QWidget):
         worker.yielded.connect(self._import_progress)
         worker.returned.connect(self._import_finished)
         worker.errored.connect(lambda error: show_error(f"Import failed: {error}"))
+        ended = threading.Event()
+        worker.finished.connect(ended.set)
+        worker.finished.connect(self.session.check_jobs)
         self.progress.setFormat("importing %v / %m")
+        self.session.job_started("An image import", lambda: not ended.is_set())
         worker.start()
         return worker
 
@@ -354,6 +375,7 @@ class TaggingWidget(SessionDock, QWidget):
                        self.add_class_button, self.rename_button, self.no_finding_button,
                        self.prev_button, self.next_button, self.untagged_button):
             widget.setEnabled(has_project)
+        self._refresh_project_buttons()
         if not has_project:
             self.project_label.setText("No project open — New… or Open…")
             self.item_label.setText("—")
@@ -368,6 +390,12 @@ class TaggingWidget(SessionDock, QWidget):
                                    f"<small>{self.project.root}</small>")
         self._refresh_counts()
         self._refresh_item()
+
+    def _refresh_project_buttons(self, _reason: str | None = None) -> None:
+        """New… and Open… would close the shared project: not while a job runs on it."""
+        reason = self.session.busy
+        for button in (self.new_button, self.open_button):
+            allow(button, reason)
 
     def _refresh_counts(self) -> None:
         total, tagged = self.nav.total, self.nav.tagged_count
@@ -412,6 +440,8 @@ class TaggingWidget(SessionDock, QWidget):
 
     # -- dialogs -------------------------------------------------------------------------------
     def _ask_new(self) -> None:
+        if self._refused_while_busy():
+            return
         folder = QFileDialog.getExistingDirectory(self, "Folder with images or volumes")
         if not folder:
             return
@@ -427,6 +457,8 @@ class TaggingWidget(SessionDock, QWidget):
         self.import_paths([Path(folder)])
 
     def _ask_open(self) -> None:
+        if self._refused_while_busy():
+            return
         folder = QFileDialog.getExistingDirectory(self, "Project folder")
         if folder:
             self.open_project(folder)

@@ -4,11 +4,17 @@ The job runs in a worker thread (:mod:`napari_weaksam.jobs`); this dock polls it
 second, so the viewer stays responsive. Choices are remembered between sessions. When a job ends
 the other docks are told (``labels_changed``) so the review queue shows the new proposals; reviews
 already made are never touched by a new round.
+
+A running job is registered with the viewer's session, so no dock closes or replaces the project
+under it. Nothing that writes (Start, going back to a round) is offered on a read-only project or
+while a job runs; the spin boxes allow what the method's settings allow (their declared ranges),
+and a value the settings still refuse is shown as their one-line message, starting nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,12 +41,13 @@ from ..project import ProjectError
 from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
 from .loss_plot import LossPlot
-from .qt_helpers import make_button
+from .qt_helpers import allow, make_button
 from .session import follow, session_for
 
 if TYPE_CHECKING:
     import napari
 
+    from ..option_ranges import OptionRange
     from ..project import Project
 
 SETTING_KEY = "train_dock"
@@ -48,6 +55,11 @@ METHOD_LABELS = {
     "epsam": "EP-SAM — point prompts, retrains on your corrections",
     "weakmedsam": "WeakMedSAM — CAM + prompt affinity + random walk",
 }
+JOB_NAMES = {"epsam": "An EP-SAM run", "weakmedsam": "A WeakMedSAM run"}
+NO_PROJECT = "Open a project in the Tagging dock to train."
+READ_ONLY = ("The project is open read-only (another process writes it): no method can run "
+             "and no round can be restored here.")
+SPIN_LIMITS = (-(2**31), 2**31 - 1)
 POLL_MS = 100
 
 
@@ -68,11 +80,18 @@ class TrainingWidget(QWidget):
         follow(self, self.session.project_changed, self._on_project)
         follow(self, self.session.labels_changed, self._refresh_rounds)
         follow(self, self.session.reviews_changed, self._refresh)
+        follow(self, self.session.busy_changed, self._on_busy)
         if project is not None:
             self.session.set_project(project)
         self._refresh()
+        self._refresh_rounds()
 
     def _on_project(self, _project) -> None:
+        self.status.setText("")
+        self._refresh()
+        self._refresh_rounds()
+
+    def _on_busy(self, _reason: str | None) -> None:
         self._refresh()
 
     @property
@@ -94,7 +113,7 @@ class TrainingWidget(QWidget):
         self.method_combo = QComboBox()
         for key, label in METHOD_LABELS.items():
             self.method_combo.addItem(label, key)
-        self.method_combo.currentIndexChanged.connect(lambda _i: self._refresh())
+        self.method_combo.currentIndexChanged.connect(lambda _i: self._on_method())
         form.addRow(self.method_combo)
         self.model_combo = QComboBox()
         self.model_combo.addItems([w.model for w in available_weights()] or ["litemedsam"])
@@ -113,7 +132,23 @@ class TrainingWidget(QWidget):
         form.addRow("Rounds", self.rounds)
         self.decoder_epochs = _spin(1, 100, "EP-SAM: decoder epochs per round")
         form.addRow("Decoder epochs", self.decoder_epochs)
+        self._apply_ranges()
         return box
+
+    def _on_method(self) -> None:
+        self._apply_ranges()
+        self._refresh()
+
+    def _apply_ranges(self) -> None:
+        """Each spin box allows what the option it sets allows for the chosen method."""
+        method = self.method_combo.currentData()
+        for spin, name in ((self.classifier_epochs, "classifier_epochs"),
+                           (self.rounds, "rounds"), (self.decoder_epochs, "decoder_epochs")):
+            low, high = _whole_range(MethodChoice.option_range(name, method),
+                                     spin.minimum(), spin.maximum())
+            if name == "classifier_epochs":
+                low = 0  # 0: the method's own default (the special value)
+            spin.setRange(low, high)
 
     def _run_box(self) -> QGroupBox:
         box = QGroupBox("Run")
@@ -177,19 +212,35 @@ class TrainingWidget(QWidget):
 
     # -- running -------------------------------------------------------------------------------
     def start(self) -> None:
-        if self.project is None:
-            show_info("Open a project in the Tagging dock first.")
+        """Run the chosen method in the background (refused, with the reason, when it cannot)."""
+        if self.job is not None:  # still running, or its end not shown yet
             return
-        if self.job is not None and self.job.state.running:
+        refusal = self._write_refusal()
+        if refusal is not None:
+            self.status.setText(refusal)
             return
         choice = self.choice()
+        try:
+            target = method_job(self.project, choice)
+        except ValueError as error:  # an option out of range: the settings say which
+            self.status.setText(str(error))
+            return
         set_setting(SETTING_KEY, dataclasses.asdict(choice))
         self.loss_plot.clear()
-        self.job = BackgroundJob(method_job(self.project, choice), choice.method)
-        self.job.start()
+        job = self.job = BackgroundJob(target, choice.method)
+        job.start()
+        self.session.job_started(JOB_NAMES[choice.method], lambda: job.state.running)
         self._timer.start()
         self.status.setText("Starting…")
         self._refresh()
+
+    def _write_refusal(self) -> str | None:
+        """Why nothing that writes the project can start now (None: it can)."""
+        if self.project is None:
+            return NO_PROJECT
+        if self.project.read_only:
+            return READ_ONLY
+        return self.session.busy
 
     def stop(self) -> None:
         if self.job is not None and self.job.state.running:
@@ -231,6 +282,7 @@ class TrainingWidget(QWidget):
             self.progress_bar.setValue(1)
             self.status.setText("Done. New proposals are in the Review dock.")
         self.job = None
+        self.session.check_jobs()
         self.session.labels_changed.emit()
         self._refresh()
 
@@ -262,8 +314,12 @@ class TrainingWidget(QWidget):
             self.rounds_list.addItem(entry)
 
     def restore_selected(self) -> None:
+        refusal = self._write_refusal()
+        if refusal is not None:
+            self.status.setText(refusal)
+            return
         entry = self.rounds_list.currentItem()
-        if entry is None or self.project is None:
+        if entry is None:
             show_info("Select a round in the list first.")
             return
         try:
@@ -289,8 +345,9 @@ class TrainingWidget(QWidget):
 
     def _refresh(self) -> None:
         running = self.job is not None and self.job.state.running
-        has_project = self.project is not None
-        self.start_button.setEnabled(has_project and not running)
+        refusal = self._write_refusal()
+        allow(self.start_button, refusal)
+        allow(self.restore_button, refusal)
         self.stop_button.setEnabled(running)
         epsam = self.method_combo.currentData() == "epsam"
         self.rounds.setEnabled(epsam and not running)
@@ -298,9 +355,8 @@ class TrainingWidget(QWidget):
         for widget in (self.method_combo, self.model_combo, self.device_combo,
                        self.classifier_epochs):
             widget.setEnabled(not running)
-        self.restore_button.setEnabled(has_project and not running)
-        if not has_project:
-            self.status.setText("Open a project in the Tagging dock to train.")
+        if refusal in (NO_PROJECT, READ_ONLY):
+            self.status.setText(refusal)
         self.start_button.setText(self._start_text(epsam))
 
     def _start_text(self, epsam: bool) -> str:
@@ -310,7 +366,6 @@ class TrainingWidget(QWidget):
         counts = self.project.labels.state_counts()
         people = counts["accepted"] + counts["corrected"]
         return f"Retrain with {people} reviewed masks" if people else "Start"
-        self._refresh_rounds()
 
 
 def _spin(low: int, high: int, tip: str) -> QSpinBox:
@@ -318,6 +373,17 @@ def _spin(low: int, high: int, tip: str) -> QSpinBox:
     spin.setRange(low, high)
     spin.setToolTip(tip)
     return spin
+
+
+def _whole_range(bounds: OptionRange | None, low: int, high: int) -> tuple[int, int]:
+    """The whole numbers ``bounds`` allows; ``low`` / ``high`` where it sets no bound."""
+    if bounds is None or bounds.choices:
+        return low, high
+    if bounds.low is not None:
+        low = math.floor(bounds.low) + 1 if bounds.low_open else math.ceil(bounds.low)
+    if bounds.high is not None:
+        high = math.ceil(bounds.high) - 1 if bounds.high_open else math.floor(bounds.high)
+    return max(low, SPIN_LIMITS[0]), min(high, SPIN_LIMITS[1])
 
 
 def _duration(seconds: float) -> str:
