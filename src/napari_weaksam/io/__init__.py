@@ -3,6 +3,7 @@
 from napari_weaksam.io.errors import ImageReadError, LabelWriteError
 from napari_weaksam.io.geometry import NiftiGeometry
 from napari_weaksam.io.image_data import ImageData
+from napari_weaksam.io.item_layout import check_item_layout, item_plane
 from napari_weaksam.io.napari_hooks import (
     get_reader,
     write_labels_nifti,
@@ -27,9 +28,11 @@ __all__ = [
     "ImageReadError",
     "LabelWriteError",
     "NiftiGeometry",
+    "check_item_layout",
     "default_contrast_limits",
     "get_reader",
     "is_supported",
+    "item_plane",
     "percentile_limits",
     "read_image",
     "validate_array",
