@@ -24,13 +24,20 @@ import zarr
 from .sam import Embedding, SamBackbone
 
 _TMP = ".tmp"
+_HASH_BLOCK_BYTES = 16 * 1024**2
 
 
 def content_hash(image: np.ndarray) -> str:
-    """Hash of an image's pixels, shape and dtype."""
-    array = np.ascontiguousarray(image)
+    """Hash of an image's pixels (in C order), shape and dtype; a view is hashed a block of rows
+    at a time, so it is never copied whole."""
+    array = np.asarray(image)
     digest = hashlib.sha256(f"{array.shape}|{array.dtype.str}|".encode())
-    digest.update(array.data)
+    if array.flags.c_contiguous or array.ndim == 0:
+        digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()[:32]
+    rows = max(1, _HASH_BLOCK_BYTES // max(1, array[:1].nbytes))
+    for start in range(0, len(array), rows):
+        digest.update(np.ascontiguousarray(array[start:start + rows]).data)
     return digest.hexdigest()[:32]
 
 
@@ -59,7 +66,9 @@ class EmbeddingCache:
         return Embedding(features, tuple(attrs["original_shape"]), tuple(attrs["resized_shape"]))
 
     def put(self, image: np.ndarray, embedding: Embedding) -> None:
-        key = content_hash(image)
+        self._store(content_hash(image), embedding)
+
+    def _store(self, key: str, embedding: Embedding) -> None:
         final = self._path(key)
         if final.exists():
             return
@@ -96,15 +105,16 @@ class EmbeddingCache:
         """
         shutil.rmtree(self.folder / _TMP, ignore_errors=True)
         total, done, computed = len(indices), 0, 0
-        pending: list[np.ndarray] = []
+        pending: list[tuple[str, np.ndarray]] = []  # (content hash, image): each hashed once
         for index in indices:
             if cancel is not None and cancel.is_set():
                 return computed
             image = load(index)
-            if self.has(image):
+            key = content_hash(image)
+            if self._path(key).exists():
                 done += 1
             else:
-                pending.append(image)
+                pending.append((key, image))
             if len(pending) == batch_size:
                 computed += self._encode(pending)
                 done += len(pending)
@@ -116,10 +126,11 @@ class EmbeddingCache:
             yield done, total
         return computed
 
-    def _encode(self, images: list[np.ndarray]) -> int:
-        for image, embedding in zip(images, self.backbone.encode(images), strict=True):
-            self.put(image, embedding)
-        return len(images)
+    def _encode(self, pending: list[tuple[str, np.ndarray]]) -> int:
+        embeddings = self.backbone.encode([image for _key, image in pending])
+        for (key, _image), embedding in zip(pending, embeddings, strict=True):
+            self._store(key, embedding)
+        return len(pending)
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -15,6 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .resize import pixel_channels, resize_in_blocks
+
+#: Images with more pixels are resized in strips (float32 RGB of the whole would take 12 bytes
+#: per pixel, several times over); up to this size the whole image is converted, as always.
+DIRECT_MAX_PIXELS = 4096 * 4096
+
 PRECISIONS: dict[str, torch.dtype | None] = {
     "fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16,
 }
@@ -63,16 +69,29 @@ class Decoded:
 
 def to_rgb_float(image: np.ndarray) -> np.ndarray:
     """(H, W) or (H, W, C) of any numeric dtype → (H, W, 3) float32."""
+    channels = pixel_channels(tuple(np.shape(image)))
     array = np.asarray(image, dtype=np.float32)
-    if array.ndim == 2:
-        return np.repeat(array[..., None], 3, axis=-1)
-    if array.ndim == 3 and array.shape[-1] == 4:
+    if channels == 4:
         return array[..., :3]
-    if array.ndim == 3 and array.shape[-1] == 3:
+    if channels == 3:
         return array
-    if array.ndim == 3 and array.shape[-1] == 1:
-        return np.repeat(array, 3, axis=-1)
-    raise ValueError(f"expected a 2D grey or RGB(A) image, got shape {array.shape}")
+    return np.repeat(array.reshape(*array.shape[:2], 1), 3, axis=-1)
+
+
+def resized_rgb(image: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
+    """The image as (3, h, w) float32 RGB, resized with antialiased bilinear filtering.
+
+    Images of up to :data:`DIRECT_MAX_PIXELS` are converted to float32 RGB whole; bigger ones
+    a strip of rows at a time in their stored dtype (:func:`resize_in_blocks`, the same result
+    to float rounding), so memory stays near the output size whatever the image's size.
+    """
+    if int(np.prod(image.shape[:2])) > DIRECT_MAX_PIXELS:
+        return resize_in_blocks(image, shape)
+    rgb = to_rgb_float(image)
+    if not np.isfinite(rgb).all():
+        raise ValueError("the image contains NaN or Inf values")
+    tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
+    return F.interpolate(tensor, shape, mode="bilinear", align_corners=False, antialias=True)[0]
 
 
 class SamBackbone(nn.Module):
@@ -140,14 +159,9 @@ class SamBackbone(nn.Module):
     # -- encoding ----------------------------------------------------------------------------
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         """One image as the encoder's (3, S, S) input, and its resized size inside it."""
-        rgb = to_rgb_float(image)
-        if not np.isfinite(rgb).all():
-            raise ValueError("the image contains NaN or Inf values")
         pre = self.preprocessing
-        h, w = pre.resized_shape(*rgb.shape[:2])
-        tensor = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None]
-        tensor = F.interpolate(tensor, (h, w), mode="bilinear", align_corners=False,
-                               antialias=True)[0]
+        h, w = pre.resized_shape(*image.shape[:2])
+        tensor = resized_rgb(image, (h, w))
         if pre.normalisation == "minmax":
             low, high = tensor.min(), tensor.max()
             tensor = (tensor - low) / torch.clamp(high - low, min=1e-8)
