@@ -243,8 +243,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"batch_size = {args.batch_size} is out of range: use ≥ 1")
-    backbone = _backbone_from(args)
     with Project.open(args.project) as project:
+        backbone = _backbone_from(args)
         items = project.catalog.items()
         cache = project.embedding_cache(backbone)
         start = time.perf_counter()
@@ -287,9 +287,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     # options are checked before the model loads or the project opens: a typo costs nothing
     settings = _epsam_settings(args) if args.method == "epsam" else _weakmedsam_settings(args)
-    backbone = _backbone_from(args)
     bars = StageBars()
-    with Project.open(args.project) as project:
+    with Project.open(args.project) as project:  # a locked or read-only project: before the model
+        backbone = _backbone_from(args)
         try:
             if args.method == "epsam":
                 report = _run_epsam(project, backbone, settings, bars)

@@ -23,10 +23,10 @@ def describe_failure(error: BaseException, where: str = "") -> tuple[str, int]:
     ``where`` names what the command was working on (a project folder) when the error itself
     names no file. Exit codes: 2 for a value the person gave, 1 for everything else.
     """
-    if isinstance(error, OptionError | ValueError):
-        return str(error), 2
     if isinstance(error, ProjectError | ImageReadError | FileNotFoundError):
         return str(error), 1
+    if isinstance(error, OptionError | ValueError):
+        return str(error), 2
     if _is_full(error):
         target = _target(error, where)
         return (f"the disk is full (or a file-size limit was reached) while writing {target}: "

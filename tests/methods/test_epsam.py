@@ -12,7 +12,6 @@ import torch
 
 import napari_weaksam.project.project as project_module
 import napari_weaksam.retrain.engine as engine_module
-from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.cam.adl_training import AdlTraining
 from napari_weaksam.methods.epsam import EpSamSettings, run_epsam
 from napari_weaksam.progress import Cancelled
@@ -34,9 +33,8 @@ def fast_settings(**changes) -> EpSamSettings:
 
 
 @pytest.fixture(scope="module")
-def backbone():
-    torch.set_num_threads(2)
-    return load_backbone("litemedsam")
+def backbone(litemedsam):
+    return litemedsam
 
 
 def _corrections(project: Project) -> dict[int, np.ndarray]:
@@ -57,9 +55,9 @@ def _corrections(project: Project) -> dict[int, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, backbone):
+def finished(tmp_path_factory, backbone, embedded_sample, copy_project):
     """The sample project after a fast EP-SAM run; training calls and files read are recorded."""
-    root = make_sample_project(tmp_path_factory.mktemp("ep") / "sample")
+    root = copy_project(embedded_sample, tmp_path_factory.mktemp("ep") / "sample")
     with Project.open(root) as project:
         corrected = _corrections(project)
     calls = []
@@ -199,8 +197,8 @@ def test_cancel_marks_the_stage_and_keeps_earlier_rounds(tmp_path, backbone, fin
         assert statuses == [("preliminary", "done"), ("round 1", "cancelled")]
 
 
-def test_a_class_without_tags_is_refused_before_any_work(tmp_path, backbone):
-    root = make_sample_project(tmp_path / "sample")
+def test_a_class_without_tags_is_refused_before_any_work(tmp_path, backbone, sample_copy):
+    root = sample_copy("sample")
     with Project.open(root) as project:
         project.catalog.add_class("mitosis")
         with pytest.raises(ProjectError, match="mitosis"):

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 import napari_weaksam.project.project as project_module
-from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.methods.weakmedsam import (
     WeakMedSamSettings,
     cam_at_item_size,
@@ -21,21 +20,20 @@ from napari_weaksam.methods.weakmedsam import (
 )
 from napari_weaksam.progress import Cancelled, Progress
 from napari_weaksam.project import LabelState, Project, ProjectError
-from napari_weaksam.sample import make_sample_project, sample_dir
+from napari_weaksam.sample import sample_dir
 
 FAST = WeakMedSamSettings(epochs=4, min_steps=150, subclasses=2, ensemble=1)
 
 
 @pytest.fixture(scope="module")
-def backbone():
-    torch.set_num_threads(2)
-    return load_backbone("litemedsam")
+def backbone(litemedsam):
+    return litemedsam
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, backbone):
+def finished(tmp_path_factory, backbone, embedded_sample, copy_project):
     """The sample project after one run; every file the run read is recorded."""
-    root = make_sample_project(tmp_path_factory.mktemp("wm") / "sample")
+    root = copy_project(embedded_sample, tmp_path_factory.mktemp("wm") / "sample")
     read = []
     original = project_module.read_image
     project_module.read_image = lambda path, **kw: read.append(str(path)) or original(path, **kw)
@@ -133,16 +131,16 @@ def test_same_seed_same_ensemble_and_labels(finished, backbone):
     np.testing.assert_allclose(cams, mean / mean.max(axis=(-2, -1), keepdims=True), atol=1e-6)
 
 
-def test_cancel_stops_and_marks_nothing_done(tmp_path, backbone):
-    root = make_sample_project(tmp_path / "s")
+def test_cancel_stops_and_marks_nothing_done(tmp_path, backbone, sample_copy):
+    root = sample_copy("s")
     cancel = threading.Event()
     cancel.set()
     with Project.open(root) as project, pytest.raises(Cancelled):
         run_weakmedsam(project, backbone, FAST, cancel=cancel)
 
 
-def test_a_class_without_positive_tags_is_refused(tmp_path, backbone):
-    root = make_sample_project(tmp_path / "s")
+def test_a_class_without_positive_tags_is_refused(tmp_path, backbone, sample_copy):
+    root = sample_copy("s")
     with Project.open(root) as project:
         project.catalog.add_class("necrosis")
         with pytest.raises(ProjectError, match="'necrosis' has no tagged item"):

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cuda", "mps", "cpu")
 
 
 def pick_device(preference: str = "auto") -> torch.device:
     """The device to run on; an explicit choice that is not available is an error."""
+    import torch
+
     if preference not in DEVICE_CHOICES:
         raise ValueError(f"device {preference!r}: choose one of {', '.join(DEVICE_CHOICES)}")
     available = {
@@ -24,6 +29,8 @@ def pick_device(preference: str = "auto") -> torch.device:
 
 
 def describe_device(device: torch.device) -> str:
+    import torch
+
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"cuda ({props.name}, {props.total_memory / 2**30:.0f} GiB)"

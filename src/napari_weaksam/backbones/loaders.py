@@ -49,7 +49,8 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many types for a bad file
         raise WeightsError(
-            f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: {error}). "
+            f"{path}: not a readable PyTorch checkpoint ({type(error).__name__}: "
+            f"{str(error).strip().splitlines()[0] if str(error).strip() else 'no detail'}). "
             "The file may be truncated or not a model file; download it again."
         ) from error
     for wrapper in ("model", "state_dict"):

@@ -156,8 +156,8 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
         positives = _label_items(project, backbone, models, items, embeddings, classes, settings,
                                  round_id, checkpoint, report_progress, cancel)
         timings["pseudo-labels"] = time.perf_counter() - start
-    except BaseException:
-        project.rounds.finish_round(round_id, "cancelled")
+    except BaseException as error:
+        project.rounds.abandon_round(round_id, error)
         raise
     project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint,
                                 metrics={"seconds": timings, "losses": losses})

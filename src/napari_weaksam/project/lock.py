@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -48,7 +49,9 @@ class ProjectLock:
     def acquire(self) -> None:
         try:
             handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
-        except PermissionError as error:
+        except OSError as error:
+            if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise
             raise ReadOnlyProjectError(
                 f"{self.path.parent}: the project folder is not writable for you "
                 f"({error.strerror}). Ask for write access, or use the commands that only read "

@@ -34,8 +34,8 @@ def restore_round(project: Project, round_id: int) -> int:
                 round_id=new_round, checkpoint_id=proposal.checkpoint_id,
                 params=proposal.params | {"restored_round": round_id},
                 confidence=proposal.confidence)
-    except BaseException:
-        project.rounds.finish_round(new_round, "cancelled")
+    except BaseException as error:
+        project.rounds.abandon_round(new_round, error)
         raise
     project.rounds.finish_round(new_round, "done", checkpoint_id=chosen.checkpoint_id,
                                 metrics={"restored_round": round_id, "proposals": len(rows)})

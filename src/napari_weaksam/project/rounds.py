@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -73,6 +74,18 @@ class RoundLog:
                 " WHERE id = ?",
                 (status, to_json(metrics or {}), checkpoint_id, utc_now(), round_id),
             )
+
+    def abandon_round(self, round_id: int, error: BaseException) -> None:
+        """Record why a round ended early: ``cancelled`` when stopped, else ``failed``.
+
+        Never masks ``error``: when even this write fails (a full disk), the round stays
+        'running' and is marked interrupted when the project is next opened.
+        """
+        stopped = isinstance(error, KeyboardInterrupt) or type(error).__name__ == "Cancelled"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            self.finish_round(round_id, "cancelled" if stopped else "failed",
+                              metrics={"error": reason})
 
     def rounds(self) -> list[Round]:
         return [_round(r) for r in self.db.rows("SELECT * FROM rounds ORDER BY id")]

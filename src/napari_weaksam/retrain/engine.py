@@ -216,8 +216,8 @@ class RetrainingEngine:
                                        f"too few passed {self.settings.ids_threshold}; kept "
                                        f"the {len(kept)} best (IDS ≥ {bar:.2f})"))
             self._store_proposals(masks, scores, round_id, checkpoint, name)
-        except BaseException:
-            inputs.project.rounds.finish_round(round_id, "cancelled")
+        except BaseException as error:
+            inputs.project.rounds.abandon_round(round_id, error)
             raise
         metrics = {"stage": name, "losses": losses, "seconds": seconds, "kept": len(kept),
                    "ids_bar": bar,
