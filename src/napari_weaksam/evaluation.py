@@ -43,9 +43,21 @@ def find_truth(project: Project, masks_dir: str | Path, *,
     truth: dict[int, np.ndarray] = {}
     for source in project.catalog.sources():
         mask_path = mask_file(masks_dir, Path(source.path).name)
-        if mask_path is not None:
-            truth.update(_source_truth(project, source, mask_path, label))
+        if mask_path is None:
+            continue
+        if _same_file(mask_path, Path(source.path)):
+            raise ValueError(f"{mask_path}: this mask is itself an image of the project, so "
+                             "it would be scored against itself; remove the masks from the "
+                             "project (they were imported as images) or give another folder")
+        truth.update(_source_truth(project, source, mask_path, label))
     return truth
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
 
 def mask_file(masks_dir: Path, image_name: str) -> Path | None:

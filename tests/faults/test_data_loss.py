@@ -161,3 +161,11 @@ def test_a_dataset_root_does_not_import_its_masks_folder(tmp_path, capsys):
     assert "1 files imported" in out and "ground-truth folder" in out
     with Project.open(tmp_path / "p", read_only=True) as project:
         assert [i.name for i in project.catalog.items()] == ["a"]
+
+
+def test_evaluate_refuses_masks_that_are_items_of_the_project(tmp_path, capsys):
+    _png(tmp_path / "set" / "masks" / "a.png", 1)
+    assert main(["create", str(tmp_path / "p"), str(tmp_path / "set" / "masks")]) == 0
+    capsys.readouterr()
+    line = _error(capsys, ["evaluate", str(tmp_path / "p"), str(tmp_path / "set" / "masks")])
+    assert "scored against itself" in line

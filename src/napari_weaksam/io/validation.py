@@ -86,3 +86,18 @@ def validate_array(data: Any, path: str | Path, axes: str | None = None) -> Any:
                 "Replace them (e.g. with 0 or the background value) before importing it."
             )
     return data
+
+
+def check_finite(data: Any, path: str | Path) -> None:
+    """Refuse float pixels with NaN/Inf, reading lazy data one plane of its first axis at a
+    time (so a large volume is never held in memory whole)."""
+    if np.dtype(data.dtype).kind != "f":
+        return
+    planes = [data] if isinstance(data, np.ndarray) or data.ndim < 3 else data
+    n_bad = sum(int(np.size(plane) - np.count_nonzero(np.isfinite(np.asarray(plane))))
+                for plane in planes)
+    if n_bad:
+        raise ImageReadError(
+            f"{_name(path)}: the image contains {n_bad} NaN/Inf values. "
+            "Replace them (e.g. with 0 or the background value) before importing it."
+        )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..hashing import content_sha256
 from ..io import ImageData, ImageReadError, check_item_layout, is_supported, read_image
+from ..io.validation import check_finite
 from .catalog import NewItem
 from .project import Project
 
@@ -139,6 +140,7 @@ def _import_one(project: Project, file: Path, base: Path, copy: bool, taken: set
     if not file.exists():
         raise ImageReadError(f"{file}: no such file")
     image = read_image(file, lazy=True)
+    check_finite(image.data, file)  # found at import, not minutes into a run
     check_item_layout(image)
     relpath = _relpath(project.root, file)
     if copy and relpath is None:
