@@ -166,11 +166,11 @@ def test_console_script_prints_version():
 
 
 @pytest.mark.slow
-def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys):
+def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys, sample_copy):
     """The headless pipeline: tags in, a round of proposals out, scored against the masks."""
-    from napari_weaksam.sample import make_sample_project, sample_dir
+    from napari_weaksam.sample import sample_dir
 
-    root = make_sample_project(tmp_path / "sample")
+    root = sample_copy()
     assert main(["run", str(root), "--epochs", "2", "--subclasses", "2", "--ensemble", "1",
                  "--no-maps"]) == 0
     with Project.open(root, read_only=True) as project:
@@ -187,10 +187,8 @@ def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(tmp_path, capsys):
-    from napari_weaksam.sample import make_sample_project
-
-    root = make_sample_project(tmp_path / "sample")
+def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, sample_copy):
+    root = sample_copy()
     assert main(["run", str(root), "--method", "epsam", "--cam-source", "weakmedsam",
                  "--epochs", "2", "--ensemble", "1", "--subclasses", "2", "--rounds", "1",
                  "--decoder-epochs", "1", "--points", "5", "--decoder-prompts", "uniform",

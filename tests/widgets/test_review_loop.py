@@ -12,7 +12,6 @@ from napari_weaksam.io import read_image
 from napari_weaksam.io.readers import split_suffix
 from napari_weaksam.jobs import MethodChoice
 from napari_weaksam.project import LabelState, Project
-from napari_weaksam.sample import make_sample_project
 from napari_weaksam.widgets.review import ReviewWidget
 from napari_weaksam.widgets.tagging import TaggingWidget
 from napari_weaksam.widgets.training import TrainingWidget
@@ -27,8 +26,8 @@ def run_to_end(training: TrainingWidget, qtbot, choice: MethodChoice) -> None:
     assert "Done" in training.status.text(), training.status.text()
 
 
-def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path):
-    root = make_sample_project(tmp_path / "sample")
+def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sample_copy):
+    root = sample_copy()   # embeddings cached
     viewer = make_napari_viewer()
     tagging, training, review = (TaggingWidget(viewer), TrainingWidget(viewer),
                                  ReviewWidget(viewer))

@@ -42,8 +42,10 @@ def test_the_docks_share_one_project(docks):
 
 
 @pytest.mark.slow
-def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot):
-    viewer, tagging, training, root = docks
+def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot, sample_copy):
+    viewer, tagging, training, _root = docks
+    root = sample_copy("cached")   # the same sample, embeddings cached
+    tagging.open_project(root)
     training._load_choice(FAST)
     changed = []
     session_for(viewer).labels_changed.connect(lambda: changed.append(True))
@@ -64,8 +66,11 @@ def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot):
 
 
 @pytest.mark.slow
-def test_stop_ends_the_job_promptly_and_leaves_the_project_consistent(docks, qtbot):
-    _viewer, _tagging, training, root = docks
+def test_stop_ends_the_job_promptly_and_leaves_the_project_consistent(docks, qtbot,
+                                                                       sample_copy):
+    _viewer, tagging, training, _root = docks
+    root = sample_copy("cached")   # the same sample, embeddings cached
+    tagging.open_project(root)
     training._load_choice(FAST)
     training.start()
     qtbot.waitUntil(lambda: training.job is not None and training.job.state.last is not None
