@@ -177,10 +177,13 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 # (flag, settings class, field, prefix of the help): defaults, ranges and help come from there
 def _method_option_table():
-    from .cam.adl_training import AdlTraining
-    from .methods.epsam import EpSamSettings
-    from .methods.weakmedsam import WeakMedSamSettings
-    from .retrain import DecoderTraining, RetrainSettings
+    from .method_settings import (
+        AdlTraining,
+        DecoderTraining,
+        EpSamSettings,
+        RetrainSettings,
+        WeakMedSamSettings,
+    )
 
     return (
         ("--cam-input", WeakMedSamSettings, "cam_input", "weakmedsam"),
@@ -316,7 +319,7 @@ def _run_weakmedsam(project: Project, backbone, settings, bars) -> str:
 
 
 def _weakmedsam_settings(args: argparse.Namespace):
-    from .methods.weakmedsam import WeakMedSamSettings
+    from .method_settings import WeakMedSamSettings
 
     return WeakMedSamSettings(
         **_given(args, cam_input="cam_input", subclasses="subclasses", ensemble="ensemble",
@@ -325,9 +328,7 @@ def _weakmedsam_settings(args: argparse.Namespace):
 
 
 def _epsam_settings(args: argparse.Namespace):
-    from .cam.adl_training import AdlTraining
-    from .methods.epsam import EpSamSettings
-    from .retrain import DecoderTraining, RetrainSettings
+    from .method_settings import AdlTraining, DecoderTraining, EpSamSettings, RetrainSettings
 
     classifier = AdlTraining(**_given(args, arch="arch", input_size="input_size", seed="seed",
                                       adl_drop_rate="adl_drop_rate", epochs="epochs"))

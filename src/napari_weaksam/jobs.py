@@ -20,8 +20,7 @@ import torch
 from .progress import Cancelled, Progress, ProgressCallback
 
 if TYPE_CHECKING:
-    from .methods.epsam import EpSamSettings
-    from .methods.weakmedsam import WeakMedSamSettings
+    from .method_settings import EpSamSettings, WeakMedSamSettings
     from .option_ranges import OptionRange
 
 JobTarget = Callable[[ProgressCallback, threading.Event], Any]
@@ -54,9 +53,7 @@ class MethodChoice:
         return self._epsam_settings() if self.method == "epsam" else self._weakmedsam_settings()
 
     def _epsam_settings(self) -> EpSamSettings:
-        from .cam.adl_training import AdlTraining
-        from .methods.epsam import EpSamSettings
-        from .retrain import DecoderTraining, RetrainSettings
+        from .method_settings import AdlTraining, DecoderTraining, EpSamSettings, RetrainSettings
 
         decoder = DecoderTraining(epochs=self.decoder_epochs, seed=self.seed)
         return EpSamSettings(
@@ -65,7 +62,7 @@ class MethodChoice:
         )
 
     def _weakmedsam_settings(self) -> WeakMedSamSettings:
-        from .methods.weakmedsam import WeakMedSamSettings
+        from .method_settings import WeakMedSamSettings
 
         return WeakMedSamSettings(seed=self.seed, **self._classifier_epochs())
 
@@ -76,10 +73,13 @@ class MethodChoice:
     def option_range(name: str, method: str) -> OptionRange | None:
         """The range of the settings option that the choice field ``name`` sets for ``method``
         (None: that option declares none)."""
-        from .cam.adl_training import AdlTraining
-        from .methods.weakmedsam import WeakMedSamSettings
+        from .method_settings import (
+            AdlTraining,
+            DecoderTraining,
+            RetrainSettings,
+            WeakMedSamSettings,
+        )
         from .option_ranges import option_range
-        from .retrain import DecoderTraining, RetrainSettings
 
         classifier = AdlTraining if method == "epsam" else WeakMedSamSettings
         owner = {"classifier_epochs": (classifier, "epochs"), "seed": (classifier, "seed"),

@@ -98,6 +98,26 @@ class Saved:
             conn.close()
 
 
+def add_history(root: Path) -> None:
+    """What a person has done before the fault: a finished round of proposals, one accepted and
+    one corrected, so that reviews and rounds are there to lose."""
+    import numpy as np
+
+    from napari_weaksam.project import Project
+
+    with Project.open(root) as project:
+        round_id = project.rounds.start_round("manual")
+        items = project.catalog.items()
+        for item in items:
+            mask = np.ones((item.height, item.width), np.uint8)
+            project.labels.add_proposal(item.id, mask, method="manual", round_id=round_id)
+        project.rounds.finish_round(round_id, "done")
+        project.labels.review(items[0].id, "accepted")
+        corrected = np.zeros((items[1].height, items[1].width), np.uint8)
+        corrected[:4, :4] = 1
+        project.labels.review(items[1].id, "corrected", corrected)
+
+
 def _connect(root: Path) -> sqlite3.Connection:
     """A read-only connection (immutable where the folder cannot be written)."""
     mode = "ro" if os.access(root, os.W_OK) else "ro&immutable=1"

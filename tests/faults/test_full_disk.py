@@ -11,7 +11,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest_faults import Saved, assert_intact, weaksam
+from conftest_faults import Saved, add_history, assert_intact, weaksam
 
 from napari_weaksam.project import Project
 from napari_weaksam.sample import make_sample_project
@@ -66,6 +66,7 @@ def test_export_tags_on_a_full_disk_leaves_no_partial_file(tmp_path, images):
 @pytest.mark.slow
 def test_embed_on_a_full_disk_keeps_the_project_and_resumes(tmp_path):
     root = make_sample_project(tmp_path / "sample")
+    add_history(root)
     before = Saved.read(root)
     _full(weaksam("embed", root, file_size_limit=256 * 1024))
     assert_intact(root, before)
@@ -75,10 +76,13 @@ def test_embed_on_a_full_disk_keeps_the_project_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_run_on_a_full_disk_finishes_no_round(sample_copy):
     root = sample_copy()
+    add_history(root)
     before = Saved.read(root)
     _full(weaksam("run", root, "--ensemble", "1", "--epochs", "1", file_size_limit=LIMIT))
     assert_intact(root, before)
     with Project.open(root) as project:  # reopened for writing: nothing is left running
-        assert all(r.status != "running" for r in project.rounds.rounds())
-        assert all(project.labels.latest_proposal(i.id) is None
+        rounds = project.rounds.rounds()
+        assert [r.status for r in rounds if r.status == "done"] == ["done"]
+        assert all(r.status != "running" for r in rounds)
+        assert all(project.labels.latest_proposal(i.id).round_id == rounds[0].id
                    for i in project.catalog.items())

@@ -13,7 +13,14 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from conftest_faults import Saved, assert_intact, start_weaksam, wait_until, weaksam
+from conftest_faults import (
+    Saved,
+    add_history,
+    assert_intact,
+    start_weaksam,
+    wait_until,
+    weaksam,
+)
 
 from napari_weaksam.project import Project
 from napari_weaksam.sample import make_sample_project
@@ -57,26 +64,32 @@ def _done_round_of_ones(root: Path) -> dict[int, int]:
     return ids
 
 
-def test_killed_during_embedding(tmp_path):
+@pytest.mark.parametrize("command", [["embed", "--batch-size", "1"], ["run", "--ensemble", "1"]],
+                         ids=["embed", "run-embedding-stage"])
+def test_killed_during_embedding(tmp_path, command):
     root = make_sample_project(tmp_path / "sample")
+    add_history(root)
     before = Saved.read(root)
-    proc = start_weaksam("embed", root, "--batch-size", "1")
+    assert before.reviews and before.rounds
+    proc = start_weaksam(command[0], root, *command[1:])
     wait_until(lambda: len(list((root / "cache" / "embeddings").rglob("*.zarr"))) >= 2)
     _kill(proc)
     assert_intact(root, before)
     with Project.open(root) as project:
         assert len(project.catalog.items()) == 33
+        assert [r.status for r in project.rounds.rounds()] == ["done"]
 
 
-def test_killed_during_training_leaves_no_round(sample_copy):
+def test_killed_during_training_leaves_no_new_round(sample_copy):
     root = sample_copy()
+    add_history(root)
     before = Saved.read(root)
     proc = start_weaksam("run", root, "--ensemble", "1")
     _wait_for_line(proc, "training: ")
     _kill(proc)
     assert_intact(root, before)
     with Project.open(root) as project:
-        assert project.rounds.rounds() == []
+        assert [r.status for r in project.rounds.rounds()] == ["done"]
 
 
 def test_killed_during_pseudo_labels_keeps_the_previous_round_current(sample_copy, tmp_path):
@@ -122,7 +135,7 @@ def test_killed_during_import_keeps_the_sources_it_finished(tmp_path):
 
 def test_killed_during_export_changes_nothing_in_the_project(sample_copy, tmp_path):
     root = sample_copy()
-    _done_round_of_ones(root)
+    add_history(root)
     before = Saved.read(root)
     proc = start_weaksam("export", root, tmp_path / "out", "--proposals", "--format", "nifti")
     wait_until(lambda: (tmp_path / "out").exists(), every=0.02)
@@ -132,6 +145,7 @@ def test_killed_during_export_changes_nothing_in_the_project(sample_copy, tmp_pa
 
 def test_a_second_writer_is_told_who_holds_the_project(sample_copy, tmp_path):
     root = sample_copy()
+    add_history(root)
     before = Saved.read(root)
     holder = start_weaksam("run", root, "--ensemble", "1")
     try:

@@ -4,40 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..option_ranges import check_options, option
+from ..method_settings import AdlTraining
 from ..progress import check_cancel
 from .adl_classifier import AdlClassifier
 
 LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
-
-
-@dataclass
-class AdlTraining:
-    arch: str = option("resnet18", choices=("resnet18", "resnet50"),
-                       help="ADL classifier; resnet50 is the original, slow on a CPU")
-    input_size: int = option(128, low=32, high=2048, help="ADL classifier input size in pixels")
-    epochs: int = option(15, low=1, high=10_000, help="classifier epochs")
-    batch_size: int = option(16, low=1, help="classifier batch size")
-    learning_rate: float = option(1e-3, low=0, low_open=True, help="classifier learning rate")
-    weight_decay: float = option(1e-4, low=0, help="classifier weight decay")
-    high_pass_radius: float = option(4.0, low=0, low_open=True, help="high-pass channel radius")
-    # The drop branch is off in this CPU preset: at 128 px every layer4 position sees the whole
-    # image, and dropping the peak pushed CAMs off the object (EBHI-Seg initial-mask Dice 0.731
-    # at 0 vs 0.706 at the original 0.75; inverted CAMs on synthetic data for 2 of 3 seeds).
-    adl_drop_rate: float = option(0.0, low=0, high=1, high_open=True,
-                                  help="attention-dropout drop probability")
-    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
-    recalibrate_batch_norm: bool = True  # see recalibrate_batch_norm
-    losses: list[float] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
 
 def train_adl_classifier(images: torch.Tensor, labels: np.ndarray, settings: AdlTraining, *,

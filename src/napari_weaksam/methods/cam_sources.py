@@ -25,10 +25,9 @@ from ..cam.adl_training import AdlTraining, train_adl_classifier
 from ..cam.embedding_classifier import EmbeddingClassifier
 from ..cam.image_classifier import ImageCamClassifier
 from ..cam.rotation_cam import cam_to_shape, rotation_cam
+from ..method_settings import CAM_SOURCES  # noqa: E402 - re-exported
 from ..progress import Progress, ProgressCallback
 from ..project import Item, Project
-
-CAM_SOURCES = ("adl", "weakmedsam")
 
 
 @dataclass

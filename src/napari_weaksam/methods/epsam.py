@@ -22,63 +22,29 @@ from __future__ import annotations
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from ..backbones.sam import Embedding, SamBackbone
-from ..cam.adl_training import AdlTraining
 from ..cam.rotation_cam import initial_mask
-from ..option_ranges import check_options, option
+from ..method_settings import EpSamSettings
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import ImageClass, Item, Project, ProjectError
 from ..retrain import (
     Candidate,
     EngineInputs,
     RetrainingEngine,
-    RetrainSettings,
     StageResult,
     human_samples,
 )
-from .cam_sources import CAM_SOURCES, AdlCamSource, CamSource, EmbeddingCamSource, TagData
+from .cam_sources import AdlCamSource, CamSource, EmbeddingCamSource, TagData
 from .tag_matrix import tag_matrix
-from .weakmedsam import WeakMedSamSettings, embed_items
+from .weakmedsam import embed_items
 
 METHOD = "epsam"
-
-
-@dataclass
-class EpSamSettings:
-    """Parameters of a run; stored with every proposal as its provenance."""
-
-    cam_source: str = option("adl", choices=CAM_SOURCES,
-                             help="adl: Enhanced-ADL on the images; weakmedsam: its classifier")
-    classifier: AdlTraining = field(default_factory=AdlTraining)
-    embedding_classifier: WeakMedSamSettings = field(default_factory=WeakMedSamSettings)
-    quantile: float = option(0.3, low=0, high=1, high_open=True,
-                             help="bottom share of non-zero CAM values left out")
-    opening_fraction: float = option(0.02, low=0, high=0.5,
-                                     help="opening disk radius, share of the short side")
-    gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
-    engine: RetrainSettings = field(default_factory=RetrainSettings)
-    zero_shot: bool = False            # also store the pretrained decoder's answer (a baseline)
-    save_maps: bool = True
-
-    def __post_init__(self) -> None:
-        check_options(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        params = asdict(self)
-        params["classifier"].pop("losses")
-        params["engine"] = self.engine.to_dict()
-        if self.cam_source == "adl":
-            params.pop("embedding_classifier")
-        else:
-            params.pop("classifier")
-        return params
 
 
 @dataclass

@@ -41,7 +41,7 @@ from ..cam.image_classifier import ImageCamClassifier
 from ..cam.rotation_cam import cam_to_shape, dihedral_cam
 from ..cam.subclasses import subclass_targets
 from ..cam.training import ClassifierTraining, train_classifier
-from ..option_ranges import check_options, option
+from ..method_settings import WeakMedSamSettings
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, Project, ProjectError
 from ..refine import (
@@ -59,49 +59,10 @@ from ..refine import (
 from .tag_matrix import tag_matrix
 
 METHOD = "weakmedsam"
-CAM_INPUTS = ("image", "embedding")
-AFFINITY_SOURCES = ("embedding", "prompts")
 WALK_GRID = 64   # the random walk's grid (SAM's embedding grid at 1024 px, LiteMedSAM's at 256)
 Classifier = ImageCamClassifier | EmbeddingClassifier
 Ensemble = list[Classifier]   # classifiers whose probabilities and CAMs are averaged
 ImageLoader = Callable[[int], np.ndarray]   # item index → image
-
-
-@dataclass
-class WeakMedSamSettings:
-    """Parameters of a run; stored with every proposal as its provenance."""
-
-    cam_input: str = option("image", choices=CAM_INPUTS,
-                            help="image: convolutional branch; embedding: head on SAM features")
-    image_size: int = option(128, low=32, help="the image branch's input size in pixels")
-    subclasses: int = option(4, low=1, high=64, help="k-means clusters per class")
-    child_weight: float = option(0.5, low=0, help="weight of the sub-class loss")
-    epochs: int = option(40, low=1, high=10_000, help="classifier epochs")
-    ensemble: int = option(2, low=1, high=16,
-                           help="classifiers trained with seeds seed, seed + 1, …; CAMs averaged")
-    min_steps: int = option(150, low=0, help="at least this many optimiser steps")
-    batch_size: int = option(16, low=1, help="classifier batch size")
-    learning_rate: float = option(1e-3, low=0, low_open=True, help="classifier learning rate")
-    affinity_source: str = option("embedding", choices=AFFINITY_SOURCES,
-                                  help="embedding (SAM's features) or prompts (decoded grid)")
-    grid: int = option(4, low=1, help="prompt grid per side (affinity_source=prompts)")
-    prompts: str = option("boxes", choices=("boxes", "points"),
-                          help="boxes (LiteMedSAM answers boxes) or points (as the original)")
-    box_scales: tuple[float, ...] = (0.25, 0.5)
-    radius: int = option(5, low=1, help="random-walk neighbourhood radius")
-    beta: float = option(10.0, low=0, low_open=True, help="affinity sharpness")
-    steps: int = option(4, low=0, help="random-walk steps")
-    threshold: float = option(0.5, low=0, high=1, low_open=True, high_open=True,
-                              help="threshold on the refined map")
-    gate: float = option(0.5, low=0, high=1, help="presence probability an item needs")
-    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
-    save_maps: bool = True
-
-    def __post_init__(self) -> None:
-        check_options(self)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 @dataclass

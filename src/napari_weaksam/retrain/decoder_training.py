@@ -10,42 +10,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..backbones.sam import Embedding, SamBackbone
-from ..option_ranges import check_options, option
+from ..method_settings import DecoderTraining
 from ..progress import check_cancel
 from .point_prompts import activation_points, uniform_points
 
 EpochCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 SMOOTHING = 1e-3
-TRAINING_PROMPTS = ("uniform", "activation")
-
-
-@dataclass
-class DecoderTraining:
-    epochs: int = option(4, low=1, high=1000, help="decoder epochs per round")
-    # at least this many optimiser steps: a stage with fewer targets (filtered pseudo-labels)
-    # trains more epochs, not fewer steps
-    min_steps: int = option(0, low=0, help="at least this many optimiser steps")
-    batch_size: int = option(8, low=1, help="decoder batch size")
-    learning_rate: float = option(1e-4, low=0, low_open=True, help="decoder learning rate")
-    weight_decay: float = option(1e-2, low=0, help="decoder weight decay")
-    # training prompts per sample (the original's 50 cost a CPU twice as much for little change)
-    points: int = option(20, low=1, high=1000, help="training point prompts per mask")
-    # ∝ the sample's CAM inside the target, as PEPM draws them when generating (else the decoder
-    # learns to answer uniform points and under-segments); "uniform": as the original
-    prompts: str = option("activation", choices=TRAINING_PROMPTS,
-                          help="activation: ∝ the CAM inside each target; uniform: the original")
-    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
-    losses: list[float] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        check_options(self)
 
 
 @dataclass

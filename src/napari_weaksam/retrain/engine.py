@@ -32,33 +32,12 @@ import numpy as np
 import torch
 
 from ..backbones.sam import Embedding, SamBackbone
-from ..option_ranges import check_options, option
+from ..method_settings import RetrainSettings
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, LabelState, Project, ProjectError
 from .decoder_training import DecoderTraining, TrainingSample, train_decoder, training_length
 from .ids_filter import ids_score, select_targets
 from .point_prompts import activation_points
-
-
-@dataclass
-class RetrainSettings:
-    rounds: int = option(3, low=0, high=100, help="retraining rounds after the preliminary one")
-    ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold")
-    prompt_points: int = option(20, low=1, high=1000,
-                                help="PEPM points per (item, class); the original uses 50")
-    human_weight: float = option(2.0, low=0, help="how much more people's masks count")
-    min_kept: float = option(0.1, low=0, high=1,
-                             help="share of masks kept when fewer pass the IDS threshold")
-    decoder: DecoderTraining = field(default_factory=DecoderTraining)
-    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
-
-    def __post_init__(self) -> None:
-        check_options(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        params = asdict(self)
-        params["decoder"].pop("losses")
-        return params
 
 
 @dataclass

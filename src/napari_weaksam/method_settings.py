@@ -1,0 +1,158 @@
+"""The settings of each method and of the stages they share: defaults, ranges and help.
+
+Each dataclass is the single source of its options (see :mod:`.option_ranges`): the CLI builds
+its parser from them, the Train dock its spin boxes, and every round stores them as provenance.
+This module imports no torch, so the ``weaksam`` command starts quickly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .option_ranges import check_options, option
+
+CAM_INPUTS = ("image", "embedding")           # WeakMedSAM: image branch or head on SAM features
+AFFINITY_SOURCES = ("embedding", "prompts")   # WeakMedSAM's random-walk affinities
+CAM_SOURCES = ("adl", "weakmedsam")           # EP-SAM: where its CAMs come from
+TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
+
+
+# -- stages ------------------------------------------------------------------------------------
+@dataclass
+class AdlTraining:
+    arch: str = option("resnet18", choices=("resnet18", "resnet50"),
+                       help="ADL classifier; resnet50 is the original, slow on a CPU")
+    input_size: int = option(128, low=32, high=2048, help="ADL classifier input size in pixels")
+    epochs: int = option(15, low=1, high=10_000, help="classifier epochs")
+    batch_size: int = option(16, low=1, help="classifier batch size")
+    learning_rate: float = option(1e-3, low=0, low_open=True, help="classifier learning rate")
+    weight_decay: float = option(1e-4, low=0, help="classifier weight decay")
+    high_pass_radius: float = option(4.0, low=0, low_open=True, help="high-pass channel radius")
+    # The drop branch is off in this CPU preset: at 128 px every layer4 position sees the whole
+    # image, and dropping the peak pushed CAMs off the object (EBHI-Seg initial-mask Dice 0.731
+    # at 0 vs 0.706 at the original 0.75; inverted CAMs on synthetic data for 2 of 3 seeds).
+    adl_drop_rate: float = option(0.0, low=0, high=1, high_open=True,
+                                  help="attention-dropout drop probability")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+    recalibrate_batch_norm: bool = True  # see recalibrate_batch_norm
+    losses: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass
+class DecoderTraining:
+    epochs: int = option(4, low=1, high=1000, help="decoder epochs per round")
+    # at least this many optimiser steps: a stage with fewer targets (filtered pseudo-labels)
+    # trains more epochs, not fewer steps
+    min_steps: int = option(0, low=0, help="at least this many optimiser steps")
+    batch_size: int = option(8, low=1, help="decoder batch size")
+    learning_rate: float = option(1e-4, low=0, low_open=True, help="decoder learning rate")
+    weight_decay: float = option(1e-2, low=0, help="decoder weight decay")
+    # training prompts per sample (the original's 50 cost a CPU twice as much for little change)
+    points: int = option(20, low=1, high=1000, help="training point prompts per mask")
+    # ∝ the sample's CAM inside the target, as PEPM draws them when generating (else the decoder
+    # learns to answer uniform points and under-segments); "uniform": as the original
+    prompts: str = option("activation", choices=TRAINING_PROMPTS,
+                          help="activation: ∝ the CAM inside each target; uniform: the original")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+    losses: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
+@dataclass
+class RetrainSettings:
+    rounds: int = option(3, low=0, high=100, help="retraining rounds after the preliminary one")
+    ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold")
+    prompt_points: int = option(20, low=1, high=1000,
+                                help="PEPM points per (item, class); the original uses 50")
+    human_weight: float = option(2.0, low=0, help="how much more people's masks count")
+    min_kept: float = option(0.1, low=0, high=1,
+                             help="share of masks kept when fewer pass the IDS threshold")
+    decoder: DecoderTraining = field(default_factory=DecoderTraining)
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        params = asdict(self)
+        params["decoder"].pop("losses")
+        return params
+
+
+
+# -- methods -----------------------------------------------------------------------------------
+@dataclass
+class WeakMedSamSettings:
+    """Parameters of a run; stored with every proposal as its provenance."""
+
+    cam_input: str = option("image", choices=CAM_INPUTS,
+                            help="image: convolutional branch; embedding: head on SAM features")
+    image_size: int = option(128, low=32, help="the image branch's input size in pixels")
+    subclasses: int = option(4, low=1, high=64, help="k-means clusters per class")
+    child_weight: float = option(0.5, low=0, help="weight of the sub-class loss")
+    epochs: int = option(40, low=1, high=10_000, help="classifier epochs")
+    ensemble: int = option(2, low=1, high=16,
+                           help="classifiers trained with seeds seed, seed + 1, …; CAMs averaged")
+    min_steps: int = option(150, low=0, help="at least this many optimiser steps")
+    batch_size: int = option(16, low=1, help="classifier batch size")
+    learning_rate: float = option(1e-3, low=0, low_open=True, help="classifier learning rate")
+    affinity_source: str = option("embedding", choices=AFFINITY_SOURCES,
+                                  help="embedding (SAM's features) or prompts (decoded grid)")
+    grid: int = option(4, low=1, help="prompt grid per side (affinity_source=prompts)")
+    prompts: str = option("boxes", choices=("boxes", "points"),
+                          help="boxes (LiteMedSAM answers boxes) or points (as the original)")
+    box_scales: tuple[float, ...] = (0.25, 0.5)
+    radius: int = option(5, low=1, help="random-walk neighbourhood radius")
+    beta: float = option(10.0, low=0, low_open=True, help="affinity sharpness")
+    steps: int = option(4, low=0, help="random-walk steps")
+    threshold: float = option(0.5, low=0, high=1, low_open=True, high_open=True,
+                              help="threshold on the refined map")
+    gate: float = option(0.5, low=0, high=1, help="presence probability an item needs")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+    save_maps: bool = True
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class EpSamSettings:
+    """Parameters of a run; stored with every proposal as its provenance."""
+
+    cam_source: str = option("adl", choices=CAM_SOURCES,
+                             help="adl: Enhanced-ADL on the images; weakmedsam: its classifier")
+    classifier: AdlTraining = field(default_factory=AdlTraining)
+    embedding_classifier: WeakMedSamSettings = field(default_factory=WeakMedSamSettings)
+    quantile: float = option(0.3, low=0, high=1, high_open=True,
+                             help="bottom share of non-zero CAM values left out")
+    opening_fraction: float = option(0.02, low=0, high=0.5,
+                                     help="opening disk radius, share of the short side")
+    gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
+    engine: RetrainSettings = field(default_factory=RetrainSettings)
+    zero_shot: bool = False            # also store the pretrained decoder's answer (a baseline)
+    save_maps: bool = True
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        params = asdict(self)
+        params["classifier"].pop("losses")
+        params["engine"] = self.engine.to_dict()
+        if self.cam_source == "adl":
+            params.pop("embedding_classifier")
+        else:
+            params.pop("classifier")
+        return params
+
+
