@@ -27,6 +27,15 @@ class LossPlot(FigureCanvasQTAgg):
         self.series.setdefault(stage.split(":")[0], []).append(loss)
         self._draw()
 
+    def draw(self) -> None:
+        """Draw, unless Qt has already deleted the widget (an idle redraw that was scheduled
+        just before its dock closed)."""
+        try:
+            super().draw()
+        except RuntimeError as error:
+            if "has been deleted" not in str(error):
+                raise
+
     def _draw(self) -> None:
         axes = self.axes
         axes.clear()
