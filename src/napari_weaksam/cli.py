@@ -358,6 +358,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_project, evaluate_rounds, rounds_table
 
     with Project.open(args.project, read_only=True) as project:
+        for output, what in ((args.csv, "the per-item table"), (args.plot, "the plot")):
+            if output is not None:
+                project.check_outside(output, what)
         if args.all_rounds:
             print(rounds_table(evaluate_rounds(project, args.masks)))
             return 0

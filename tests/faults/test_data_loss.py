@@ -169,3 +169,13 @@ def test_evaluate_refuses_masks_that_are_items_of_the_project(tmp_path, capsys):
     capsys.readouterr()
     line = _error(capsys, ["evaluate", str(tmp_path / "p"), str(tmp_path / "set" / "masks")])
     assert "scored against itself" in line
+
+
+@pytest.mark.parametrize("option", ["--csv", "--plot"])
+def test_evaluate_outputs_are_refused_inside_the_project(tagged, tmp_path, capsys, option):
+    _png(tmp_path / "truth" / "img0.png", 1)
+    before = Saved.read(tagged)
+    line = _error(capsys, ["evaluate", str(tagged), str(tmp_path / "truth"), option,
+                           str(tagged / "catalog.sqlite")])
+    assert "inside the project" in line
+    assert_intact(tagged, before)
