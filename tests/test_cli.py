@@ -202,3 +202,32 @@ def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, samp
         assert params["embedding_classifier"]["ensemble"] == 1
         assert params["embedding_classifier"]["epochs"] == 2
         assert params["engine"]["decoder"]["prompts"] == "uniform"
+
+
+@pytest.mark.parametrize("method", ["weakmedsam", "epsam"])
+def test_run_without_options_builds_the_settings_defaults(tmp_path, method):
+    """The CLI declares no default of its own: an unset option is the dataclass's default."""
+    from napari_weaksam.cli import _epsam_settings, _parser, _weakmedsam_settings
+    from napari_weaksam.method_settings import EpSamSettings, WeakMedSamSettings
+
+    args = _parser().parse_args(["run", str(tmp_path), "--method", method])
+    if method == "epsam":
+        assert _epsam_settings(args).to_dict() == EpSamSettings().to_dict()
+    else:
+        assert _weakmedsam_settings(args) == WeakMedSamSettings()
+
+
+def test_every_command_parses_with_its_required_arguments_only(tmp_path):
+    from napari_weaksam.cli import _parser
+
+    parser = _parser()
+    required = {"create": [str(tmp_path)], "add": [str(tmp_path), "x.png"],
+                "import-tags": [str(tmp_path), "t.csv"], "export-tags": [str(tmp_path), "t.csv"],
+                "classes": [str(tmp_path)], "export": [str(tmp_path), "out"],
+                "status": [str(tmp_path)], "embed": [str(tmp_path)], "config": [],
+                "run": [str(tmp_path)], "evaluate": [str(tmp_path), "masks"], "sample": [],
+                "demo": [], "view": [], "info": []}
+    commands = set(parser._subparsers._group_actions[0].choices)
+    assert commands == set(required)
+    for command, args in required.items():
+        assert callable(parser.parse_args([command, *args]).run)
