@@ -422,8 +422,7 @@ def cmd_create(args: argparse.Namespace) -> int:
     """A new project with its images: all or nothing (a failed create leaves no folder)."""
     root = args.project.expanduser().absolute()
     existed = root.exists()
-    if existed and (not root.is_dir() or any(root.iterdir())):
-        Project.create(root).close()  # refuses with the reason; touches nothing
+    Project.check_new_folder(root)  # an occupied folder is refused before anything is made
     try:
         with Project.create(root) as project:
             print(f"created {project.root}")

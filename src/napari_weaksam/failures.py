@@ -10,7 +10,6 @@ import errno
 import sqlite3
 
 from .io import ImageReadError
-from .option_ranges import OptionError
 from .project import ProjectError
 
 _FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -25,7 +24,7 @@ def describe_failure(error: BaseException, where: str = "") -> tuple[str, int]:
     """
     if isinstance(error, ProjectError | ImageReadError | FileNotFoundError):
         return str(error), 1
-    if isinstance(error, OptionError | ValueError):
+    if isinstance(error, ValueError):  # an OptionError too: a value the person gave
         return str(error), 2
     if _is_full(error):
         target = _target(error, where)

@@ -45,7 +45,7 @@ class StageBars:
         bar = self._bar
         if bar is None:
             return
-        if bar.disable and self._log:
+        if self._log:
             took = time.monotonic() - self._started
             rate = f", {self._done / took:.2f} {self.unit}/s" if took > 0 and self._done else ""
             print(f"  {self._stage}: {self._done}/{bar.total} in {took:.1f} s{rate}",

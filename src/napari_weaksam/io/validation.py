@@ -78,13 +78,8 @@ def validate_array(data: Any, path: str | Path, axes: str | None = None) -> Any:
         data = _astype(data, np.uint8)
     elif dtype == np.float16:
         data = _astype(data, np.float32)
-    if isinstance(data, np.ndarray) and data.dtype.kind == "f":
-        n_bad = int(data.size - np.count_nonzero(np.isfinite(data)))
-        if n_bad:
-            raise ImageReadError(
-                f"{name}: the image contains {n_bad} NaN/Inf values. "
-                "Replace them (e.g. with 0 or the background value) before importing it."
-            )
+    if isinstance(data, np.ndarray):
+        check_finite(data, path)
     return data
 
 

@@ -55,8 +55,7 @@ class ProjectLock:
             raise ReadOnlyProjectError(
                 f"{self.path.parent}: the project folder is not writable for you "
                 f"({error.strerror}). Ask for write access, or use the commands that only read "
-                "it (status, export, "
-                "export-tags, evaluate) or open it read-only in napari."
+                "it (status, export, export-tags, evaluate) or open it read-only in napari."
             ) from error
         if not _try_lock(handle):
             holder = self.holder()

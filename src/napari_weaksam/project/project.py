@@ -71,12 +71,9 @@ class Project:
     def create(cls, path: str | Path, *, exist_ok: bool = False) -> Project:
         """Make a new project folder (or open it, with ``exist_ok``)."""
         root = Path(path).expanduser().absolute()
-        if (root / MARKER).exists():
-            if exist_ok:
-                return cls.open(root)
-            raise ProjectError(f"{root}: a project already exists here; open it instead")
-        if root.exists() and any(root.iterdir()):
-            raise ProjectError(f"{root}: folder is not empty; choose a new or empty folder")
+        if exist_ok and (root / MARKER).exists():
+            return cls.open(root)
+        cls.check_new_folder(root)
         root.mkdir(parents=True, exist_ok=True)
         for sub in ("arrays", "checkpoints", "cache"):
             (root / sub).mkdir(exist_ok=True)
@@ -86,6 +83,14 @@ class Project:
         tmp.write_text(json.dumps(marker, indent=2), encoding="utf-8")
         os.replace(tmp, root / MARKER)  # written last: a half-made folder is not a project
         return project
+
+    @staticmethod
+    def check_new_folder(root: Path) -> None:
+        """A ProjectError unless a new project may be made at ``root`` (new or empty)."""
+        if (root / MARKER).exists():
+            raise ProjectError(f"{root}: a project already exists here; open it instead")
+        if root.exists() and any(root.iterdir()):
+            raise ProjectError(f"{root}: folder is not empty; choose a new or empty folder")
 
     @classmethod
     def open(cls, path: str | Path, *, read_only: bool = False) -> Project:
@@ -105,8 +110,8 @@ class Project:
     def check_outside(self, path: str | Path, what: str) -> Path:
         """``path`` resolved; a ProjectError when it lies inside the project folder, where a
         file written by an export could replace the catalog, a source or an array."""
-        resolved = Path(path).expanduser().resolve()
-        if resolved == self.root.resolve() or self.root.resolve() in resolved.parents:
+        resolved, root = Path(path).expanduser().resolve(), self.root.resolve()
+        if resolved == root or root in resolved.parents:
             raise ProjectError(
                 f"{path}: {what} would be written inside the project folder {self.root}, "
                 "where it could replace the project's own files; choose a place outside it"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hashing import file_sha256
+from ..progress import Cancelled
 from .db import Database, to_json, utc_now
 from .errors import ProjectError
 
@@ -81,7 +82,7 @@ class RoundLog:
         Never masks ``error``: when even this write fails (a full disk), the round stays
         'running' and is marked interrupted when the project is next opened.
         """
-        stopped = isinstance(error, KeyboardInterrupt) or type(error).__name__ == "Cancelled"
+        stopped = isinstance(error, KeyboardInterrupt | Cancelled)
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         with contextlib.suppress(Exception):  # the original error is the one to report
             self.finish_round(round_id, "cancelled" if stopped else "failed",
