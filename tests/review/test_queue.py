@@ -160,7 +160,7 @@ def test_a_new_proposal_after_a_review_does_not_change_it(project):
                                       box_mask(items[name], top))
     queue.reload(order="position")
     assert queue.entries[0].state is LabelState.ACCEPTED
-    assert queue.entries[0].confidence == pytest.approx(0.99)
+    assert queue.entries[0].confidence == pytest.approx(0.9)  # the accepted one's, not 0.99
 
 
 def test_only_the_latest_rounds_proposals_can_be_accepted(project):
@@ -213,3 +213,48 @@ def test_a_read_only_project_raises_its_own_error(root):
         with pytest.raises(ReadOnlyProjectError, match="read-only"):
             queue.reject()
         assert queue.current.state is LabelState.PROPOSED
+
+
+def test_a_reviewed_item_shows_the_proposal_decided_on_not_a_newer_round(project):
+    """An accepted item keeps showing the accepted proposal (its mask, confidence and round)
+    after a newer round proposed something else; a rejected one too."""
+    first = project.rounds.start_round("manual")
+    items = propose(project, {HE[0]: 0.9, HE[1]: 0.4}, round_id=first)
+    project.rounds.finish_round(first, "done")
+    queue = ReviewQueue(project)
+    queue.reload(order="position")
+    accepted = queue.accept()
+    queue.reject()
+    second = project.rounds.start_round("manual")
+    propose(project, {HE[0]: 0.3, HE[1]: 0.8}, round_id=second, top=40)
+    project.rounds.finish_round(second, "done")
+    queue.reload(order="position")
+    shown = {e.item.name: e for e in queue.entries}
+    assert shown[HE[0]].proposal_id == accepted.proposal_id
+    assert shown[HE[0]].confidence == pytest.approx(0.9) and shown[HE[0]].round_id == first
+    assert shown[HE[1]].round_id == first and shown[HE[1]].method == "manual"
+    mask = project.labels.proposal_mask(project.labels.proposal(shown[HE[0]].proposal_id))
+    np.testing.assert_array_equal(mask, box_mask(items[HE[0]], 5))
+    queue.go_to(items[HE[0]].id)
+    queue.undo_review()
+    queue.reload(order="position")
+    assert {e.item.name: e.round_id for e in queue.entries}[HE[0]] == second
+
+
+def test_empty_proposals_of_no_finding_items_can_be_accepted_at_once(project):
+    items = {i.name: i for i in project.catalog.items()}
+    tumour = project.catalog.classes()[0].id
+    project.catalog.set_tags(items[HE[2]].id, set())            # no finding, empty proposal
+    project.catalog.set_tags(items[HE[3]].id, set())            # no finding, non-empty proposal
+    project.catalog.set_tags(items[HE[0]].id, {tumour})         # tumour, empty proposal
+    for name in (HE[2], HE[0]):
+        empty = np.zeros((items[name].height, items[name].width), np.uint8)
+        project.labels.add_proposal(items[name].id, empty, method="manual", confidence=1.0)
+    propose(project, {HE[3]: 0.9})
+    queue = ReviewQueue(project)
+    queue.reload()
+    found = queue.empty_negatives()
+    assert [e.item.name for e in found] == [HE[2]]
+    assert queue.accept_many(found) == 1
+    assert project.labels.state(items[HE[2]].id) is LabelState.ACCEPTED
+    assert queue.empty_negatives() == []

@@ -39,6 +39,15 @@ REVIEW_STATES = (LabelState.ACCEPTED, LabelState.CORRECTED, LabelState.REJECTED)
 
 
 @dataclass(frozen=True)
+class ReviewRecord:
+    """A person's decision on an item, as stored: enough to put it back exactly (undo/redo)."""
+
+    state: LabelState
+    proposal_id: int | None
+    mask: np.ndarray | None = None   # the corrected mask (``corrected`` only)
+
+
+@dataclass(frozen=True)
 class Proposal:
     id: int
     item_id: int
@@ -125,6 +134,49 @@ class LabelStore:
             )
         if old_key and old_key != key:
             self.arrays.delete(old_key)
+
+    def review_record(self, item_id: int) -> ReviewRecord | None:
+        """The item's decision as stored (None: not reviewed)."""
+        row = self.db.row("SELECT * FROM reviews WHERE item_id = ?", (item_id,))
+        if row is None:
+            return None
+        mask = self.arrays.read(row["array_key"]) if row["array_key"] else None
+        return ReviewRecord(LabelState(row["state"]), row["proposal_id"], mask)
+
+    def put_review(self, item_id: int, record: ReviewRecord | None) -> None:
+        """Store ``record`` as the item's decision exactly as it was (None: not reviewed).
+
+        This is how a decision is undone or redone: unlike :meth:`review` it may point at a
+        proposal that is no longer the item's newest, the one the person decided on then.
+        """
+        if record is None:
+            self.clear_review(item_id)
+            return
+        if record.proposal_id is not None:
+            owner = self.db.scalar("SELECT item_id FROM proposals WHERE id = ?",
+                                   (record.proposal_id,))
+            if owner != item_id:
+                raise ProjectError(f"item {item_id}: proposal #{record.proposal_id} is not its own")
+        if (record.state is LabelState.CORRECTED) != (record.mask is not None):
+            raise ProjectError("a mask is given with 'corrected', and only then")
+        key = None
+        if record.mask is not None:
+            self._check_mask(item_id, record.mask)
+            key = self.arrays.write(CORRECTION_PREFIX, record.mask, attrs={"item_id": item_id})
+        old_key = self.db.scalar("SELECT array_key FROM reviews WHERE item_id = ?", (item_id,))
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO reviews (item_id, state, proposal_id, array_key,"
+                " updated_at) VALUES (?,?,?,?,?)",
+                (item_id, LabelState(record.state).value, record.proposal_id, key, utc_now()),
+            )
+        if old_key and old_key != key:
+            self.arrays.delete(old_key)
+
+    def reviewed_proposals(self) -> dict[int, int]:
+        """``item id → proposal id`` the person decided on, for every reviewed item."""
+        return {int(r[0]): int(r[1]) for r in self.db.rows(
+            "SELECT item_id, proposal_id FROM reviews WHERE proposal_id IS NOT NULL")}
 
     def clear_review(self, item_id: int) -> None:
         """Undo a decision: the item goes back to waiting for review."""

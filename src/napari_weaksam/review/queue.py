@@ -5,6 +5,10 @@ Every decision is written to the project at once (``project.labels.review`` /
 without asking the catalog again. A read-only project raises its own
 :class:`~napari_weaksam.project.ReadOnlyProjectError` — nothing is swallowed here.
 
+What is shown for a reviewed item is what the person decided on: an accepted or corrected item's
+entry holds the proposal that was accepted or corrected (with its confidence and round), not a
+newer round's proposal, which stays history until the decision is undone.
+
 Only the *latest* proposal of an item can be accepted, because ``LabelStore.review`` records the
 item's latest proposal as the accepted one. When a round other than the latest is shown, or a
 newer proposal arrived after the queue was loaded, :meth:`ReviewQueue.accept` raises a
@@ -41,12 +45,15 @@ def state_name(state: LabelState) -> str:
 
 @dataclass(frozen=True)
 class ReviewEntry:
-    """One item with a proposal to review; ``proposal_id`` is the proposal shown."""
+    """One item with a proposal to review; ``proposal_id`` is the proposal shown, made by
+    ``method`` in ``round_id`` (None: outside a round)."""
 
     item: Item
     state: LabelState
     confidence: float | None
     proposal_id: int
+    round_id: int | None = None
+    method: str = ""
 
 
 def latest_proposals(project: Project, round_id: int | None = None,
@@ -74,6 +81,33 @@ def latest_proposals(project: Project, round_id: int | None = None,
         tuple(params),
     )
     return {int(r[0]): (int(r[1]), None if r[2] is None else float(r[2])) for r in rows}
+
+
+def shown_proposals(project: Project, round_id: int | None = None,
+                    item_ids: list[int] | None = None) -> dict[int, int]:
+    """``item id → proposal id`` to show: the one a person decided on for reviewed items (when
+    no round is chosen), else the item's latest (of ``round_id`` when given)."""
+    shown = {item: found[0] for item, found in latest_proposals(project, round_id,
+                                                                item_ids).items()}
+    if round_id is None:
+        wanted = None if item_ids is None else set(item_ids)
+        for item_id, proposal_id in project.labels.reviewed_proposals().items():
+            if wanted is None or item_id in wanted:
+                shown[item_id] = proposal_id
+    return shown
+
+
+def _provenance(project: Project, proposal_ids: list[int]) -> dict[int, tuple]:
+    """``proposal id → (round id, method, confidence)``."""
+    found: dict[int, tuple] = {}
+    for start in range(0, len(proposal_ids), 500):
+        chunk = proposal_ids[start:start + 500]
+        rows = project.db.rows(
+            "SELECT id, round_id, method, confidence FROM proposals"
+            f" WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+        found.update({int(r[0]): (r[1], r[2], None if r[3] is None else float(r[3]))
+                      for r in rows})
+    return found
 
 
 def review_rounds(project: Project) -> list[Round]:
@@ -113,14 +147,18 @@ class ReviewQueue:
             raise ValueError(f"filter {state_filter!r}: choose one of {', '.join(STATE_FILTERS)}")
         keep = self.current.item.id if self.current is not None else None
         self.order, self.state_filter, self.round_id = order, state_filter, round_id
-        proposals = latest_proposals(self.project, round_id)
+        shown = shown_proposals(self.project, round_id)
+        if round_id is None:  # a reviewed item without any current proposal is not listed
+            current = latest_proposals(self.project)
+            shown = {k: v for k, v in shown.items() if k in current}
+        about = _provenance(self.project, list(shown.values()))
         states = self.project.labels.states()
-        items = [i for i in self.project.catalog.items() if i.id in proposals]  # project order
-        entries = [
-            ReviewEntry(item, states.get(item.id, LabelState.PROPOSED),
-                        proposals[item.id][1], proposals[item.id][0])
-            for item in items
-        ]
+        items = [i for i in self.project.catalog.items() if i.id in shown]  # project order
+        entries = []
+        for item in items:
+            round_, method, confidence = about[shown[item.id]]
+            entries.append(ReviewEntry(item, states.get(item.id, LabelState.PROPOSED),
+                                       confidence, shown[item.id], round_, method))
         if state_filter != "all":
             entries = [e for e in entries if state_name(e.state) == state_filter]
         if order == "uncertainty":  # stable sort: ties keep project order
@@ -222,6 +260,29 @@ class ReviewQueue:
     def _set_state(self, index: int, state: LabelState) -> ReviewEntry:
         self.entries[index] = replace(self.entries[index], state=state)
         return self.entries[index]
+
+    def empty_negatives(self) -> list[ReviewEntry]:
+        """Listed entries still to review whose item is tagged "no finding" and whose proposal
+        is empty: what a person may accept all at once."""
+        tags = self.project.catalog.all_tags()
+        found = []
+        for entry in self.entries:
+            if entry.state is not LabelState.PROPOSED or tags.get(entry.item.id, None) != set():
+                continue
+            mask = self.project.labels.proposal_mask(self.project.labels.proposal(
+                entry.proposal_id))
+            if not mask.any():
+                found.append(entry)
+        return found
+
+    def accept_many(self, entries: list[ReviewEntry]) -> int:
+        """Accept each of ``entries`` (their shown proposal); the number accepted."""
+        for entry in entries:
+            self.project.labels.review(entry.item.id, LabelState.ACCEPTED,
+                                       proposal_id=entry.proposal_id)
+            index = self.entries.index(entry)
+            self._set_state(index, LabelState.ACCEPTED)
+        return len(entries)
 
     # -- totals --------------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
