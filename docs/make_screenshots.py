@@ -15,7 +15,7 @@ from qtpy.QtWidgets import QApplication
 
 from napari_weaksam.io import read_image
 from napari_weaksam.sample import make_sample_project, sample_dir
-from napari_weaksam.widgets.launch import open_tagging_dock
+from napari_weaksam.widgets.launch import open_workspace
 
 OUT = Path(__file__).resolve().parent / "images"
 
@@ -28,7 +28,7 @@ def settle(viewer: napari.Viewer) -> None:
 
 def tagging_dock(root: Path) -> None:
     viewer = napari.Viewer(title="napari-weaksam")
-    dock = open_tagging_dock(viewer, root)
+    dock = open_workspace(viewer, root)
     brain = next(i for i in dock.nav.items if i.name == "brain1 z011")
     dock.go_to(brain.id)
     settle(viewer)
@@ -75,7 +75,7 @@ def training_dock(root: Path) -> None:
     from napari_weaksam.widgets.training import TrainingWidget
 
     viewer = napari.Viewer(title="napari-weaksam")
-    tagging = open_tagging_dock(viewer, root)
+    tagging = open_workspace(viewer, root)
     training = TrainingWidget(viewer)
     viewer.window.add_dock_widget(training, name="Train", area="right")
     training._load_choice(MethodChoice(method="epsam", classifier_epochs=8, rounds=2,

@@ -465,20 +465,24 @@ def cmd_export_tags(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Label files of the reviewed (and, with --proposals, proposed) masks."""
-    from .export import export_masks
+    from .export import ExistingFiles, export_masks
     from .io import LabelWriteError
 
     with Project.open(args.project, read_only=True) as project:
         try:
             report = export_masks(project, args.dest, fmt=args.fmt,
                                   include_proposals=args.proposals, overwrite=args.overwrite)
+        except ExistingFiles as error:
+            remedy = "choose another folder, or replace them with --overwrite"
+            print(f"weaksam: error: {error.explain(remedy)}", file=sys.stderr)
+            return 2
         except LabelWriteError as error:
             print(f"weaksam: error: {error}", file=sys.stderr)
             return 1
         except (FileExistsError, ValueError) as error:
             print(f"weaksam: error: {error}", file=sys.stderr)
             return 2
-    print(f"{args.dest}: {report.summary()}")
+    print(f"{args.dest}: {report.summary('add --proposals to include unreviewed proposals')}")
     return 0
 
 
@@ -576,11 +580,11 @@ def cmd_view(args: argparse.Namespace) -> int:
     import napari
 
     from .sample import make_sample_project
-    from .widgets.launch import open_tagging_dock
+    from .widgets.launch import open_workspace
 
     root = make_sample_project() if args.sample or args.project is None else args.project
     viewer = napari.Viewer(title=f"napari-weaksam — {Path(root).name}")
-    open_tagging_dock(viewer, root)
+    open_workspace(viewer, root)
     napari.run()
     return 0
 

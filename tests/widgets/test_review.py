@@ -94,17 +94,20 @@ def test_layers_of_a_2d_item(dock):
     proposal, cam = layers["proposal"], layers["CAM · tumour"]
     assert proposal.data.shape == (224, 224) and not proposal.editable
     np.testing.assert_array_equal(proposal.data, truth(he))
-    assert proposal.opacity == pytest.approx(0.45)
-    assert cam.colormap.name == "inferno" and cam.blending == "additive"
-    assert tuple(cam.contrast_limits) == (0.0, 1.0) and cam.visible
+    assert proposal.contour == 2                       # the proposal is an outline
+    yours = layers["your label"]
+    assert yours.contour == 0 and yours.opacity == pytest.approx(0.5)   # your label a fill
+    assert cam.colormap.name == "weaksam cam" and cam.colormap.map([0.0])[0][3] == 0
+    assert tuple(cam.contrast_limits) == (0.0, 1.0) and not cam.visible  # off by default
+    assert dock.legend.visible_kinds() == []
     assert not layers["affinity"].visible
-    assert not layers["your label"].data.any()
+    assert not yours.data.any()
     order = [x.name for x in layers]
     assert order.index("CAM · tumour") < order.index("proposal") < order.index("your label")
-    dock.layer_boxes["cam"].setChecked(False)
-    assert not cam.visible
+    dock.layer_boxes["cam"].setChecked(True)
+    assert cam.visible and dock.legend.visible_kinds() == ["cam"]   # with its colour bar
     dock.go_to(item_named(dock, HE2).id)  # reused by name, and without an affinity map
-    assert layers["CAM · tumour"] is cam and not cam.visible
+    assert layers["CAM · tumour"] is cam and cam.visible
     assert "affinity" not in layers
 
 

@@ -161,8 +161,8 @@ def test_napari_sample_opens_the_sample_project_in_the_dock(make_napari_viewer, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     viewer = make_napari_viewer()
     viewer.open_sample("napari-weaksam", "sample_project")
-    qtbot.waitUntil(lambda: "Tagging (napari-weaksam)" in viewer.window.dock_widgets)
-    widget = viewer.window.dock_widgets["Tagging (napari-weaksam)"]
+    qtbot.waitUntil(lambda: "WeakSAM (napari-weaksam)" in viewer.window.dock_widgets)
+    widget = viewer.window.dock_widgets["WeakSAM (napari-weaksam)"].tagging
     assert widget.project is not None
     assert len(viewer.layers) == 1  # the sample's layer was adopted, not duplicated
     assert widget.project.root.is_relative_to(tmp_path / "cache")

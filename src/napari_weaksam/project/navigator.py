@@ -129,6 +129,11 @@ class TagNavigator:
                 return True
         return False
 
+    @property
+    def ids(self) -> set[int]:
+        """The ids of every item (whatever the filter)."""
+        return set(self._index)
+
     def go_to(self, item_id: int) -> None:
         self._current = self._index[item_id]
 

@@ -3,6 +3,13 @@
 Draw boxes on the "SAM boxes" shapes layer. Each box is segmented on the current 2D plane of the
 image and painted into the target Labels layer with its selected label. ``A`` (or *Accept*) keeps
 the painted masks and clears the boxes; ``Z`` (or *Undo*) takes the last box's mask back out.
+The Labels choice starts on "your label" (the Review dock's editable layer) when there is one,
+never on the read-only "proposal".
+
+Inside the Review dock's edit mode the tool is *embedded*: it paints into "your label" of the item
+being edited, uses the project's cached embedding of the image when it has one (no encoding, the
+first box is as fast as the next), and loads the model when the edit starts, saying so. There the
+Review's Save/Cancel end the boxes, so the box layer binds only ``Z``.
 """
 
 from __future__ import annotations
@@ -20,11 +27,12 @@ from qtpy.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QPushBut
 from ..backbones.embedding_cache import content_hash
 from ..backbones.sam import Embedding, SamBackbone
 from ..backbones.weights import available_weights
+from .keymap import BOX_LAYER
+from .review_layers import PROPOSAL, YOUR_LABEL
 
 if TYPE_CHECKING:
     import napari
 
-BOX_LAYER = "SAM boxes"
 INLINE_ENV = "WEAKSAM_INLINE"  # "1": compute in the GUI thread (deterministic tests)
 
 
@@ -44,11 +52,16 @@ class BoxToolWidget(QWidget):
     """Dock: choose the image and the Labels layer; boxes on the canvas become masks."""
 
     def __init__(self, napari_viewer: napari.Viewer,
-                 backbone_factory: Callable[[str], SamBackbone] | None = None) -> None:
+                 backbone_factory: Callable[[str], SamBackbone] | None = None, *,
+                 embedding_source: Callable[[SamBackbone, np.ndarray], Embedding | None]
+                 | None = None, embedded: bool = False) -> None:
         super().__init__()
         self.viewer = napari_viewer
+        self.embedded = embedded
+        self._embedding_source = embedding_source
         self._backbone_factory = backbone_factory or _load_backbone
         self._backbone: SamBackbone | None = None
+        self.cache_hits = 0
         self._embeddings: dict[str, Embedding] = {}
         self._undo: list[_Undo] = []
         self._seen_boxes = 0
@@ -96,10 +109,47 @@ class BoxToolWidget(QWidget):
 
         for combo, kind in ((self.image_combo, Image), (self.labels_combo, Labels)):
             current = combo.currentText()
+            combo.blockSignals(True)
             combo.clear()
-            combo.addItems([layer.name for layer in self.viewer.layers if isinstance(layer, kind)])
-            if current:
+            names = [layer.name for layer in self.viewer.layers if isinstance(layer, kind)]
+            if kind is Labels:   # never the read-only proposal; "your label" first
+                names = sorted((n for n in names if n != PROPOSAL), key=lambda n: n != YOUR_LABEL)
+            combo.addItems(names)
+            if current in names:
                 combo.setCurrentText(current)
+            combo.blockSignals(False)
+
+    def target(self, image_layer, labels_layer) -> None:
+        """Segment on ``image_layer``'s plane and paint into ``labels_layer``."""
+        self._refresh_choices()
+        self.image_combo.setCurrentText(image_layer.name)
+        self.labels_combo.setCurrentText(labels_layer.name)
+        self.preload()
+
+    def preload(self) -> None:
+        """Load the model now (in the background) so the first box does not wait for it."""
+        if self._backbone is not None:
+            return
+        self.status.setText("Loading the SAM model (once)…")
+        if self.inline:
+            self._backbone_loaded(self._backbone_factory(self.model_combo.currentText()))
+            return
+        worker = thread_worker(self._backbone_factory)(self.model_combo.currentText())
+        worker.returned.connect(self._backbone_loaded)
+        worker.errored.connect(lambda error: show_error(f"SAM box tool: {error}"))
+        self.last_worker = worker
+        worker.start()
+
+    def _backbone_loaded(self, backbone: SamBackbone) -> None:
+        self._backbone = backbone
+        self.status.setText("Ready: draw a box around a structure, SAM segments it.")
+
+    def finish(self) -> None:
+        """Forget the boxes and their undo (the edit ended); the box layer goes away."""
+        self._undo.clear()
+        if BOX_LAYER in self.viewer.layers:
+            self.viewer.layers.remove(BOX_LAYER)
+        self._seen_boxes = 0
 
     @property
     def image_layer(self):
@@ -122,7 +172,8 @@ class BoxToolWidget(QWidget):
             layer = self.viewer.add_shapes(name=BOX_LAYER, edge_color="#FFD700",
                                            face_color="transparent", edge_width=1, **geometry)
             layer.events.data.connect(self._on_boxes_changed)
-            layer.bind_key("a", lambda _layer: self.accept(), overwrite=True)
+            if not self.embedded:
+                layer.bind_key("a", lambda _layer: self.accept(), overwrite=True)
             layer.bind_key("z", lambda _layer: self.undo(), overwrite=True)
         self._seen_boxes = len(layer.data)
         layer.mode = "add_rectangle"
@@ -171,7 +222,11 @@ class BoxToolWidget(QWidget):
             self._backbone = self._backbone_factory(self.model_combo.currentText())
         key = content_hash(plane)
         if key not in self._embeddings:
-            self._embeddings = {key: self._backbone.encode_one(plane)}  # keep the current one
+            cached = (self._embedding_source(self._backbone, plane)
+                      if self._embedding_source is not None else None)
+            self.cache_hits += cached is not None
+            embedding = cached if cached is not None else self._backbone.encode_one(plane)
+            self._embeddings = {key: embedding}  # keep the current one
         decoded = self._backbone.decode(self._embeddings[key], boxes=box[None])
         return decoded.masks()[0, 0]
 

@@ -41,6 +41,14 @@ class ItemView:
             world = self.layer.data_to_world([item.display_index, 0, 0])
             self.viewer.dims.set_point(0, world[0])
 
+    def to_bottom(self) -> None:
+        """Keep the image under every other layer (maps and masks are drawn over it)."""
+        indices = [self.viewer.layers.index(layer) for layer in self.layers
+                   if layer in self.viewer.layers]
+        if indices and indices != list(range(len(indices))):
+            for position, layer in enumerate(self.layers):
+                self.viewer.layers.move(self.viewer.layers.index(layer), position)
+
     def displayed_plane(self) -> int | None:
         """The volume plane napari shows now, or None when the layer is 2D."""
         if self.layer is None or self.layer.ndim - self.layer.rgb < 3:

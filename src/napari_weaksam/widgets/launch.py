@@ -1,4 +1,4 @@
-"""Opening the plugin's docks in a viewer: with a project, or with the bundled sample."""
+"""Opening the plugin's panel in a viewer: with a project, or with the bundled sample."""
 
 from __future__ import annotations
 
@@ -8,19 +8,20 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import napari
 
-    from .tagging import TaggingWidget
+    from .workspace import WorkspaceWidget
 
 
-def open_tagging_dock(viewer: napari.Viewer, project_path: str | Path) -> TaggingWidget:
-    """Add the Tagging dock to ``viewer`` with the project at ``project_path`` open."""
-    _dock, widget = viewer.window.add_plugin_dock_widget("napari-weaksam", "Tagging")
-    widget.open_project(project_path)
+def open_workspace(viewer: napari.Viewer, project_path: str | Path) -> WorkspaceWidget:
+    """Add the WeakSAM panel to ``viewer`` with the project at ``project_path`` open (a second
+    call shows the same panel: napari keeps one dock per plugin widget)."""
+    _dock, widget = viewer.window.add_plugin_dock_widget("napari-weaksam", "WeakSAM")
+    widget.tagging.open_project(project_path)
     return widget
 
 
 def open_sample_project() -> list:
-    """napari sample: the bundled sample project's first image, with the Tagging dock open on
-    the project (the dock adopts the layer once napari has added it)."""
+    """napari sample: the bundled sample project's first image, with the WeakSAM panel open on
+    the project (the panel adopts the layer once napari has added it)."""
     import napari
     from qtpy.QtCore import QTimer
 
@@ -35,5 +36,5 @@ def open_sample_project() -> list:
         kwargs = layer_kwargs(project, first.source_id)
     viewer = napari.current_viewer()
     if viewer is not None:
-        QTimer.singleShot(0, lambda: open_tagging_dock(viewer, root))
+        QTimer.singleShot(0, lambda: open_workspace(viewer, root))
     return [(data, kwargs, "image")]

@@ -1,31 +1,30 @@
 """The Review dock: go through the proposals, least confident first, and decide on each.
 
-Keys (in the dock and on the canvas):
+Keys (in the dock and on the canvas, whatever plugin layer is selected — see :mod:`.keymap`):
 
-* ``A`` accept the proposal · ``R`` reject it
-* ``E`` edit: the proposal is copied into the ``"your label"`` layer, which is selected in paint
-  mode with the class's label value; paint, or draw boxes with the SAM box tool (choose
-  ``your label`` as its Labels layer). ``E`` again (or *Save correction*) stores the correction;
-  ``Esc`` (or *Cancel edit*) leaves without saving.
-* ``N`` next · ``P`` previous
+* ``A`` accept the proposal · ``R`` reject it · ``Shift+A`` accept every empty proposal of an
+  image tagged "no finding"
+* ``E`` edit: the proposal (or the mask already accepted or corrected) is copied into the
+  ``"your label"`` layer, which is selected in paint mode with the class's label value; paint
+  (napari's painting keys work on it while editing), or press ``B`` and draw SAM boxes into it.
+  ``E`` again (or *Save correction*) stores the correction; ``Esc`` (or *Cancel edit*) leaves
+  without saving.
+* ``N`` next · ``P`` previous · ``Ctrl+Z`` undo the last decision · ``Ctrl+Shift+Z`` redo it
 
 Every decision is written to the project at once; the dock then goes to the next item still to
-review. A decision about a proposal that is no longer the item's current one (a round finished
-since it was shown) is refused with a one-line message, and the current proposal is shown.
-Decisions, edits and moves are refused while an edit is open (save or cancel it first).
+review. Undo and redo act on the item the decision was about (the dock goes back to it), and
+redoing a correction brings its painted mask back. A decision about a proposal that is no longer
+the item's current one (a round finished since it was shown) is refused with a one-line message,
+and the current proposal is shown. Decisions, edits and moves are refused while an edit is open.
 
-Canvas keys are napari viewer key bindings (``viewer.bind_key(..., overwrite=True)``): the
-plugin's docks that bind the same keys (the Tagging dock binds ``N`` / ``P`` too) overwrite each
-other, so **the most recently opened dock owns the canvas keys**; each dock's own keys always
-work while it has the focus. napari gives the *selected layer's* keys priority over the viewer's:
-the review keys are also bound on the ``"proposal"`` and ``"your label"`` layers (there ``E``
-saves an edit instead of napari's eraser — use ``1`` for the eraser — and ``P`` stays napari's
-paint mode); while the SAM box tool's ``SAM boxes`` layer is selected, its own keys apply
-(``A`` accepts the boxes there), so use the dock's buttons.
+What is shown for a reviewed item is what the person decided on: the accepted or corrected mask
+in "your label" and the proposal that was reviewed, whatever later rounds proposed. The current
+item's tags, its proposal's round and method are shown; a proposal that contradicts a "no
+finding" tag is flagged. When a round brings new proposals, the dock says how many.
 
-The project comes from the viewer's :func:`~napari_weaksam.widgets.session.session_for`, shared
-with the other docks (open it in the Tagging dock). When another dock reports new labels
-(``labels_changed``, e.g. a finished training round) the queue is reloaded on the same item.
+The project, the current item, the image layer, the review layers and the keys are the viewer's
+:func:`~napari_weaksam.widgets.session.session_for` — shared with the Tagging dock, so both
+always speak of the image on the canvas.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
 from qtpy.QtGui import QColor, QKeyEvent
 from qtpy.QtWidgets import (
@@ -53,11 +52,14 @@ from qtpy.QtWidgets import (
 
 from ..project import LabelState, Project, ProjectError
 from ..review import ReviewEntry, ReviewQueue, latest_proposals, review_rounds, state_name
+from ..review.history import DecisionHistory, after_text
+from .box_tool import BoxToolWidget
 from .export_box import ExportBox
 from .item_view import ItemView
+from .legend import LayerLegend
 from .qt_helpers import make_button
-from .review_layers import KINDS, PROPOSAL, YOUR_LABEL, ReviewLayers
-from .session import SessionDock, follow
+from .review_layers import KINDS, ReviewLayers
+from .session import SessionDock, follow, session_for
 
 if TYPE_CHECKING:
     import napari
@@ -74,9 +76,6 @@ STATE_STYLE = {
 }
 NO_PROJECT = "Open a project in the Tagging dock to review its proposals."
 NO_PROPOSALS = "No proposals yet — run a method from the Train dock."
-_HELP = ("Keys: A accept · R reject · E edit, E again saves · Esc cancel edit · N next · "
-         "P previous. While editing, paint in “your label” or draw SAM boxes into it "
-         "(SAM box tool → Labels: your label).")
 _KEYS = {Qt.Key.Key_A: "accept", Qt.Key.Key_R: "reject", Qt.Key.Key_E: "edit",
          Qt.Key.Key_N: "next", Qt.Key.Key_P: "previous", Qt.Key.Key_Escape: "cancel_edit"}
 _BIG = "font-size: 13px; font-weight: bold; padding: 6px;"
@@ -94,19 +93,29 @@ class ReviewWidget(SessionDock, QWidget):
         self.viewer = napari_viewer
         self.project: Project | None = None
         self.queue: ReviewQueue | None = None
-        self.view = ItemView(napari_viewer)
-        self.layers = ReviewLayers(napari_viewer)
+        self.history: DecisionHistory | None = None
+        self.session = session_for(napari_viewer)
         self.editing = False
         self._following_dims = False
         self._has_proposals = False
         self._reload_pending = False
+        self._shown_ids: set[int] = set()
         self._build()
-        self._bind_viewer_keys()
+        self._bind_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
         self._join_session(napari_viewer, project)
-        follow(self, self.session.labels_changed, self.reload)
+        follow(self, self.session.labels_changed, self._on_labels_changed)
         follow(self, self.session.item_requested, self._on_item_requested)
+        follow(self, self.session.item_shown, self._on_item_shown)
         self._refresh()
+
+    @property
+    def view(self) -> ItemView:
+        return self.session.view
+
+    @property
+    def layers(self) -> ReviewLayers:
+        return self.session.layers
 
     # -- building ------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -131,17 +140,15 @@ class ReviewWidget(SessionDock, QWidget):
         self.entry_list.setUniformRowHeights(True)
         self.entry_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names differ at the end
         self.entry_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.entry_list.setMinimumHeight(160)
+        self.entry_list.setMinimumHeight(90)
         self.entry_list.itemClicked.connect(self._on_entry_clicked)
         layout.addWidget(self.entry_list, stretch=1)
         layout.addWidget(self._current_box())
         layout.addLayout(self._layer_boxes())
+        self.legend = LayerLegend()
+        layout.addWidget(self.legend)
         self.export_box = ExportBox(lambda: self.project, self.status_label.setText)
         layout.addWidget(self.export_box)
-        help_label = QLabel(_HELP)
-        help_label.setWordWrap(True)
-        help_label.setStyleSheet("color: gray;")
-        layout.addWidget(help_label)
 
     def _choices(self) -> QFormLayout:
         form = QFormLayout()
@@ -170,9 +177,12 @@ class ReviewWidget(SessionDock, QWidget):
         self.item_label.setWordWrap(True)
         self.state_label = QLabel("")
         self.state_label.setStyleSheet("font-size: 13px;")
+        self.state_label.setWordWrap(True)
+        self.tags_label = QLabel("")
+        self.tags_label.setWordWrap(True)
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
-        for widget in (self.item_label, self.state_label):
+        for widget in (self.item_label, self.state_label, self.tags_label):
             layout.addWidget(widget)
         grid = QGridLayout()
         self.accept_button = make_button("A  Accept", "The proposal is right (A)", self.accept)
@@ -183,22 +193,38 @@ class ReviewWidget(SessionDock, QWidget):
                                        "correction (E)", self.save_edit)
         self.cancel_button = make_button("Cancel edit", "Leave without saving (Esc)",
                                          self.cancel_edit)
-        self.prev_button = make_button("P  Previous", "Previous image (P)", self.previous)
+        self.boxes_button = make_button("B  SAM boxes", "While editing: draw boxes, SAM "
+                                        "segments them into “your label” (B)", self.draw_boxes)
+        self.prev_button = make_button("P  Prev", "Previous image (P)", self.previous)
         self.next_button = make_button("N  Next", "Next image (N)", self.next)
-        self.undo_button = make_button("Undo decision", "The image goes back to review",
+        self.undo_button = make_button("Undo", "Undo the last decision, on its image (Ctrl+Z)",
                                        self.undo)
+        self.redo_button = make_button("Redo", "Make the undone decision again (Ctrl+Shift+Z)",
+                                       self.redo)
+        self.bulk_button = make_button("Accept empty no-finding proposals", "Accept at once "
+                                       "every empty proposal of an image tagged “no finding” "
+                                       "(Shift+A)", self.accept_empty_negatives)
         for button in (self.accept_button, self.reject_button, self.edit_button):
             button.setStyleSheet(_BIG)
-            button.setMinimumHeight(36)
+            button.setMinimumHeight(34)
         grid.addWidget(self.accept_button, 0, 0)
         grid.addWidget(self.reject_button, 0, 1)
         grid.addWidget(self.edit_button, 0, 2)
-        grid.addWidget(self.save_button, 1, 0, 1, 2)
+        grid.addWidget(self.save_button, 1, 0)
+        grid.addWidget(self.boxes_button, 1, 1)
         grid.addWidget(self.cancel_button, 1, 2)
         grid.addWidget(self.prev_button, 2, 0)
         grid.addWidget(self.next_button, 2, 1)
-        grid.addWidget(self.undo_button, 2, 2)
+        row = QHBoxLayout()
+        row.addWidget(self.undo_button)
+        row.addWidget(self.redo_button)
+        grid.addLayout(row, 2, 2)
+        grid.addWidget(self.bulk_button, 3, 0, 1, 3)
         layout.addLayout(grid)
+        self.box_tool = BoxToolWidget(self.viewer, embedding_source=self._cached_embedding,
+                                      embedded=True)
+        self.box_tool.setVisible(False)
+        layout.addWidget(self.box_tool)
         layout.addWidget(self.status_label)
         return box
 
@@ -214,30 +240,34 @@ class ReviewWidget(SessionDock, QWidget):
             box.setToolTip(f"Show the {text} layer")
             box.setChecked(self.layers.visible[kind])
             box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-            box.toggled.connect(lambda checked, k=kind: self.layers.set_visible(k, checked))
+            box.toggled.connect(lambda checked, k=kind: self._toggle_layer(k, checked))
             row.addWidget(box)
             self.layer_boxes[kind] = box
         row.addStretch(1)
         return row
 
-    def _bind_viewer_keys(self) -> None:
-        for key, action in self._key_actions().items():
-            self.viewer.bind_key(key, action, overwrite=True)
+    def _toggle_layer(self, kind: str, visible: bool) -> None:
+        self.layers.set_visible(kind, visible)
+        self.legend.show_for(self.layers)
 
-    def _key_actions(self) -> dict:
-        return {"a": lambda _v: self.accept(), "r": lambda _v: self.reject(),
-                "e": lambda _v: self.edit(), "n": lambda _v: self.next(),
-                "p": lambda _v: self.previous(), "Escape": lambda _v: self.cancel_edit()}
-
-    def _bind_layer_keys(self) -> None:
-        """The selected layer's keys come first in napari: bind ours on our Labels layers."""
-        actions = self._key_actions()
-        for name, keys in ((PROPOSAL, ("a", "r", "e", "n", "p", "Escape")),
-                           (YOUR_LABEL, ("a", "r", "e", "n", "Escape"))):
-            layer = self.layers.layer(name)
-            if layer is not None:
-                for key in keys:
-                    layer.bind_key(key, actions[key], overwrite=True)
+    def _bind_keys(self) -> None:
+        keys = {
+            "a": (self.accept, "accept the proposal"),
+            "r": (self.reject, "reject the proposal"),
+            "e": (self.edit, "edit the proposal; while editing, save the correction"),
+            "Escape": (self.cancel_edit, "cancel the edit"),
+            "b": (self.draw_boxes, "while editing: draw SAM boxes into “your label”"),
+            "Shift-a": (self.accept_empty_negatives,
+                        "accept every empty proposal of a “no finding” image"),
+            "Control-z": (self.undo, "undo the last decision (on its image)"),
+            "Control-Shift-z": (self.redo, "redo the undone decision"),
+        }
+        for key in ("n", "Right"):
+            keys[key] = (self.next, "next image")
+        for key in ("p", "Left"):
+            keys[key] = (self.previous, "previous image")
+        self.session.keys.register(self, keys)
+        self.destroyed.connect(lambda *_: self.session.keys.forget(self))
 
     # -- project -------------------------------------------------------------------------------
     def _adopt(self, project: Project) -> None:
@@ -246,15 +276,34 @@ class ReviewWidget(SessionDock, QWidget):
         self._forget_project()
         self.project = project
         self.queue = ReviewQueue(project)
+        self.history = DecisionHistory(project)
         self.reload()
 
     def _forget_project(self) -> None:
+        if self.editing:
+            self._stop_painting()
         self.editing = self._reload_pending = False
-        self.project, self.queue = None, None
-        self.layers.clear()
-        self.view.clear()
+        self.project, self.queue, self.history = None, None, None
+        self._shown_ids = set()
         self._rebuild_list()
         self._refresh()
+
+    def _on_labels_changed(self) -> None:
+        """New proposals (a round finished, or one was restored): reload, and say so."""
+        before = set(self._shown_ids)
+        self.reload()
+        if self.queue is None or not before:
+            return
+        arrived = self._shown_ids - before
+        if arrived:
+            rounds = sorted({e.round_id for e in self.queue.entries
+                             if e.proposal_id in arrived and e.round_id is not None})
+            where = f" from round #{rounds[-1]}" if rounds else ""
+            kept = sum(e.state is not LabelState.PROPOSED for e in self.queue.entries)
+            text = (f"{len(arrived)} new proposals{where}; "
+                    f"{kept} reviewed images keep your decisions.")
+            self._say(text)
+            show_info(text)
 
     def reload(self) -> None:
         """Read the proposals again (choices from the combos), staying on the same item.
@@ -273,6 +322,7 @@ class ReviewWidget(SessionDock, QWidget):
         self.queue.reload(self.order_combo.currentData(), self.filter_combo.currentData(),
                           self.round_combo.currentData())
         self._has_proposals = bool(latest_proposals(self.project))
+        self._shown_ids = {e.proposal_id for e in self.queue.entries}
         self._rebuild_list()
         self._show_current()
 
@@ -294,6 +344,17 @@ class ReviewWidget(SessionDock, QWidget):
         if self.queue is not None and not self.editing and self.queue.go_to(item_id):
             self._show_current()
 
+    def _on_item_shown(self, item, origin: object) -> None:
+        """Another dock put ``item`` on the canvas: follow it (its layers, or none)."""
+        if origin is self or self.queue is None or self.editing:
+            return
+        if self.queue.go_to(item.id):
+            self._show_layers(self.queue.current)
+        else:
+            self.layers.clear()
+        self._select_row()
+        self._refresh()
+
     # -- decisions -----------------------------------------------------------------------------
     def accept(self) -> None:
         self._decide("accept")
@@ -302,15 +363,69 @@ class ReviewWidget(SessionDock, QWidget):
         self._decide("reject")
 
     def undo(self) -> None:
-        self._decide("undo_review")
+        """Undo the newest decision of this session, on the image it was about."""
+        self._step_history(undo=True)
+
+    def redo(self) -> None:
+        self._step_history(undo=False)
+
+    def _step_history(self, undo: bool) -> None:
+        if self.history is None or self._editing_refused():
+            return
+        try:
+            decision = self.history.undo() if undo else self.history.redo()
+        except ProjectError as error:
+            show_error(f"Not saved: {error}")
+            self._say(f"Not saved: {error}")
+            return
+        if decision is None:
+            self._say("Nothing to undo." if undo else "Nothing to redo.")
+            self._refresh()
+            return
+        self.session.reviews_changed.emit()
+        self.queue.reload(self.queue.order, self.queue.state_filter, self.queue.round_id)
+        self.queue.go_to(decision.item_id)
+        self._rebuild_list()
+        self._show_current()
+        self._say(after_text(decision, undone=undo))
+
+    def accept_empty_negatives(self) -> None:
+        """Accept every empty proposal of an image tagged "no finding" (those still to review)."""
+        if self.queue is None or self._editing_refused() or self.project.read_only:
+            return
+        entries = self.queue.empty_negatives()
+        try:
+            for entry in entries:
+                before = self.history.before(entry.item.id)
+                self.queue.accept_many([entry])
+                self.history.record(entry.item.id, entry.item.name, before)
+        except (ProjectError, ValueError) as error:
+            show_error(f"Not saved: {error}")
+        self._rebuild_list()
+        self.session.reviews_changed.emit()
+        self._say(f"Accepted {len(entries)} empty proposals of images tagged “no finding”."
+                  if entries else "No empty proposal of a “no finding” image is waiting.")
+        self._show_current()
+
+    def _entry(self) -> ReviewEntry | None:
+        """The queue's current entry when it is the image on the canvas (else None: the canvas
+        shows an image another dock moved to, which has no proposal in this list)."""
+        entry = self.queue.current if self.queue is not None else None
+        shown = self.session.current_item
+        if entry is None or (shown is not None and shown.id != entry.item.id):
+            return None
+        return entry
 
     def _decide(self, action: str, *args) -> bool:
-        if self.queue is None or self.queue.current is None:
+        if self._entry() is None:
+            if self.queue is not None:
+                self._say("The image on the canvas has no proposal in this list.")
             return False
         if self.editing and action != "correct":
             self._say("Save (E) or cancel (Esc) the edit first.")
             return False
-        index = self.queue.index
+        index, item = self.queue.index, self.queue.current.item
+        before = self.history.before(item.id)
         try:
             entry = getattr(self.queue, action)(*args)
         except ProjectError as error:
@@ -321,10 +436,11 @@ class ReviewWidget(SessionDock, QWidget):
             show_warning(str(error))
             self._refused(str(error))
             return False
+        self.history.record(item.id, item.name, before)
         self._update_row(index)
         self.session.reviews_changed.emit()
-        done = action != "undo_review" and self.queue.current is entry
-        self._say(f"{entry.item.name}: {state_name(entry.state)}."
+        done = self.queue.current is entry
+        self._say(f"{entry.item.name}: {state_name(entry.state)} (Ctrl+Z undoes)."
                   + (" Nothing else is waiting for review in this list." if done else ""))
         self._show_current()
         return True
@@ -346,7 +462,7 @@ class ReviewWidget(SessionDock, QWidget):
         if self.editing:
             self.save_edit()
             return
-        entry = self.queue.current if self.queue is not None else None
+        entry = self._entry()
         if entry is None or self.layers.your_label is None:
             return
         if self.project.read_only:
@@ -359,10 +475,25 @@ class ReviewWidget(SessionDock, QWidget):
         layer.selected_label = self._label_value(entry)
         self.viewer.layers.selection.active = layer
         layer.mode = "paint"
+        self.session.keys.set_painting(layer)
         self.editing = True
-        self._say("Editing “your label”: paint, or draw SAM boxes into it. "
+        self._say("Editing “your label”: paint, or press B and draw SAM boxes. "
                   "E saves, Esc cancels.")
         self._refresh()
+
+    def draw_boxes(self) -> None:
+        """While editing: SAM boxes drawn on the canvas are painted into "your label"."""
+        if not self.editing:
+            self._say("Press E to edit first; boxes are drawn into “your label”.")
+            return
+        tool = self.box_tool
+        tool.setVisible(True)
+        tool.target(self.view.layer, self.layers.your_label)
+        tool.start()
+
+    def _cached_embedding(self, backbone, plane: np.ndarray):
+        """The project's cached embedding of ``plane`` for ``backbone``, if it has one."""
+        return None if self.project is None else self.project.embedding_cache(backbone).get(plane)
 
     def save_edit(self) -> None:
         """Store the current plane of "your label" as the item's correction."""
@@ -390,6 +521,9 @@ class ReviewWidget(SessionDock, QWidget):
             self._show_current()
 
     def _stop_painting(self) -> None:
+        self.session.keys.set_painting(None)
+        self.box_tool.finish()
+        self.box_tool.setVisible(False)
         layer = self.layers.your_label
         if layer is not None:
             layer.mode = "pan_zoom"
@@ -474,29 +608,31 @@ class ReviewWidget(SessionDock, QWidget):
             return
         self._following_dims = True
         try:
-            self.view.show(self.project, entry.item)
+            self.session.show_item(entry.item, self)
+            self._show_layers(entry)
+        except Exception as error:  # noqa: BLE001 - a bad file must not break the dock
+            show_error(f"{entry.item.name}: cannot show this image: {error}")
+        finally:
+            self._following_dims = False
+        self._select_row()
+        self._refresh()
+
+    def _show_layers(self, entry: ReviewEntry) -> None:
+        """The entry's maps and masks over the image (which stays at the bottom)."""
+        self._following_dims = True
+        try:
             self.layers.show(self.project, entry, self.queue.round_id)
-            self._image_to_bottom()
+            self.view.to_bottom()
             self.view.show(self.project, entry.item)  # the plane again, after layer changes
             if self.view.layer is not None:
                 self.viewer.layers.selection.active = self.view.layer
-            self._bind_layer_keys()
-        except Exception as error:  # noqa: BLE001 - a bad file must not break the dock
-            show_error(f"{entry.item.name}: cannot show this image: {error}")
         finally:
             self._following_dims = False
         for kind, box in self.layer_boxes.items():
             box.blockSignals(True)
             box.setChecked(self.layers.visible[kind])
             box.blockSignals(False)
-        self._select_row()
-        self._refresh()
-
-    def _image_to_bottom(self) -> None:
-        indices = [self.viewer.layers.index(layer) for layer in self.view.layers
-                   if layer in self.viewer.layers]
-        if indices and indices != list(range(len(indices))):
-            self.viewer.layers.move_multiple(indices, 0)
+        self.legend.show_for(self.layers)
 
     def _rebuild_list(self) -> None:
         self.entry_list.clear()
@@ -542,16 +678,22 @@ class ReviewWidget(SessionDock, QWidget):
 
     def _refresh(self) -> None:
         has_project = self.project is not None and self.queue is not None
-        entry = self.queue.current if has_project else None
+        entry = self._entry() if has_project else None
         writable = has_project and not self.project.read_only
         can_decide = entry is not None and writable and not self.editing
-        for button in (self.accept_button, self.reject_button, self.undo_button):
+        for button in (self.accept_button, self.reject_button):
             button.setEnabled(can_decide)
+        history = self.history if writable and not self.editing else None
+        self._offer(self.undo_button, "Undo", history.next_undo() if history else None)
+        self._offer(self.redo_button, "Redo", history.next_redo() if history else None)
+        self.bulk_button.setEnabled(has_project and writable and not self.editing)
         self.edit_button.setEnabled(entry is not None and writable and not self.editing)
         self.save_button.setEnabled(self.editing)
         self.cancel_button.setEnabled(self.editing)
+        self.boxes_button.setEnabled(self.editing)
+        listed = has_project and bool(self.queue.entries)
         for button in (self.prev_button, self.next_button):
-            button.setEnabled(entry is not None and not self.editing)
+            button.setEnabled(listed and not self.editing)
         for combo in (self.order_combo, self.filter_combo, self.round_combo):
             combo.setEnabled(has_project and not self.editing)
         self._refresh_texts(entry)
@@ -563,6 +705,7 @@ class ReviewWidget(SessionDock, QWidget):
             self._show_empty(NO_PROJECT)
             self.item_label.setText("—")
             self.state_label.setText("")
+            self.tags_label.setText("")
             return
         mode = " (read-only: decisions are not saved)" if self.project.read_only else ""
         self.project_label.setText(f"Project <b>{self.project.root.name}</b>{mode}")
@@ -576,18 +719,43 @@ class ReviewWidget(SessionDock, QWidget):
         else:
             self._show_empty(None)
         if entry is None:
-            self.item_label.setText("—")
-            self.state_label.setText("")
+            current = self.session.current_item
+            self.item_label.setText(current.name if current is not None else "—")
+            self.state_label.setText("This image has no proposal yet." if current else "")
+            self.tags_label.setText("")
             return
         item = entry.item
         where = f" · slice {item.slice_index}" if item.is_slice else ""
         self.item_label.setText(f"{item.name}")
         color, mark = STATE_STYLE[entry.state]
         editing = " · <b>editing</b>" if self.editing else ""
+        origin = f"round #{entry.round_id}" if entry.round_id is not None else "no round"
         self.state_label.setText(
             f"<span style='color:{color}'>{mark} {state_name(entry.state)}</span>"
             f" · confidence {confidence_text(entry.confidence)}{where}"
-            f" · {self.queue.index + 1} of {len(self.queue.entries)}{editing}")
+            f" · image {self.queue.index + 1} of {len(self.queue.entries)}{editing}"
+            f"<br><small>proposal of {origin} · {entry.method}</small>")
+        self.tags_label.setText(self._tags_text(entry))
+
+    @staticmethod
+    def _offer(button, verb: str, decision) -> None:
+        button.setEnabled(decision is not None)
+        button.setToolTip(f"{verb}: {decision.describe()}" if decision is not None else
+                          f"Nothing to {verb.lower()} in this session")
+
+    def _tags_text(self, entry: ReviewEntry) -> str:
+        """The item's tags, and a warning when the proposal contradicts "no finding"."""
+        if not self.project.catalog.item(entry.item.id).tagged:
+            return "<span style='color:gray'>Not tagged</span>"
+        tags = self.project.catalog.tags(entry.item.id)
+        if tags:
+            names = ", ".join(c.name for c in self.project.catalog.classes() if c.id in tags)
+            return f"Tagged: <b>{names}</b>"
+        mask = self.project.labels.proposal_mask(self.project.labels.proposal(entry.proposal_id))
+        if mask.any():
+            return ("Tagged: <b>no finding</b> · <span style='color:#D55E00'>⚠ the proposal "
+                    "marks pixels on an image tagged “no finding”</span>")
+        return "Tagged: <b>no finding</b>"
 
     def _show_empty(self, text: str | None) -> None:
         self.empty_label.setVisible(text is not None)
@@ -597,5 +765,6 @@ class ReviewWidget(SessionDock, QWidget):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.layers.clear()
+        self.session.keys.forget(self)
         super().closeEvent(event)
 

@@ -1,12 +1,19 @@
 """The layers the Review dock shows over the current item's image, with fixed names.
 
-* ``"proposal"`` — Labels, opacity 0.45: the method's proposal. Not meant to be painted: the
-  layer's ``editable`` is set to False after every data update (napari resets it when data is
-  assigned), so napari's paint tools are greyed out on it.
-* ``"your label"`` — Labels: the person's correction (the SAM box tool can paint into it too).
-* ``"CAM · <class>"`` — Image, inferno, additive, opacity 0.6, contrast 0–1.
-* ``"affinity"`` — Image, viridis, hidden by default.
-* ``"refined · <class>"`` — Image, magma, additive, hidden by default.
+* ``"proposal"`` — Labels drawn as a **2-pixel outline** in the class colour: the method's
+  proposal (for a reviewed item, the proposal the person decided on). Not meant to be painted:
+  the layer's ``editable`` is set to False after every data update (napari resets it when data
+  is assigned), so napari's paint tools are greyed out on it.
+* ``"your label"`` — Labels, **filled**, opacity 0.5: what the person stands behind — the
+  accepted proposal or the correction — and what is painted while editing (the SAM boxes paint
+  into it too). Outline vs fill keeps an edit visible against the proposal.
+* ``"CAM · <class>"`` — Image, hidden by default; viridis with transparency rising from 0 (a low
+  CAM shows the image, not a tint), contrast 0–1.
+* ``"affinity"`` — Image, grey, hidden by default.
+* ``"refined · <class>"`` — Image, cividis with the same transparency ramp, hidden by default.
+
+None of the map colours is a class colour (the class colours are Okabe-Ito's), and the Review
+dock shows a colour bar for every visible map (:mod:`.legend`).
 
 A 2D item gets 2D layers. A slice of a volume gets volume-shaped layers (planes × H × W) with the
 source's scale, so they line up with the whole-volume image layer of
@@ -24,11 +31,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from napari.utils.colormaps import DirectLabelColormap
+from napari.utils.colormaps import Colormap, DirectLabelColormap, ensure_colormap
 
 from ..project import ImageClass, LabelState
 from ..project.maps import MapRecord
-from ..review import latest_proposals
+from ..review.queue import shown_proposals
 from .item_view import layer_kwargs
 
 if TYPE_CHECKING:
@@ -45,10 +52,26 @@ REFINED_PREFIX = "refined · "
 REVIEW_META = "weaksam_review"   # metadata key on our layers: their kind
 KINDS = ("cam", "affinity", "refined", "proposal")
 _STACK_ORDER = ("cam", "affinity", "refined", "proposal", "your label")  # bottom to top
+MAP_COLORMAPS = {"cam": "viridis", "affinity": "gray", "refined": "cividis"}
+PROPOSAL_CONTOUR = 2      # pixels
+YOUR_LABEL_OPACITY = 0.5
+
+
+def map_colormap(kind: str) -> Colormap:
+    """The colormap of a map layer: transparent at 0 for CAM and refined maps, so low values
+    leave the image as it is."""
+    base = ensure_colormap(MAP_COLORMAPS[kind])
+    values = np.linspace(0.0, 1.0, 16)
+    colors = np.asarray(base.map(values), dtype=float)
+    if kind != "affinity":
+        colors[:, 3] = np.clip(values * 1.5, 0.0, 0.9)
+    return Colormap(colors, name=f"weaksam {kind}", controls=values)
+
+
 _IMAGE_STYLE = {
-    "cam": {"colormap": "inferno", "blending": "additive", "opacity": 0.6},
-    "affinity": {"colormap": "viridis", "blending": "translucent", "opacity": 0.6},
-    "refined": {"colormap": "magma", "blending": "additive", "opacity": 0.6},
+    "cam": {"blending": "translucent", "opacity": 1.0},
+    "affinity": {"blending": "translucent", "opacity": 0.6},
+    "refined": {"blending": "translucent", "opacity": 1.0},
 }
 
 
@@ -92,7 +115,7 @@ class ReviewLayers:
 
     def __init__(self, viewer: napari.Viewer) -> None:
         self.viewer = viewer
-        self.visible = {"cam": True, "affinity": False, "refined": False, "proposal": True}
+        self.visible = {"cam": False, "affinity": False, "refined": False, "proposal": True}
         self.geometry: Geometry | None = None
         self.entry: ReviewEntry | None = None
         self._layers: dict[str, object] = {}   # name → layer, ours only
@@ -161,15 +184,13 @@ class ReviewLayers:
             self._put_image(name, kind, data, geometry.scale)
 
         proposals = self._proposal_stack(project, item, geometry, dtype, round_id)
-        self._put_labels(PROPOSAL, "proposal", proposals, geometry.scale, colormap, 0.45)
+        self._put_labels(PROPOSAL, "proposal", proposals, geometry.scale, colormap, 0.9)
         proposal_layer = self.layer(PROPOSAL)
+        proposal_layer.contour = PROPOSAL_CONTOUR
         proposal_layer.editable = False
-        yours = np.zeros(geometry.shape, dtype)
-        if entry.state is LabelState.CORRECTED:
-            final = project.labels.final_mask(item.id)
-            if final is not None:
-                yours[geometry.plane] = final
-        self._put_labels(YOUR_LABEL, "your label", yours, geometry.scale, colormap, 0.8)
+        yours = self._final_stack(project, item, geometry, dtype)
+        self._put_labels(YOUR_LABEL, "your label", yours, geometry.scale, colormap,
+                         YOUR_LABEL_OPACITY)
         self._restack()
 
     def set_visible(self, kind: str, visible: bool) -> None:
@@ -193,18 +214,31 @@ class ReviewLayers:
                         round_id: int | None) -> np.ndarray:
         """Every proposed plane of the item's source (just the item for a 2D image)."""
         items = project.catalog.items(item.source_id) if geometry.plane else [item]
-        found = latest_proposals(project, round_id, [i.id for i in items])
+        found = shown_proposals(project, round_id, [i.id for i in items])
         key = (str(project.root), item.source_id, geometry.shape, np.dtype(dtype).str,
-               tuple(sorted((k, v[0]) for k, v in found.items())))
+               tuple(sorted(found.items())))
         if key == self._stack_key and self._stack is not None:
             return self._stack
         stack = np.zeros(geometry.shape, dtype)
         for other in items:
             if other.id in found:
-                mask = project.labels.proposal_mask(project.labels.proposal(found[other.id][0]))
+                mask = project.labels.proposal_mask(project.labels.proposal(found[other.id]))
                 index = (other.display_index,) if geometry.plane else ()
                 stack[index] = mask
         self._stack_key, self._stack = key, stack
+        return stack
+
+    @staticmethod
+    def _final_stack(project: Project, item: Item, geometry: Geometry, dtype) -> np.ndarray:
+        """What the person stands behind on every reviewed plane of the item's source."""
+        items = project.catalog.items(item.source_id) if geometry.plane else [item]
+        states = project.labels.states()
+        stack = np.zeros(geometry.shape, dtype)
+        for other in items:
+            if states.get(other.id) in (LabelState.ACCEPTED, LabelState.CORRECTED):
+                final = project.labels.final_mask(other.id)
+                if final is not None:
+                    stack[(other.display_index,) if geometry.plane else ()] = final
         return stack
 
     def _put_image(self, name: str, kind: str, data: np.ndarray,
@@ -222,7 +256,7 @@ class ReviewLayers:
         if layer is not None:
             self._remove(name)
         self._layers[name] = self.viewer.add_image(
-            data, name=name, scale=scale, contrast_limits=limits,
+            data, name=name, scale=scale, contrast_limits=limits, colormap=map_colormap(kind),
             visible=self.visible[kind], metadata={REVIEW_META: kind}, **_IMAGE_STYLE[kind])
 
     def _put_labels(self, name: str, kind: str, data: np.ndarray, scale: tuple[float, ...],
@@ -252,8 +286,9 @@ class ReviewLayers:
         ours = sorted((layer for name in self.names for layer in [self._layers[name]]),
                       key=lambda layer: _STACK_ORDER.index(layer.metadata[REVIEW_META]))
         indices = [self.viewer.layers.index(layer) for layer in ours]
-        if indices != sorted(indices):
-            self.viewer.layers.move_multiple(indices, max(indices) + 1)
+        if indices != sorted(indices):  # one at a time to the top, in order
+            for layer in ours:
+                self.viewer.layers.move(self.viewer.layers.index(layer), len(self.viewer.layers))
 
 
 def _map(project: Project, item: Item, kind: str, class_id: int | None,

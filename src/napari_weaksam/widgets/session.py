@@ -8,6 +8,11 @@ proposals changed (a round finished or was restored), ``reviews_changed`` that a
 A dock that runs a background job on the project (a method run, an import) tells the session
 (:meth:`ProjectSession.job_started`). While any job runs, :attr:`ProjectSession.busy` says why,
 the project cannot be closed or replaced, and ``busy_changed`` lets every dock disable what would.
+
+The session also owns what the docks show on the one canvas: **one current item**
+(:meth:`ProjectSession.show_item`, announced by ``item_shown`` so every dock follows it), one image
+layer (:attr:`view`), one set of review layers (:attr:`layers`) and one key map (:attr:`keys`).
+A tag key therefore always tags the image on the canvas, whichever dock moved to it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from ..project import ProjectError
 if TYPE_CHECKING:
     import napari
 
-    from ..project import Project
+    from ..project import Item, Project
+    from .item_view import ItemView
+    from .keymap import KeyMap
+    from .review_layers import ReviewLayers
 
 JOB_POLL_MS = 100
 
@@ -46,11 +54,68 @@ class ProjectSession:
     reviews_changed = Signal()         # a person accepted, corrected, rejected or undid
     item_requested = Signal(int)       # a dock asks the others to show this item id
     busy_changed = Signal(object)      # why the project is busy (str), or None once it is free
+    item_shown = Signal(object, object)  # the item now on the canvas, and the dock that moved
 
-    def __init__(self) -> None:
+    def __init__(self, viewer: napari.Viewer | None = None) -> None:
         self.project: Project | None = None
+        self.current_item: Item | None = None
         self._jobs: list[_Job] = []
         self._timer: QTimer | None = None
+        self._viewer = weakref.ref(viewer) if viewer is not None else None
+        self._view: ItemView | None = None
+        self._layers: ReviewLayers | None = None
+        self._keys: KeyMap | None = None
+
+    # -- what the canvas shows -----------------------------------------------------------------
+    @property
+    def viewer(self) -> napari.Viewer:
+        viewer = self._viewer() if self._viewer is not None else None
+        if viewer is None:
+            raise RuntimeError("this session has no viewer")
+        return viewer
+
+    @property
+    def view(self) -> ItemView:
+        """The one image layer of the current item (at the bottom of the plugin's layers)."""
+        if self._view is None:
+            from .item_view import ItemView
+
+            self._view = ItemView(self.viewer)
+        return self._view
+
+    @property
+    def layers(self) -> ReviewLayers:
+        """The current item's CAM, map, proposal and "your label" layers."""
+        if self._layers is None:
+            from .review_layers import ReviewLayers
+
+            self._layers = ReviewLayers(self.viewer)
+        return self._layers
+
+    @property
+    def keys(self) -> KeyMap:
+        if self._keys is None:
+            from .keymap import KeyMap
+
+            self._keys = KeyMap(self.viewer)
+        return self._keys
+
+    def show_item(self, item: Item, origin: object) -> None:
+        """Put ``item`` on the canvas (its image at the bottom) and tell every dock."""
+        if self.project is None:
+            return
+        self.view.show(self.project, item)
+        self.view.to_bottom()
+        self.current_item = item
+        self.item_shown.emit(item, origin)
+
+    def clear_canvas(self) -> None:
+        """Nothing is shown (the project closed)."""
+        if self._layers is not None:
+            self._layers.clear()
+        if self._view is not None:
+            self._view.clear()
+        self.current_item = None
 
     @property
     def busy(self) -> str | None:
@@ -71,6 +136,8 @@ class ProjectSession:
         if self.project is not None:
             self.project.close()
         self.project = project
+        if self._viewer is not None:
+            self.clear_canvas()
         self.project_changed.emit(project)
 
     def job_started(self, what: str, running: Callable[[], bool]) -> None:
@@ -101,7 +168,7 @@ def session_for(viewer: napari.Viewer) -> ProjectSession:
     """The session of ``viewer`` (created on first use, gone with the viewer)."""
     session = _SESSIONS.get(viewer)
     if session is None:
-        session = _SESSIONS[viewer] = ProjectSession()
+        session = _SESSIONS[viewer] = ProjectSession(viewer)
     return session
 
 

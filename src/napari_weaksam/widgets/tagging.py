@@ -1,7 +1,12 @@
 """The Tagging dock: classes, image-level tags per image or slice, keyboard first.
 
-Keys (in the dock and on the canvas): 1–9 toggle a class, 0 = no finding, N / → next,
-P / ← previous, U = next untagged. Every tag is written to the project at once.
+Keys (in the dock and on the canvas, whatever plugin layer is selected): 1–9 toggle a class,
+0 = no finding, N / → next, P / ← previous, U = next untagged. Tags always apply to the image on
+the canvas: the docks share one current item (see :mod:`.session`). Every tag is written to the
+project at once.
+
+The Window choice offers CT windows only for CT sources (their values are Hounsfield units); MR
+and other grey images get automatic contrast, and colour images (H&E) have no window.
 
 While a job runs on the project (a method run in the Train dock, an import here), New… and
 Open… are disabled: the project cannot be closed or replaced under it (see ``session.busy``).
@@ -40,7 +45,7 @@ from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
 from .qt_helpers import allow, color_swatch, make_button
-from .session import SessionDock, follow
+from .session import SessionDock, follow, session_for
 
 if TYPE_CHECKING:
     import napari
@@ -60,13 +65,14 @@ class TaggingWidget(SessionDock, QWidget):
         self.viewer = napari_viewer
         self.project: Project | None = None
         self.nav = TagNavigator()
-        self.view = ItemView(napari_viewer)
+        self.session = session_for(napari_viewer)
         self._following_dims = False
         self._build()
-        self._bind_viewer_keys()
+        self._bind_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
         self._join_session(napari_viewer, project)
         follow(self, self.session.busy_changed, self._refresh_project_buttons)
+        follow(self, self.session.item_shown, self._on_item_shown)
         self._refresh()
 
     # -- building ------------------------------------------------------------------------------
@@ -153,8 +159,8 @@ class TaggingWidget(SessionDock, QWidget):
         self.filter_combo.currentIndexChanged.connect(self._on_filter)
         form.addRow("Show", self.filter_combo)
         self.window_combo = QComboBox()
-        self.window_combo.addItems(["auto", *WINDOW_PRESETS])
-        self.window_combo.currentTextChanged.connect(self.view.apply_window)
+        self.window_combo.addItem("auto")
+        self.window_combo.currentTextChanged.connect(self._on_window)
         form.addRow("Window", self.window_combo)
         self.advance_box = QCheckBox("Go to the next image after 0")
         self.advance_box.setChecked(True)
@@ -162,12 +168,22 @@ class TaggingWidget(SessionDock, QWidget):
         layout.addLayout(form)
         return box
 
-    def _bind_viewer_keys(self) -> None:
-        actions = {str(d): (lambda _v, d=d: self.press_digit(d)) for d in range(10)}
-        actions.update({"n": lambda _v: self.next(), "p": lambda _v: self.previous(),
-                        "u": lambda _v: self.next_untagged()})
-        for key, action in actions.items():
-            self.viewer.bind_key(key, action, overwrite=True)
+    @property
+    def view(self) -> ItemView:
+        """The viewer's one image layer, shared with the other docks."""
+        return self.session.view
+
+    def _bind_keys(self) -> None:
+        keys = {str(d): (lambda d=d: self.press_digit(d), f"toggle class {d}")
+                for d in range(1, 10)}
+        keys["0"] = (self.mark_no_finding, "no finding (and go to the next image)")
+        keys["u"] = (self.next_untagged, "next untagged image")
+        for key in ("n", "Right"):
+            keys[key] = (self.next, "next image")
+        for key in ("p", "Left"):
+            keys[key] = (self.previous, "previous image")
+        self.session.keys.register(self, keys)
+        self.destroyed.connect(lambda *_: self.session.keys.forget(self))
 
     # -- project -------------------------------------------------------------------------------
     def open_project(self, path: str | Path) -> None:
@@ -192,7 +208,6 @@ class TaggingWidget(SessionDock, QWidget):
         if self.project is project:
             return
         self.project = project
-        self.view.clear()
         self.nav.load(project)
         self._rebuild_classes()
         self._refresh()
@@ -214,7 +229,6 @@ class TaggingWidget(SessionDock, QWidget):
 
     def _forget_project(self) -> None:
         self.project = None
-        self.view.clear()
         self.nav.clear()
         self._rebuild_classes()
         self._refresh()
@@ -308,13 +322,42 @@ class TaggingWidget(SessionDock, QWidget):
         if item is not None and self.project is not None:
             self._following_dims = True
             try:
-                self.view.show(self.project, item)
+                self.session.show_item(item, self)
+                self._offer_windows(item)
                 self.view.apply_window(self.window_combo.currentText())
             except Exception as error:  # noqa: BLE001 - a bad file must not break the dock
                 show_error(f"{item.name}: cannot show this image: {error}")
             finally:
                 self._following_dims = False
         self._refresh()
+
+    def _on_item_shown(self, item: Item, origin: object) -> None:
+        """Another dock moved the canvas to ``item``: tags now apply to it."""
+        if origin is self or self.project is None or item.id not in self.nav.ids:
+            return
+        self.nav.go_to(item.id)
+        self._offer_windows(item)
+        self._refresh()
+
+    def _offer_windows(self, item: Item) -> None:
+        """CT windows for CT sources only; colour images have no window at all."""
+        image = self.project.source_image(item.source_id)
+        names = ["auto", *WINDOW_PRESETS] if image.modality == "CT" else ["auto"]
+        current = self.window_combo.currentText()
+        self.window_combo.blockSignals(True)
+        self.window_combo.clear()
+        self.window_combo.addItems(names)
+        self.window_combo.setCurrentText(current if current in names else "auto")
+        self.window_combo.blockSignals(False)
+        self.window_combo.setEnabled(not image.is_rgb and len(names) > 1)
+        self.window_combo.setToolTip(
+            "Colour image: shown as it is, no window" if image.is_rgb else
+            "CT windows (level/width in HU)" if len(names) > 1 else
+            "Not CT: contrast is set automatically from the image (windows are in HU)")
+
+    def _on_window(self, preset: str) -> None:
+        if self.project is not None:
+            self.view.apply_window(preset)
 
     def _on_dims_step(self, _event=None) -> None:
         """Scrolling through a volume in napari moves to that slice's item."""
@@ -323,6 +366,7 @@ class TaggingWidget(SessionDock, QWidget):
         plane = self.view.displayed_plane()
         if plane is not None and plane != self.nav.current.display_index:
             self.nav.go_to_plane(self.nav.current.source_id, plane)
+            self.session.current_item = self.nav.current
             self._refresh()
 
     def _on_filter(self, index: int) -> None:

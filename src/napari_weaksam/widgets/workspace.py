@@ -1,0 +1,112 @@
+"""The WeakSAM panel: Tag · Train · Review as tabs of one dock, on one project.
+
+The tabs are the Tagging, Train and Review docks, sharing the viewer's session
+(:mod:`.session`): one project, one current item, one image layer at the bottom with the review
+layers over it, one key map (:mod:`.keymap`). The current tab owns the keys two tabs share
+(``N`` / ``P`` move in the Tag list or in the Review queue); every other key works from any tab.
+``?`` (or the *Keys* button) opens the shortcut sheet. One panel fits a 1366 × 768 screen: the
+tabs stack what three docks would.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .qt_helpers import make_button
+from .review import ReviewWidget
+from .session import session_for
+from .tagging import TaggingWidget
+from .training import TrainingWidget
+
+if TYPE_CHECKING:
+    import napari
+
+    from ..project import Project
+
+TABS = ("Tag", "Train", "Review")
+
+
+class WorkspaceWidget(QWidget):
+    """One dock with the plugin's three tabs."""
+
+    def __init__(self, napari_viewer: napari.Viewer, project: Project | None = None) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
+        self.tagging = TaggingWidget(napari_viewer)
+        self.training = TrainingWidget(napari_viewer)
+        self.review = ReviewWidget(napari_viewer)
+        self._build()
+        self.session.keys.register(self, {"Shift-/": (self.show_keys, "this shortcut sheet")})
+        self.destroyed.connect(lambda *_: self.session.keys.forget(self))
+        self.tabs.currentChanged.connect(self._on_tab)
+        self._on_tab(self.tabs.currentIndex())
+        if project is not None:
+            self.tagging.set_project(project)
+
+    def _build(self) -> None:
+        self.setMinimumWidth(340)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        self.tabs = QTabWidget()
+        for name, widget in zip(TABS, (self.tagging, self.training, self.review), strict=True):
+            self.tabs.addTab(widget, name)
+        layout.addWidget(self.tabs, 1)
+        row = QHBoxLayout()
+        self.project_label = QLabel("")
+        self.project_label.setStyleSheet("color: gray;")
+        row.addWidget(self.project_label, 1)
+        row.addWidget(make_button("? Keys", "Every key of the plugin (?)", self.show_keys))
+        layout.addLayout(row)
+        self.session.project_changed.connect(self._on_project)
+        self.destroyed.connect(lambda *_: self.session.project_changed.disconnect(
+            self._on_project))
+        self._on_project(self.session.project)
+
+    def _on_project(self, project) -> None:
+        self.project_label.setText("" if project is None else f"Project: {project.root.name}")
+
+    def _on_tab(self, index: int) -> None:
+        """The current tab owns the keys the tabs share (N / P)."""
+        widget = self.tabs.widget(index)
+        self.session.keys.active_owner = widget if widget is not self.training else self.tagging
+        if widget is self.review and self.session.current_item is not None:
+            self.review.go_to(self.session.current_item.id)
+
+    def show_tab(self, name: str) -> None:
+        self.tabs.setCurrentIndex(TABS.index(name))
+
+    def show_keys(self) -> QDialog:
+        """The shortcut sheet: every key and what it does now."""
+        dialog = QDialog(self)
+        dialog.setWindowTitle("WeakSAM keys")
+        layout = QVBoxLayout(dialog)
+        table = QTreeWidget()
+        table.setHeaderLabels(["Key", "What it does"])
+        table.setRootIsDecorated(False)
+        for key, text in self.session.keys.sheet():
+            table.addTopLevelItem(QTreeWidgetItem([key, text]))
+        table.resizeColumnToContents(0)
+        layout.addWidget(table)
+        note = QLabel("The keys work on the canvas whatever WeakSAM layer is selected, and in "
+                      "the panel. While editing, the painted layer keeps napari's painting keys "
+                      "(E saves, Esc cancels).")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+        dialog.resize(460, 520)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.keys_dialog = dialog
+        return dialog
