@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import os
+import stat
 from pathlib import Path
 
 import nibabel as nib
@@ -9,7 +12,7 @@ import numpy as np
 import pytest
 
 from napari_weaksam.cli import main
-from napari_weaksam.export import EXPORT_FORMATS, export_masks
+from napari_weaksam.export import EXPORT_FORMATS, MANIFEST, ExistingFiles, export_masks
 from napari_weaksam.io import read_image
 from napari_weaksam.project import Item, Project
 from napari_weaksam.sample import make_sample_project, sample_dir
@@ -19,7 +22,9 @@ ACCEPTED, CORRECTED, REJECTED, WAITING = (
     "adenocarcinoma_GT2001837-1-400-002", "normal_GT2000000-1-400-001",
     "polyp_GT2001818-1-400-001", "polyp_GT2012173-1-400-003",
 )
-SLICE_CORRECTED, SLICE_ACCEPTED = 13, 6  # display indices of brain1 slices
+SLICE_CORRECTED, SLICE_ACCEPTED, SLICE_PROPOSED = 13, 6, 20  # display indices of brain1 slices
+OTHERS_2D = 4  # the sample's 2D images none of the fixtures gives a proposal
+HINT = "how to add proposals"
 
 
 @pytest.fixture
@@ -88,8 +93,8 @@ def export(root: Path, dest: Path, **kwargs):
 def test_reviewed_2d_masks_are_written_exactly(root, reviewed_2d, tmp_path):
     report = export(root, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        f"{ACCEPTED}.tif", f"{CORRECTED}.tif"]
-    assert sorted(report.files) == sorted((tmp_path / "out").iterdir())
+        f"{ACCEPTED}.tif", MANIFEST, f"{CORRECTED}.tif"]
+    assert sorted([*report.files, report.manifest]) == sorted((tmp_path / "out").iterdir())
     for name in (ACCEPTED, CORRECTED):
         np.testing.assert_array_equal(read_image(tmp_path / "out" / f"{name}.tif").data,
                                       reviewed_2d[name])
@@ -162,8 +167,13 @@ def test_existing_files_are_not_overwritten(root, reviewed_2d, tmp_path):
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / f"{CORRECTED}.tif").write_bytes(b"someone else's file")
-    with pytest.raises(FileExistsError, match=CORRECTED):
+    with pytest.raises(ExistingFiles, match=CORRECTED) as refused:
         export(root, dest)
+    assert refused.value.clashes == [dest / f"{CORRECTED}.tif"]
+    assert refused.value.headline() == "1 file already in out"
+    assert ExistingFiles([dest], tmp_path / "x" / "exports of 2024-05-17").headline(
+        9) == "1 file already in expo…5-17"
+    assert refused.value.explain("do this").startswith(f"1 file already exists in {dest}; do this.")
     assert sorted(p.name for p in dest.iterdir()) == [f"{CORRECTED}.tif"]
     assert (dest / f"{CORRECTED}.tif").read_bytes() == b"someone else's file"
     export(root, dest, overwrite=True)
@@ -186,13 +196,120 @@ def test_cli_round_trip(root, reviewed_2d, reviewed_brain, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert out.strip() == (f"{dest}: 4 files written (5 items: accepted 2, corrected 2, "
-                           "proposed 1), 5 left out")
+                           f"proposed 1), 5 left out: 1 rejected, {OTHERS_2D} without a proposal")
     np.testing.assert_array_equal(read_image(dest / f"{WAITING}.nii.gz").data,
                                   reviewed_2d[WAITING])
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "weaksam: error:" in err and "already exist" in err
+    assert err.startswith(f"weaksam: error: 5 files already exist in {dest}; choose another "
+                          "folder, or replace them with --overwrite. Existing: ")
     assert main([*args, "--overwrite"]) == 0
     with pytest.raises(SystemExit) as exited:
         main(["export", str(root), str(dest), "--format", "png"])
     assert exited.value.code == 2
+
+
+def test_cli_summary_tells_how_to_add_the_unreviewed_proposals(root, reviewed_2d, tmp_path,
+                                                                capsys):
+    assert main(["export", str(root), str(tmp_path / "cli")]) == 0
+    assert capsys.readouterr().out.strip().endswith(
+        f"{OTHERS_2D} without a proposal, 1 volume with no slice to export"
+        " — add --proposals to include unreviewed proposals")
+
+
+def test_summary_says_what_was_left_out_and_why(root, reviewed_2d, tmp_path):
+    report = export(root, tmp_path / "out")
+    assert report.summary(HINT) == (
+        f"2 files written (2 items: accepted 1, corrected 1), {OTHERS_2D + 3} left out: "
+        f"1 not reviewed, 1 rejected, {OTHERS_2D} without a proposal, "
+        f"1 volume with no slice to export — {HINT}")
+    assert report.summary().endswith("1 volume with no slice to export")
+    with_proposals = export(root, tmp_path / "all", include_proposals=True)
+    assert with_proposals.summary(HINT) == (
+        "3 files written (3 items: accepted 1, corrected 1, proposed 1), "
+        f"{OTHERS_2D + 2} left out: 1 rejected, {OTHERS_2D} without a proposal, "
+        "1 volume with no slice to export")
+
+
+def test_a_volume_of_unreviewed_proposals_gets_the_hint(root, tmp_path):
+    with Project.open(root) as project:
+        item = brain_items(project)[SLICE_PROPOSED]
+        project.labels.add_proposal(item.id, brain_labels(project, item), method="manual")
+    report = export(root, tmp_path / "out")
+    assert report.files == [] and report.manifest is None
+    assert report.summary(HINT).endswith(f"1 volume with no slice to export — {HINT}")
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_manifest_tells_reviewed_slices_from_proposals(root, reviewed_2d, reviewed_brain,
+                                                        tmp_path):
+    with Project.open(root) as project:
+        slices = brain_items(project)
+        round_id = project.rounds.start_round("manual")
+        for index in (SLICE_PROPOSED, SLICE_ACCEPTED):  # newer than the accepted slice's review
+            item = slices[index]
+            project.labels.add_proposal(item.id, brain_labels(project, item), method="manual",
+                                        round_id=round_id)
+        project.rounds.finish_round(round_id, "done")
+    report = export(root, tmp_path / "out", fmt="zarr", include_proposals=True)
+    rows = read_manifest(report.manifest)
+    assert report.manifest == tmp_path / "out" / MANIFEST
+    assert [r["file"] for r in rows] == [p.name for p in report.files for _ in
+                                         range(25 if p.name.startswith("brain1") else 1)]
+    flat = {r["item"]: (r["slice"], r["state"], r["round"]) for r in rows if not r["slice"]}
+    assert flat == {ACCEPTED: ("", "accepted", ""), CORRECTED: ("", "corrected", ""),
+                    WAITING: ("", "proposal", "")}
+    volume = [r for r in rows if r["slice"]]
+    assert [int(r["slice"]) for r in volume] == list(range(25))
+    assert [int(r["source_slice"]) for r in volume] == [i.slice_index for i in slices]
+    assert [r["item"] for r in volume] == [i.name for i in slices]
+    states = {int(r["slice"]): (r["state"], r["round"]) for r in volume}
+    assert states.pop(SLICE_CORRECTED) == ("corrected", "")
+    assert states.pop(SLICE_ACCEPTED) == ("accepted", "")  # the round behind the review
+    assert states.pop(SLICE_PROPOSED) == ("proposal", str(round_id))
+    assert set(states.values()) == {("absent", "")}
+    labels = np.asarray(read_image(tmp_path / "out" / "brain1.zarr").data)
+    assert not labels[sorted(states)].any() and labels[SLICE_PROPOSED].any()
+
+
+def test_manifest_without_proposals_marks_unreviewed_slices_absent(root, reviewed_brain,
+                                                                    tmp_path):
+    with Project.open(root) as project:
+        item = brain_items(project)[SLICE_PROPOSED]
+        project.labels.add_proposal(item.id, brain_labels(project, item), method="manual")
+    report = export(root, tmp_path / "out", fmt="nifti")
+    states = {int(r["slice"]): r["state"] for r in read_manifest(report.manifest)}
+    assert states[SLICE_PROPOSED] == "absent" and states[SLICE_CORRECTED] == "corrected"
+
+
+def test_an_existing_manifest_is_not_overwritten(root, reviewed_2d, tmp_path):
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / MANIFEST).write_text("mine\n", encoding="utf-8")
+    with pytest.raises(ExistingFiles, match=MANIFEST):
+        export(root, dest)
+    assert sorted(p.name for p in dest.iterdir()) == [MANIFEST]
+    export(root, dest, overwrite=True)
+    assert len(read_manifest(dest / MANIFEST)) == 2
+    assert not list(dest.glob(".*"))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027], ids=["umask022", "umask027"])
+def test_exported_files_get_the_mode_of_any_new_file(root, reviewed_2d, reviewed_brain, tmp_path,
+                                                     umask):
+    old = os.umask(umask)
+    try:
+        reports = [export(root, tmp_path / fmt, fmt=fmt) for fmt in EXPORT_FORMATS]
+        again = export(root, tmp_path / "tiff", overwrite=True)
+    finally:
+        os.umask(old)
+    for report in [*reports, again]:
+        for path in [*report.files, report.manifest]:
+            found = [path, *path.rglob("*")] if path.is_dir() else [path]
+            for each in found:
+                expected = (0o777 if each.is_dir() else 0o666) & ~umask
+                assert stat.S_IMODE(each.stat().st_mode) == expected, each

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable
@@ -74,6 +73,17 @@ def _replace_atomically(tmp: Path, target: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
     else:
         os.replace(tmp, target)
+
+
+def _new_temporary(path: Path, suffix: str) -> Path:
+    """A new hidden file (a folder for zarr) beside ``path``, with the mode of any new file or
+    folder (0666/0777 less the umask), unlike ``tempfile``'s private 0600/0700."""
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}{suffix}")
+    if suffix == ".zarr":
+        tmp.mkdir()
+    else:
+        tmp.touch(exist_ok=False)
+    return tmp
 
 
 def _write_tiff(tmp: Path, data: np.ndarray, spacing: tuple[float, ...] | None) -> None:
@@ -175,13 +185,7 @@ def write_labels(
         raise LabelWriteError(f"{path.name}: folder {path.parent} does not exist. Create it first.")
     if suffix.startswith(".nii"):
         _check_nifti(path, labels, nifti)
-    tag = f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    if suffix == ".zarr":
-        tmp = Path(tempfile.mkdtemp(prefix=tag, suffix=suffix, dir=path.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=tag, suffix=suffix, dir=path.parent)
-        os.close(fd)
-        tmp = Path(name)
+    tmp = _new_temporary(path, suffix)
     try:
         _WRITERS[suffix](tmp, labels, nifti, spacing)
         _replace_atomically(tmp, path)
