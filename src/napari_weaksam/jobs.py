@@ -1,7 +1,9 @@
 """Running a method in a background thread, with progress, time left and Stop (no Qt here).
 
 The GUI starts a :class:`BackgroundJob` and polls it from a timer; nothing crosses threads but
-plain values in a queue, so the event loop never waits for the job. A stopped job ends at the next
+plain values in a queue, so the event loop never waits for the job. A job made by
+:func:`method_background_job` knows the method's planned stages (:mod:`.training_plan`), so it
+can say "stage k of n" and estimate the whole run's time left. A stopped job ends at the next
 cancellation point (between items or batches), its round is marked cancelled, its memory freed.
 """
 
@@ -11,13 +13,14 @@ import gc
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from .progress import Cancelled, Progress, ProgressCallback
+from .training_plan import LOADING, PlannedStage, StageClock, planned_stages
 
 if TYPE_CHECKING:
     from .method_settings import EpSamSettings, WeakMedSamSettings
@@ -102,14 +105,15 @@ class JobState:
 class BackgroundJob:
     """One job in a daemon thread; :meth:`poll` hands its progress to the caller's thread."""
 
-    def __init__(self, target: JobTarget, name: str = "job") -> None:
+    def __init__(self, target: JobTarget, name: str = "job",
+                 plan: Sequence[PlannedStage] = ()) -> None:
         self.target = target
         self.name = name
         self.cancel_event = threading.Event()
         self.state = JobState()
+        self.stages = StageClock(plan)
         self._queue: queue.SimpleQueue[Progress] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"weaksam-{name}", daemon=True)
-        self._stage_started: dict[str, float] = {}
 
     def start(self) -> None:
         self.state.running = True
@@ -132,7 +136,7 @@ class BackgroundJob:
             except queue.Empty:
                 break
             reports.append(report)
-            self._stage_started.setdefault(report.stage, time.monotonic())
+            self.stages.seen(report, time.monotonic())
             self.state.last = report
             if report.loss is not None:
                 self.state.losses.append(report.loss)
@@ -141,10 +145,16 @@ class BackgroundJob:
     def seconds_left(self) -> float | None:
         """Estimate for the current stage, from its pace so far."""
         last = self.state.last
-        if last is None or last.done <= 0 or last.total <= 0:
-            return None
-        elapsed = time.monotonic() - self._stage_started.get(last.stage, time.monotonic())
-        return elapsed / last.done * (last.total - last.done)
+        return None if last is None else self.stages.stage_seconds_left(last, time.monotonic())
+
+    def progress_line(self) -> str:
+        """"stage k of n · name · done/total · about T left (total)" for the last report."""
+        last = self.state.last
+        return "" if last is None else self.stages.line(last, time.monotonic())
+
+    def series_name(self, report: Progress) -> str:
+        """The loss curve ``report`` belongs to (one per stage and ensemble member)."""
+        return self.stages.stage(report).series_name(report)
 
     def _run(self) -> None:
         try:
@@ -173,9 +183,9 @@ def method_job(project, choice: MethodChoice) -> JobTarget:
         from .backbones.device import pick_device
         from .backbones.loaders import load_backbone
 
-        progress(Progress("loading the model", 0, 1))
+        progress(Progress(LOADING, 0, 1))
         backbone = load_backbone(choice.model, device=pick_device(choice.device))
-        progress(Progress("loading the model", 1, 1))
+        progress(Progress(LOADING, 1, 1))
         if choice.method == "epsam":
             from .methods.epsam import run_epsam
 
@@ -185,3 +195,10 @@ def method_job(project, choice: MethodChoice) -> JobTarget:
         return run_weakmedsam(project, backbone, settings, progress=progress, cancel=cancel)
 
     return run
+
+
+def method_background_job(project, choice: MethodChoice) -> BackgroundJob:
+    """The chosen method as a job (not started yet) that knows its planned stages; a value out
+    of range raises ``ValueError`` (see :func:`method_job`)."""
+    return BackgroundJob(method_job(project, choice), choice.method,
+                         planned_stages(choice.settings()))

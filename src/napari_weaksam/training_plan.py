@@ -1,0 +1,227 @@
+"""What a method run will really do, read from its settings (no Qt, no torch).
+
+- :func:`plan_text`: one or two lines saying what will train (step floors and ensembles
+  included) and how many images get pseudo-labels, for the Train dock before Start;
+- :func:`planned_stages`: the stages a run reports (:class:`~.progress.Progress` ``stage``), in
+  order, so a job can say "stage k of n" and estimate the time left of the whole run;
+- :class:`StageClock`: follows a run's reports through its planned stages.
+
+The stage names are those the methods report; a report of a stage not planned here (e.g. an IDS
+filter note) is shown under the current planned stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .method_settings import DecoderTraining, EpSamSettings, WeakMedSamSettings
+    from .progress import Progress
+    from .project import Project
+
+    MethodSettings = EpSamSettings | WeakMedSamSettings
+
+LOADING = "loading the model"   # reported by the job itself before the method starts
+SHOWN_AFTER_S = 2               # a time left this short is not worth a word
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    name: str                 # as the method reports it (``Progress.stage``)
+    like: str | None = None   # an earlier stage that takes about as long (for the time left)
+    members: int = 1          # classifiers trained one after the other within this stage
+    series: str = ""          # the loss curve's name for it (default: the name before ":")
+
+    def series_name(self, report: Progress) -> str:
+        """The loss curve ``report`` belongs to: one per ensemble member."""
+        base = self.series or self.name.split(":")[0]
+        if self.members <= 1 or report.total <= 0:
+            return base
+        per_member = max(1, report.total // self.members)
+        return f"{base} {min(self.members, (report.done - 1) // per_member + 1)}"
+
+
+@dataclass(frozen=True)
+class ProjectSize:
+    items: int
+    tagged: int
+
+
+def project_size(project: Project) -> ProjectSize:
+    """How many items the run labels and how many tagged ones its classifier trains on."""
+    return ProjectSize(project.catalog.count_items(), len(project.catalog.all_tags()))
+
+
+def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -> int:
+    """The epochs a classifier really trains (as ``cam.training.train_classifier``): ``epochs``,
+    or more when that many would give fewer than ``min_steps`` optimiser steps."""
+    batches = max(1, -(-samples // batch_size))
+    return max(epochs, -(-min_steps // batches))
+
+
+# -- stages ------------------------------------------------------------------------------------
+def planned_stages(settings: MethodSettings) -> list[PlannedStage]:
+    """The stages a run with ``settings`` reports, in order (the job's model loading first)."""
+    from .method_settings import WeakMedSamSettings
+
+    start = [PlannedStage(LOADING), PlannedStage("embedding")]
+    if isinstance(settings, WeakMedSamSettings):
+        return [*start, *_weakmedsam_classifier(settings), PlannedStage("pseudo-labels")]
+    if settings.cam_source == "adl":
+        classifier = [PlannedStage("classifier: images"), PlannedStage("classifier: training")]
+    else:
+        classifier = _weakmedsam_classifier(settings.embedding_classifier)
+    return [*start, *classifier, PlannedStage("initial masks"), *_decoder_stages(settings)]
+
+
+def _weakmedsam_classifier(settings: WeakMedSamSettings) -> list[PlannedStage]:
+    images = [PlannedStage("training: images")] if settings.cam_input == "image" else []
+    return [*images, PlannedStage("training", members=settings.ensemble, series="classifier")]
+
+
+def _decoder_stages(settings: EpSamSettings) -> list[PlannedStage]:
+    """The retraining engine's stages: optional zero-shot, preliminary, then the rounds."""
+    first = "zero-shot" if settings.zero_shot else "preliminary"
+    labels = f"{first}: pseudo-labels"
+    stages = [PlannedStage(labels)] if settings.zero_shot else []
+    stages += [PlannedStage("preliminary: training"),
+               PlannedStage("preliminary: pseudo-labels", like=labels if settings.zero_shot
+                            else None)]
+    for number in range(1, settings.engine.rounds + 1):
+        stages += [PlannedStage(f"round {number}: training", like="preliminary: training"),
+                   PlannedStage(f"round {number}: pseudo-labels", like=labels)]
+    return stages
+
+
+# -- the summary before Start ------------------------------------------------------------------
+def plan_text(settings: MethodSettings, size: ProjectSize | None) -> str:
+    """What a run with ``settings`` trains and labels, in one or two short lines (``size``:
+    the open project's, None without a project)."""
+    from .method_settings import WeakMedSamSettings
+
+    tagged = None if size is None else size.tagged
+    images = "every image" if size is None else _count(size.items, "image")
+    if isinstance(settings, WeakMedSamSettings):
+        return f"{_weakmedsam_line(settings, tagged)}\nthen pseudo-labels for {images}"
+    if settings.cam_source == "adl":
+        classifier = (f"ADL classifier: {settings.classifier.epochs} epochs"
+                      f"{_on_tagged(tagged)}")
+    else:
+        classifier = _weakmedsam_line(settings.embedding_classifier, tagged)
+    return f"{classifier}\nthen {_decoder_line(settings, images)}"
+
+
+def _weakmedsam_line(settings: WeakMedSamSettings, tagged: int | None) -> str:
+    members = _count(settings.ensemble, "classifier")
+    if tagged is None:
+        return f"{members} × ≥ {settings.epochs} epochs (≥ {settings.min_steps} steps each)"
+    epochs = floored_epochs(settings.epochs, settings.min_steps, settings.batch_size, tagged)
+    floor = (f" ({settings.epochs} asked; ≥ {settings.min_steps} steps each)"
+             if epochs > settings.epochs else "")
+    return f"{members} × {epochs} epochs{_on_tagged(tagged)}{floor}"
+
+
+def _decoder_line(settings: EpSamSettings, images: str) -> str:
+    engine = settings.engine
+    decoder: DecoderTraining = engine.decoder
+    stages = "zero-shot, " if settings.zero_shot else ""
+    if engine.rounds:
+        stages += (f"preliminary + {_count(engine.rounds, 'round')} × {decoder.epochs} decoder "
+                   "epochs")
+    else:
+        stages += f"preliminary only, {decoder.epochs} decoder epochs"
+    floor = [f"≥ {decoder.min_steps} steps"] if decoder.min_steps else []
+    if engine.rounds:
+        floor.append("rounds ≥ the preliminary's steps")
+    return f"{stages}, each labelling {images}" + (f" ({'; '.join(floor)})" if floor else "")
+
+
+def _on_tagged(tagged: int | None) -> str:
+    return "" if tagged is None else f" on {_count(tagged, 'tagged image')}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+# -- following a run ---------------------------------------------------------------------------
+@dataclass
+class StageClock:
+    """Follows a run's reports through its planned stages: where it is, and the time left."""
+
+    plan: Sequence[PlannedStage] = ()
+    started: dict[str, float] = field(default_factory=dict)   # when each stage began
+    current: int | None = None                                # index into ``plan``
+    unplanned: set[str] = field(default_factory=set)          # stages reported, not planned
+    last_seen: float | None = None                            # the latest report's time
+
+    def seen(self, report: Progress, now: float) -> None:
+        """Note ``report``, received at ``now``: a stage begins with the previous one's last
+        report (its own first report comes a step later)."""
+        begun = self.last_seen if self.last_seen is not None else now
+        self.started.setdefault(report.stage, begun)
+        self.last_seen = now
+        index = self._index(report.stage)
+        if index is None:
+            self.unplanned.add(report.stage)
+        elif self.current is None or index > self.current:
+            self.current = index
+
+    def stage(self, report: Progress) -> PlannedStage:
+        """The planned stage of ``report`` (an unplanned one stands for itself)."""
+        index = self._index(report.stage)
+        return self.plan[index] if index is not None else PlannedStage(report.stage)
+
+    def position(self) -> tuple[int, int] | None:
+        """(k, n): the run is in its k-th of n planned stages (1-based)."""
+        return None if self.current is None else (self.current + 1, len(self.plan))
+
+    def stage_seconds_left(self, report: Progress, now: float) -> float | None:
+        """The current stage's time left, from its pace so far."""
+        if report.done <= 0 or report.total <= 0:
+            return None
+        elapsed = now - self.started.get(report.stage, now)
+        return elapsed / report.done * (report.total - report.done)
+
+    def seconds_left(self, report: Progress, now: float) -> tuple[float, bool] | None:
+        """The time left and whether it is the whole run's (else only the current stage's:
+        a later stage has no earlier one to be timed by)."""
+        left = self.stage_seconds_left(report, now)
+        if left is None or self.current is None or self._index(report.stage) is None:
+            return None
+        later = [self._duration(stage.like) for stage in self.plan[self.current + 1:]]
+        if any(seconds is None for seconds in later):
+            return left, False
+        return left + sum(s for s in later if s is not None), True
+
+    def line(self, report: Progress, now: float) -> str:
+        """"stage k of n · name · done/total · about T left (total)"."""
+        position = self.position()
+        parts = [f"stage {position[0]} of {position[1]}"] if position else []
+        parts += [report.stage, f"{report.done}/{report.total}"]
+        left = self.seconds_left(report, now)
+        if left is not None and left[0] > SHOWN_AFTER_S:
+            parts.append(f"about {duration(left[0])} left"
+                         + (" (total)" if left[1] else " in this stage"))
+        return " · ".join(parts)
+
+    def _index(self, name: str) -> int | None:
+        return next((i for i, stage in enumerate(self.plan) if stage.name == name), None)
+
+    def _duration(self, name: str | None) -> float | None:
+        """How long the finished stage ``name`` took (None: not finished, or no such stage)."""
+        index = None if name is None else self._index(name)
+        if index is None or name not in self.started:
+            return None
+        ends = [self.started[s.name] for s in self.plan[index + 1:] if s.name in self.started]
+        return ends[0] - self.started[name] if ends else None
+
+
+def duration(seconds: float) -> str:
+    """"40 s", "3 min"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
