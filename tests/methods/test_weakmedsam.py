@@ -87,6 +87,18 @@ def test_tagged_tumour_items_are_found_more_often_than_negatives(finished):
     assert np.mean(found[True]) > np.mean(found[False])
 
 
+def test_tags_decide_presence_at_the_default_gate(finished):
+    root, _report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        tags = project.catalog.all_tags()
+        for item in project.catalog.items():
+            proposal = project.labels.latest_proposal(item.id)
+            assert proposal.params["tagged"] is (item.id in tags)
+            if tags.get(item.id) == set():
+                assert not project.labels.proposal_mask(proposal).any(), item.name
+                assert proposal.confidence == 1.0
+
+
 def test_no_ground_truth_reaches_the_pipeline(finished):
     _root, _report, read, stages = finished
     assert read, "the run should have read its images"

@@ -6,9 +6,9 @@ Stages (progress reported, cancellable between items and batches):
 1. encode every item once (embedding cache; the decoder trains on cached embeddings);
 2. train the CAM source on the tags: the Enhanced-ADL ResNet on the images (default) or the
    WeakMedSAM embedding classifier;
-3. per item and class present (the tag when the item is tagged, else the classifier's probability
-   ≥ ``gate``): the CAM (rotation-averaged for ADL) and the initial mask — CAM above the
-   ``quantile`` of its non-zero values, then a morphological opening;
+3. per item and class present (:func:`.tag_presence.presence`: the tag when the item is tagged,
+   else the classifier's probability ≥ ``gate``): the CAM (rotation-averaged for ADL) and the
+   initial mask — CAM above the ``quantile`` of its non-zero values, then a morphological opening;
 4. the retraining engine: optional zero-shot, preliminary decoder on the initial masks, then
    ``rounds`` rounds on filtered pseudo-labels, each from the pretrained decoder, each stored as a
    project round with its proposals, decoder checkpoint and metrics.
@@ -42,6 +42,7 @@ from ..retrain import (
 )
 from .cam_sources import AdlCamSource, CamSource, EmbeddingCamSource, TagData
 from .tag_matrix import tag_matrix
+from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 from .weakmedsam import embed_items
 
 METHOD = "epsam"
@@ -89,7 +90,7 @@ def run_epsam(project: Project, backbone: SamBackbone, settings: EpSamSettings |
     human, reviewed = human_samples(project, items, embeddings, values,
                                     settings.engine.human_weight)
     params = settings.to_dict() | {"classifier_checkpoint": classifier_checkpoint,
-                                   "backbone": backbone.model_id}
+                                   "backbone": backbone.model_id, "presence": PRESENCE_RULE}
     inputs = EngineInputs(project, backbone, items, values, candidates, METHOD, params,
                           backbone.decoder_state(), human, reviewed)
     engine = RetrainingEngine(inputs, settings.engine, progress=report_progress, cancel=cancel)
@@ -115,17 +116,13 @@ def build_candidates(project: Project, items: list[Item], embeddings: list[Embed
     for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
         check_cancel(cancel)
         cam = source.item_cam(project.item_image(item), embedding)
-        for c, image_class in enumerate(classes):
-            tagged = item.id in tags
-            present = (image_class.id in tags[item.id]) if tagged else (
-                cam.probabilities[c] >= settings.gate)
-            if not present:
-                continue
+        tagged = tagged_presence(item, tags, classes)
+        for c in np.flatnonzero(presence(tagged, cam.probabilities, settings.gate)).tolist():
             activation = cam.cams[c].astype(np.float32)
             mask = _initial_mask(activation, settings) if cam.masks is None else cam.masks[c]
             candidates.append(Candidate(
                 item, c, embedding, activation, mask,
-                tagged=tagged, probability=float(cam.probabilities[c]),
+                tagged=tagged is not None, probability=float(cam.probabilities[c]),
             ))
         progress(Progress("initial masks", index + 1, len(items), item.name))
     return candidates

@@ -9,13 +9,15 @@ Stages (each reports progress and can be cancelled between items):
    cached embeddings (``cam_input="embedding"``; the encoder stays frozen either way). ``ensemble``
    classifiers are trained with consecutive seeds and their probabilities and CAMs averaged: a
    classifier trained from scratch on a few hundred tags varies with its seed, the average less;
-4. per item: presence probabilities and a CAM per class; for items predicted positive, the CAM is
-   propagated by a random walk over SAM-derived affinities between neighbouring positions, gated
-   by the presence probability and thresholded. The affinity source is SAM's own embedding
-   (``affinity_source="embedding"``, the default: measured better) or the original's prompt
-   affinity mining (``"prompts"``: box prompts on a grid covering the image, decoded against the
-   item's embedding and averaged). One label image per item (0 = background, class
-   label values), saved as a proposal with its CAM, affinity and refined maps.
+4. per item: presence probabilities and a CAM per class; each class present
+   (:func:`.tag_presence.presence`: the person's tag when the item is tagged, else the presence
+   probability ≥ ``gate``) has its CAM propagated by a random walk over SAM-derived affinities
+   between neighbouring positions, then thresholded; an absent class gets no pixels. The
+   affinity source is SAM's own embedding (``affinity_source="embedding"``, the default:
+   measured better) or the original's prompt affinity mining (``"prompts"``: box prompts on a
+   grid covering the image, decoded against the item's embedding and averaged). One label
+   image per item (0 = background, class label values), saved as a proposal with its CAM,
+   affinity and refined maps.
 
 Only image-level tags enter this pipeline; ground-truth masks are used by ``evaluation`` alone.
 """
@@ -52,11 +54,11 @@ from ..refine import (
     grid_points,
     neighbour_affinity,
     resize_map,
-    threshold_map,
     transition_matrix,
     walk_cam,
 )
 from .tag_matrix import tag_matrix
+from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 
 METHOD = "weakmedsam"
 WALK_GRID = 64   # the random walk's grid (SAM's embedding grid at 1024 px, LiteMedSAM's at 256)
@@ -110,7 +112,8 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
                                    report_progress, cancel)
     timings["training"] = time.perf_counter() - start
 
-    round_id = project.rounds.start_round(METHOD, settings.to_dict())
+    params = settings.to_dict() | {"presence": PRESENCE_RULE}
+    round_id = project.rounds.start_round(METHOD, params)
     try:
         checkpoint = _save_checkpoint(project, models, round_id)
         start = time.perf_counter()
@@ -203,10 +206,13 @@ def image_inputs(load_image: ImageLoader, indices: list[int], size: int, stage: 
 
 
 def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray, embedding: Embedding,
-               class_values: list[int], settings: WeakMedSamSettings) -> ItemResult:
-    """CAM, affinity source map, random walk and label image for one item."""
+               class_values: list[int], settings: WeakMedSamSettings, *,
+               tagged: np.ndarray | None = None) -> ItemResult:
+    """CAM, affinity source map, random walk and label image for one item. ``tagged``: the
+    person's tag per class (:func:`.tag_presence.tagged_presence`), None for an untagged item; it
+    decides which classes are present, over the classifier's probabilities."""
     probabilities, cams = cam_at_item_size(backbone, models, image, embedding, settings)
-    present = probabilities >= settings.gate
+    present = presence(tagged, probabilities, settings.gate)
     refined = np.zeros_like(cams)
     masks = np.zeros(cams.shape, dtype=bool)
     affinity = None
@@ -214,10 +220,10 @@ def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray, embed
         transition, affinity = _walk_graph(backbone, embedding, settings)
     for c in np.flatnonzero(present):
         refined[c] = walk_cam(cams[c], transition, grid_size=WALK_GRID, steps=settings.steps)
-        masks[c] = threshold_map(refined[c], float(probabilities[c]), settings.threshold,
-                                 settings.gate)
+        masks[c] = refined[c] > settings.threshold
     label = _label_image(masks, refined, class_values)
-    confidence = _confidence(probabilities, refined, masks, settings.gate)
+    belief = probabilities if tagged is None else np.asarray(tagged, dtype=np.float64)
+    confidence = _confidence(belief, present, refined, masks)
     return ItemResult(probabilities, cams, affinity, refined, label, confidence)
 
 
@@ -305,18 +311,20 @@ def _label_image(masks: np.ndarray, refined: np.ndarray, values: list[int]) -> n
     return label
 
 
-def _confidence(probabilities: np.ndarray, refined: np.ndarray, masks: np.ndarray,
-                gate: float) -> float:
-    """Lowest per-class confidence: for a present class, its probability times the mean refined
-    score inside its mask; for an absent class, one minus its probability."""
+def _confidence(belief: np.ndarray, present: np.ndarray, refined: np.ndarray,
+                masks: np.ndarray) -> float:
+    """Lowest per-class confidence. ``belief`` is the presence probability per class, or for a
+    tagged item the tag itself (1 present, 0 absent: the person said so). A present class scores
+    its belief times the mean refined score inside its mask (times 0.5 when the walk left no
+    pixels); an absent class one minus its belief — 1 for a class tagged absent."""
     scores = []
-    for c, p in enumerate(probabilities):
-        if p >= gate and masks[c].any():
-            scores.append(float(p) * float(refined[c][masks[c]].mean()))
-        elif p >= gate:
-            scores.append(float(p) * 0.5)  # predicted present, but the walk left no pixels
+    for c, b in enumerate(belief):
+        if present[c] and masks[c].any():
+            scores.append(float(b) * float(refined[c][masks[c]].mean()))
+        elif present[c]:
+            scores.append(float(b) * 0.5)  # present, but the walk left no pixels
         else:
-            scores.append(1.0 - float(p))
+            scores.append(1.0 - float(b))
     return min(scores) if scores else 0.0
 
 
@@ -325,15 +333,18 @@ def _label_items(project: Project, backbone: SamBackbone, models: Ensemble,
                  round_id: int, checkpoint: int, progress: ProgressCallback,
                  cancel: threading.Event | None) -> int:
     values = [c.label_value for c in classes]
-    params = settings.to_dict()
+    tags = project.catalog.all_tags()
+    params = settings.to_dict() | {"presence": PRESENCE_RULE}
     positives = 0
     for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
         check_cancel(cancel)
+        tagged = tagged_presence(item, tags, classes)
         result = label_item(backbone, models, project.item_image(item), embedding, values,
-                            settings)
+                            settings, tagged=tagged)
         positives += bool(result.label.any())
         project.labels.add_proposal(item.id, result.label, method=METHOD, round_id=round_id,
-                                    checkpoint_id=checkpoint, params=params,
+                                    checkpoint_id=checkpoint,
+                                    params=params | {"tagged": tagged is not None},
                                     confidence=result.confidence)
         if settings.save_maps:
             _save_maps(project, item, result, classes, round_id)
