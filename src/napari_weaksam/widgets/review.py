@@ -7,7 +7,7 @@ Keys (in the dock and on the canvas, whatever plugin layer is selected — see :
 * ``E`` edit: the proposal (or the mask already accepted or corrected) is copied into the
   ``"your label"`` layer, which is selected in paint mode with the class's label value; paint
   (napari's painting keys work on it while editing), or press ``B`` and draw SAM boxes into it.
-  ``E`` again (or *Save correction*) stores the correction; ``Esc`` (or *Cancel edit*) leaves
+  ``E`` again (or *Save (E)*) stores the correction; ``Esc`` (or *Cancel (Esc)*) leaves
   without saving.
 * ``N`` next · ``P`` previous · ``Ctrl+Z`` undo the last decision · ``Ctrl+Shift+Z`` redo it
 
@@ -164,8 +164,11 @@ class ReviewWidget(SessionDock, QWidget):
         for combo in (self.order_combo, self.filter_combo, self.round_combo):
             combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             combo.currentIndexChanged.connect(lambda _i: self.reload())
-        form.addRow("Order", self.order_combo)
-        form.addRow("Show", self.filter_combo)
+        row = QHBoxLayout()
+        row.addWidget(self.order_combo, 1)
+        row.addWidget(QLabel("Show"))
+        row.addWidget(self.filter_combo, 1)
+        form.addRow("Order", row)
         form.addRow("Proposals", self.round_combo)
         return form
 
@@ -189,11 +192,11 @@ class ReviewWidget(SessionDock, QWidget):
         self.reject_button = make_button("R  Reject", "The proposal is wrong (R)", self.reject)
         self.edit_button = make_button("E  Edit", "Correct the proposal in “your label” (E)",
                                        self.edit)
-        self.save_button = make_button("Save correction", "Store “your label” as the "
+        self.save_button = make_button("Save (E)", "Store “your label” as the "
                                        "correction (E)", self.save_edit)
-        self.cancel_button = make_button("Cancel edit", "Leave without saving (Esc)",
+        self.cancel_button = make_button("Cancel (Esc)", "Leave without saving (Esc)",
                                          self.cancel_edit)
-        self.boxes_button = make_button("B  SAM boxes", "While editing: draw boxes, SAM "
+        self.boxes_button = make_button("Boxes (B)", "While editing: draw boxes, SAM "
                                         "segments them into “your label” (B)", self.draw_boxes)
         self.prev_button = make_button("P  Prev", "Previous image (P)", self.previous)
         self.next_button = make_button("N  Next", "Next image (N)", self.next)

@@ -165,7 +165,12 @@ _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def session_for(viewer: napari.Viewer) -> ProjectSession:
-    """The session of ``viewer`` (created on first use, gone with the viewer)."""
+    """The session of ``viewer`` (created on first use, gone with the viewer).
+
+    napari hands each plugin dock its own proxy of the viewer: the session belongs to the viewer
+    behind the proxy, so every dock of one window shares it.
+    """
+    viewer = getattr(viewer, "__wrapped__", viewer)
     session = _SESSIONS.get(viewer)
     if session is None:
         session = _SESSIONS[viewer] = ProjectSession(viewer)

@@ -54,7 +54,6 @@ _NAV_KEYS = {
     Qt.Key.Key_N: "next", Qt.Key.Key_Right: "next", Qt.Key.Key_P: "previous",
     Qt.Key.Key_Left: "previous", Qt.Key.Key_U: "next_untagged",
 }
-_HELP = "Keys: 1–9 toggle class · 0 no finding · N/→ next · P/← previous · U next untagged"
 
 
 class TaggingWidget(SessionDock, QWidget):
@@ -83,10 +82,6 @@ class TaggingWidget(SessionDock, QWidget):
         layout.addWidget(self._project_box())
         layout.addWidget(self._classes_box())
         layout.addWidget(self._item_box())
-        help_label = QLabel(_HELP)
-        help_label.setWordWrap(True)
-        help_label.setStyleSheet("color: gray;")
-        layout.addWidget(help_label)
         layout.addStretch(1)
 
     def _project_box(self) -> QGroupBox:
@@ -143,7 +138,8 @@ class TaggingWidget(SessionDock, QWidget):
         self.tag_boxes_layout = QVBoxLayout()
         layout.addLayout(self.tag_boxes_layout)
         self.tag_boxes: dict[int, QCheckBox] = {}
-        self.no_finding_button = make_button("0  No finding", "Nothing of any class here",
+        self.no_finding_button = make_button("0  No finding", "Nothing of any class here (0); "
+                                             "keys: 1–9 toggle a class, N/P move, U untagged",
                                          self.mark_no_finding)
         layout.addWidget(self.no_finding_button)
         row = QHBoxLayout()

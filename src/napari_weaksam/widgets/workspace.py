@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QDialog,
-    QHBoxLayout,
+    QFrame,
     QLabel,
+    QScrollArea,
     QTabWidget,
     QTreeWidget,
     QTreeWidgetItem,
@@ -61,26 +62,16 @@ class WorkspaceWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         self.tabs = QTabWidget()
-        for name, widget in zip(TABS, (self.tagging, self.training, self.review), strict=True):
-            self.tabs.addTab(widget, name)
+        self.pages = (self.tagging, self.training, self.review)
+        for name, widget in zip(TABS, self.pages, strict=True):
+            self.tabs.addTab(_scrolling(widget), name)
+        self.keys_button = make_button("? Keys", "Every key of the plugin (?)", self.show_keys)
+        self.tabs.setCornerWidget(self.keys_button, Qt.Corner.TopRightCorner)
         layout.addWidget(self.tabs, 1)
-        row = QHBoxLayout()
-        self.project_label = QLabel("")
-        self.project_label.setStyleSheet("color: gray;")
-        row.addWidget(self.project_label, 1)
-        row.addWidget(make_button("? Keys", "Every key of the plugin (?)", self.show_keys))
-        layout.addLayout(row)
-        self.session.project_changed.connect(self._on_project)
-        self.destroyed.connect(lambda *_: self.session.project_changed.disconnect(
-            self._on_project))
-        self._on_project(self.session.project)
-
-    def _on_project(self, project) -> None:
-        self.project_label.setText("" if project is None else f"Project: {project.root.name}")
 
     def _on_tab(self, index: int) -> None:
         """The current tab owns the keys the tabs share (N / P)."""
-        widget = self.tabs.widget(index)
+        widget = self.pages[index]
         self.session.keys.active_owner = widget if widget is not self.training else self.tagging
         if widget is self.review and self.session.current_item is not None:
             self.review.go_to(self.session.current_item.id)
@@ -110,3 +101,14 @@ class WorkspaceWidget(QWidget):
         dialog.show()
         self.keys_dialog = dialog
         return dialog
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    """``widget`` in a vertical scroll area: a short screen never makes napari's window taller
+    than the screen (the layout is sized so that nothing needs scrolling at 1366 × 768)."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
