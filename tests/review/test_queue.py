@@ -258,3 +258,21 @@ def test_empty_proposals_of_no_finding_items_can_be_accepted_at_once(project):
     assert queue.accept_many(found) == 1
     assert project.labels.state(items[HE[2]].id) is LabelState.ACCEPTED
     assert queue.empty_negatives() == []
+
+
+def test_the_change_from_the_previous_round_is_counted_in_pixels(project):
+    from napari_weaksam.review.queue import proposal_change
+
+    first = project.rounds.start_round("manual")
+    items = propose(project, {HE[0]: 0.5}, round_id=first, top=5)
+    project.rounds.finish_round(first, "done")
+    item = items[HE[0]]
+    only = project.labels.latest_proposal(item.id)
+    assert proposal_change(project, item.id, only.id) is None
+    second = project.rounds.start_round("manual")
+    propose(project, {HE[0]: 0.5}, round_id=second, top=15)   # 20 rows, shifted by 10
+    project.rounds.finish_round(second, "done")
+    latest = project.labels.latest_proposal(item.id)
+    change = proposal_change(project, item.id, latest.id)
+    assert (change.previous_round, change.added, change.removed) == (first, 400, 400)
+    assert change.describe() == f"vs round #{first}: +400 px, −400 px"

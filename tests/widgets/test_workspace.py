@@ -226,6 +226,7 @@ def test_11_round_shown_new_proposals_announced_and_empty_negatives_accepted(pan
     assert "2 new proposals" in review.status_label.text()
     review.go_to(normal.id)
     assert f"round #{newer}" in review.state_label.text()
+    assert f"vs round #{first}: +0 px, −900 px" in review.state_label.text()   # what changed
     qtbot.keyClick(canvas(panel), Qt.Key.Key_A, Qt.KeyboardModifier.ShiftModifier)
     assert project.labels.state(normal.id) is LabelState.ACCEPTED
     assert "Accepted 1 empty" in review.status_label.text()

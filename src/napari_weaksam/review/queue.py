@@ -110,6 +110,37 @@ def _provenance(project: Project, proposal_ids: list[int]) -> dict[int, tuple]:
     return found
 
 
+@dataclass(frozen=True)
+class ProposalChange:
+    """How a proposal differs from the item's previous current one (pixels of any class)."""
+
+    previous_round: int | None
+    added: int
+    removed: int
+
+    def describe(self) -> str:
+        where = f"round #{self.previous_round}" if self.previous_round is not None else "before"
+        if not self.added and not self.removed:
+            return f"same mask as {where}"
+        return f"vs {where}: +{self.added} px, −{self.removed} px"
+
+
+def proposal_change(project: Project, item_id: int, proposal_id: int) -> ProposalChange | None:
+    """What changed from the item's previous proposal (of a finished round) to this one; None
+    when it has no earlier proposal."""
+    row = project.db.row(
+        f"SELECT id, round_id FROM proposals WHERE item_id = ? AND id < ? AND {CURRENT}"
+        " ORDER BY id DESC LIMIT 1", (item_id, proposal_id))
+    if row is None:
+        return None
+    labels = project.labels
+    before = labels.proposal_mask(labels.proposal(int(row["id"]))) > 0
+    now = labels.proposal_mask(labels.proposal(proposal_id)) > 0
+    if before.shape != now.shape:
+        return None
+    return ProposalChange(row["round_id"], int((now & ~before).sum()), int((before & ~now).sum()))
+
+
 def review_rounds(project: Project) -> list[Round]:
     """Rounds that finished (done) and produced proposals, oldest first."""
     with_proposals = {

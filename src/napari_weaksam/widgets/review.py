@@ -53,6 +53,7 @@ from qtpy.QtWidgets import (
 from ..project import LabelState, Project, ProjectError
 from ..review import ReviewEntry, ReviewQueue, latest_proposals, review_rounds, state_name
 from ..review.history import DecisionHistory, after_text
+from ..review.queue import proposal_change
 from .box_tool import BoxToolWidget
 from .export_box import ExportBox
 from .item_view import ItemView
@@ -737,7 +738,8 @@ class ReviewWidget(SessionDock, QWidget):
             f"<span style='color:{color}'>{mark} {state_name(entry.state)}</span>"
             f" · confidence {confidence_text(entry.confidence)}{where}"
             f" · image {self.queue.index + 1} of {len(self.queue.entries)}{editing}"
-            f"<br><small>proposal of {origin} · {entry.method}</small>")
+            f"<br><small>proposal of {origin} · {entry.method}{self._change_text(entry)}"
+            "</small>")
         self.tags_label.setText(self._tags_text(entry))
 
     @staticmethod
@@ -745,6 +747,10 @@ class ReviewWidget(SessionDock, QWidget):
         button.setEnabled(decision is not None)
         button.setToolTip(f"{verb}: {decision.describe()}" if decision is not None else
                           f"Nothing to {verb.lower()} in this session")
+
+    def _change_text(self, entry: ReviewEntry) -> str:
+        change = proposal_change(self.project, entry.item.id, entry.proposal_id)
+        return "" if change is None else f" · {change.describe()}"
 
     def _tags_text(self, entry: ReviewEntry) -> str:
         """The item's tags, and a warning when the proposal contradicts "no finding"."""
