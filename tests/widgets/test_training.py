@@ -50,6 +50,7 @@ def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot, 
     changed = []
     session_for(viewer).labels_changed.connect(lambda: changed.append(True))
     training.start()
+    job = training.job
     assert training.stop_button.isEnabled() and not training.start_button.isEnabled()
     assert not tagging.open_button.isEnabled()                  # the project stays open
     assert get_setting(SETTING_KEY)["classifier_epochs"] == 6   # remembered for next time
@@ -58,6 +59,8 @@ def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot, 
     assert tagging.open_button.isEnabled() and tagging.new_button.isEnabled()
     assert changed
     assert set(training.loss_plot.series) == {"classifier", "preliminary"}
+    assert job.stages.unplanned <= {"preliminary: IDS filter"}   # the stages it planned
+    assert job.stages.position() == (7, 7)
     assert training.rounds_list.count() == 1
     assert "preliminary" in training.rounds_list.item(0).text()
     with Project.open(root, read_only=True) as project:

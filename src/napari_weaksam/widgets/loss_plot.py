@@ -9,7 +9,9 @@ COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 
 
 class LossPlot(FigureCanvasQTAgg):
-    """Loss per epoch, one line per training stage (classifier, each decoder round)."""
+    """Loss per epoch, one line per training stage (classifier, each decoder round) and per
+    ensemble member ("classifier 1", "classifier 2": the job names them, see
+    :meth:`~napari_weaksam.jobs.BackgroundJob.series_name`)."""
 
     def __init__(self) -> None:
         figure = Figure(figsize=(3.2, 1.8), layout="constrained")
@@ -24,6 +26,7 @@ class LossPlot(FigureCanvasQTAgg):
         self._draw()
 
     def add(self, stage: str, loss: float) -> None:
+        """One more epoch of the curve ``stage`` names (what comes before a ":")."""
         self.series.setdefault(stage.split(":")[0], []).append(loss)
         self._draw()
 

@@ -1,14 +1,17 @@
-"""The Train dock: choose a method, start it in the background, follow it, stop it.
+"""The Train dock: choose a method, see what it will train, start it, follow it, stop it.
 
-The job runs in a worker thread (:mod:`napari_weaksam.jobs`); this dock polls it ten times a
-second, so the viewer stays responsive. Choices are remembered between sessions. When a job ends
-the other docks are told (``labels_changed``) so the review queue shows the new proposals; reviews
-already made are never touched by a new round.
+Before Start the dock says what will really train (:func:`~napari_weaksam.training_plan.plan_text`:
+ensembles and step floors included); while a job runs, which of its planned stages it is in and
+the time left. The job runs in a worker thread (:mod:`napari_weaksam.jobs`); this dock polls it
+ten times a second, so the viewer stays responsive. Choices are remembered between sessions. When
+a job ends the other docks are told (``labels_changed``) so the review queue shows the new
+proposals; reviews already made are never touched by a new round.
 
 A running job is registered with the viewer's session, so no dock closes or replaces the project
 under it. Nothing that writes (Start, going back to a round) is offered on a read-only project or
-while a job runs; the spin boxes allow what the method's settings allow (their declared ranges),
-and a value the settings still refuse is shown as their one-line message, starting nothing.
+while a job runs, and going back only once a round is selected; the spin boxes allow what the
+method's settings allow (their declared ranges), and a value the settings still refuse is shown
+as their one-line message, starting nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import QRect, Qt, QTimer
+from qtpy.QtGui import QFontMetrics, QShowEvent
 from qtpy.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -30,16 +34,18 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QProgressBar,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from ..backbones.weights import available_weights
-from ..jobs import BackgroundJob, MethodChoice, method_job
+from ..jobs import BackgroundJob, MethodChoice, method_background_job
 from ..project import ProjectError
 from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
+from ..training_plan import plan_text, project_size
 from .loss_plot import LossPlot
 from .qt_helpers import allow, make_button
 from .session import follow, session_for
@@ -51,16 +57,22 @@ if TYPE_CHECKING:
     from ..project import Project
 
 SETTING_KEY = "train_dock"
-METHOD_LABELS = {
-    "epsam": "EP-SAM — point prompts, retrains on your corrections",
-    "weakmedsam": "WeakMedSAM — CAM + prompt affinity + random walk",
+METHOD_NAMES = {"epsam": "EP-SAM", "weakmedsam": "WeakMedSAM"}
+METHOD_DESCRIPTIONS = {
+    "epsam": "CAM point prompts; the decoder retrains on pseudo-labels and your corrections.",
+    "weakmedsam": "CAM + SAM affinity + random walk, in one pass.",
 }
 JOB_NAMES = {"epsam": "An EP-SAM run", "weakmedsam": "A WeakMedSAM run"}
 NO_PROJECT = "Open a project in the Tagging dock to train."
 READ_ONLY = ("The project is open read-only (another process writes it): no method can run "
              "and no round can be restored here.")
+SELECT_ROUND = "Select a round in the list first."
 SPIN_LIMITS = (-(2**31), 2**31 - 1)
 POLL_MS = 100
+PLOT_MIN_HEIGHT = 80     # the loss curve's least height (it takes what is left)
+ROUNDS_MIN_HEIGHT = 56   # three rounds
+LABEL_MIN_WIDTH = 290    # a wrapped label's (see _wrapped_label)
+STATUS_LINES = 4         # a longer status is cut (the whole text is its tooltip)
 
 
 class TrainingWidget(QWidget):
@@ -87,9 +99,10 @@ class TrainingWidget(QWidget):
         self._refresh_rounds()
 
     def _on_project(self, _project) -> None:
-        self.status.setText("")
-        self._refresh()
+        self.say("")
+        self._show_bar(0, 1, "%p%")
         self._refresh_rounds()
+        self._refresh()
 
     def _on_busy(self, _reason: str | None) -> None:
         self._refresh()
@@ -102,38 +115,60 @@ class TrainingWidget(QWidget):
     def _build(self) -> None:
         self.setMinimumWidth(320)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self._choice_box())
         layout.addWidget(self._run_box())
+        # outside the boxes, whose wrapped labels fix their height: the curve gives way to them
+        self.loss_plot = LossPlot()
+        self.loss_plot.setMinimumHeight(PLOT_MIN_HEIGHT)
+        self.loss_plot.setSizePolicy(QSizePolicy.Policy.Expanding,
+                                     QSizePolicy.Policy.Expanding)
+        layout.addWidget(self.loss_plot, 1)
         layout.addWidget(self._rounds_box())
-        layout.addStretch(1)
 
     def _choice_box(self) -> QGroupBox:
         box = QGroupBox("Method")
-        form = QFormLayout(box)
+        layout = QVBoxLayout(box)   # wrapped labels outside the form: it over-counts their height
         self.method_combo = QComboBox()
-        for key, label in METHOD_LABELS.items():
-            self.method_combo.addItem(label, key)
+        for key, name in METHOD_NAMES.items():
+            self.method_combo.addItem(name, key)
         self.method_combo.currentIndexChanged.connect(lambda _i: self._on_method())
-        form.addRow(self.method_combo)
+        layout.addWidget(self.method_combo)
+        self.method_about = _wrapped_label("color: gray;")
+        layout.addWidget(self.method_about)
+        form = QFormLayout()
         self.model_combo = QComboBox()
         self.model_combo.addItems([w.model for w in available_weights()] or ["litemedsam"])
         self.model_combo.setToolTip("SAM model; official SAM weights are found in the weights "
                                     "folder (weaksam config weights_dir PATH)")
-        form.addRow("Model", self.model_combo)
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", "cpu", "cuda"])
-        self.device_combo.setToolTip("auto: the GPU when there is one, else the CPU")
-        form.addRow("Device", self.device_combo)
-        self.classifier_epochs = _spin(0, 200, "Epochs of the classifier trained on the tags "
-                                       "(EP-SAM's ADL: 15, WeakMedSAM's: 40)")
-        self.classifier_epochs.setSpecialValueText("method's default")
-        form.addRow("Classifier epochs", self.classifier_epochs)
-        self.rounds = _spin(0, 10, "EP-SAM: decoder retraining rounds after the preliminary one")
-        form.addRow("Rounds", self.rounds)
-        self.decoder_epochs = _spin(1, 100, "EP-SAM: decoder epochs per round")
-        form.addRow("Decoder epochs", self.decoder_epochs)
+        self.device_combo.setToolTip("Device — auto: the GPU when there is one, else the CPU")
+        form.addRow("Model", _row(self.model_combo, 1, self.device_combo))
+        self._add_spins(form)
+        layout.addLayout(form)
+        self.plan_label = _wrapped_label()
+        self.plan_label.setToolTip("What Start trains and labels, read from the method's "
+                                   "settings and the project")
+        layout.addWidget(self.plan_label)
         self._apply_ranges()
         return box
+
+    def _add_spins(self, form: QFormLayout) -> None:
+        from ..method_settings import AdlTraining, WeakMedSamSettings
+
+        defaults = (f"EP-SAM's ADL: {AdlTraining().epochs}, "
+                    f"WeakMedSAM's: {WeakMedSamSettings().epochs}")
+        self.classifier_epochs = _spin(0, 200, "Epochs of the classifier trained on the tags "
+                                       f"({defaults}); small projects train more (a step floor)")
+        self.classifier_epochs.setSpecialValueText("method's default")
+        form.addRow("Classifier", _row(self.classifier_epochs, QLabel("epochs"), 1))
+        self.rounds = _spin(0, 10, "EP-SAM: decoder retraining rounds after the preliminary one")
+        self.decoder_epochs = _spin(1, 100, "EP-SAM: decoder epochs per round")
+        form.addRow("Decoder", _row(self.rounds, QLabel("rounds ×"), self.decoder_epochs,
+                                    QLabel("epochs"), 1))
+        for spin in (self.classifier_epochs, self.rounds, self.decoder_epochs):
+            spin.valueChanged.connect(lambda _v: self._show_plan())
 
     def _on_method(self) -> None:
         self._apply_ranges()
@@ -158,24 +193,23 @@ class TrainingWidget(QWidget):
                                         self.start)
         self.stop_button = make_button("Stop", "Stop after the current step; finished rounds "
                                        "are kept", self.stop)
-        row.addWidget(self.start_button)
+        row.addWidget(self.start_button, 1)   # room for "Retrain with N reviewed masks"
         row.addWidget(self.stop_button)
         layout.addLayout(row)
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(True)
         layout.addWidget(self.progress_bar)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = _wrapped_label()
         layout.addWidget(self.status)
-        self.loss_plot = LossPlot()
-        layout.addWidget(self.loss_plot)
         return box
 
     def _rounds_box(self) -> QGroupBox:
         box = QGroupBox("Rounds")
         layout = QVBoxLayout(box)
         self.rounds_list = QListWidget()
+        self.rounds_list.setMinimumHeight(ROUNDS_MIN_HEIGHT)
         self.rounds_list.setMaximumHeight(140)
+        self.rounds_list.itemSelectionChanged.connect(self._refresh)
         layout.addWidget(self.rounds_list)
         self.restore_button = make_button(
             "Go back to the selected round",
@@ -217,22 +251,34 @@ class TrainingWidget(QWidget):
             return
         refusal = self._write_refusal()
         if refusal is not None:
-            self.status.setText(refusal)
+            self.say(refusal)
             return
         choice = self.choice()
         try:
-            target = method_job(self.project, choice)
+            job = method_background_job(self.project, choice)
         except ValueError as error:  # an option out of range: the settings say which
-            self.status.setText(str(error))
+            self.say(str(error))
             return
         set_setting(SETTING_KEY, dataclasses.asdict(choice))
+        self.follow_job(job)
+
+    def follow_job(self, job: BackgroundJob) -> None:
+        """Start ``job`` (named by its method) on the project and show its progress here."""
         self.loss_plot.clear()
-        job = self.job = BackgroundJob(target, choice.method)
+        self.job = job
         job.start()
-        self.session.job_started(JOB_NAMES[choice.method], lambda: job.state.running)
+        self.session.job_started(JOB_NAMES.get(job.name, "A method run"),
+                                 lambda: job.state.running)
         self._timer.start()
-        self.status.setText("Starting…")
+        self._show_bar(0, 1, "%p%")
+        self.say("Starting…")
         self._refresh()
+
+    def say(self, text: str) -> None:
+        """Show ``text`` on the status row, cut to a few lines (then whole as its tooltip)."""
+        shown = _cut_to_lines(text, self.status.fontMetrics(), LABEL_MIN_WIDTH, STATUS_LINES)
+        self.status.setText(shown)
+        self.status.setToolTip(text if shown != text else "")
 
     def _write_refusal(self) -> str | None:
         """Why nothing that writes the project can start now (None: it can)."""
@@ -245,7 +291,7 @@ class TrainingWidget(QWidget):
     def stop(self) -> None:
         if self.job is not None and self.job.state.running:
             self.job.stop()
-            self.status.setText("Stopping after the current step…")
+            self.say("Stopping after the current step…")
 
     def _poll(self) -> None:
         job = self.job
@@ -253,7 +299,7 @@ class TrainingWidget(QWidget):
             return
         for report in job.poll():
             if report.loss is not None:
-                self.loss_plot.add(report.stage, report.loss)
+                self.loss_plot.add(job.series_name(report), report.loss)
         self._show_progress(job)
         if job.state.finished:
             self._timer.stop()
@@ -261,26 +307,32 @@ class TrainingWidget(QWidget):
 
     def _show_progress(self, job: BackgroundJob) -> None:
         last = job.state.last
-        if last is None:
+        if last is None or job.state.finished:
             return
-        self.progress_bar.setMaximum(max(1, last.total))
-        self.progress_bar.setValue(last.done)
-        left = job.seconds_left()
-        eta = f" · about {_duration(left)} left" if left is not None and left > 2 else ""
-        self.status.setText(f"{last.stage}: {last.done}/{last.total}{eta}")
+        position = job.stages.position()
+        stage = f"stage {position[0]}/{position[1]} · " if position else ""
+        self._show_bar(last.done, last.total, f"{stage}%p%")
+        if not job.cancel_event.is_set():   # "Stopping…" stays until it has
+            self.say(job.progress_line())
+
+    def _show_bar(self, done: int, total: int, text: str) -> None:
+        self.progress_bar.setMaximum(max(1, total))
+        self.progress_bar.setValue(done)
+        self.progress_bar.setFormat(text)
 
     def _finished(self, job: BackgroundJob) -> None:
         state = job.state
         if state.error is not None:
-            self.status.setText(f"Failed: {state.error}")
+            self._show_bar(0, 1, "failed")
+            self.say(f"Failed: {_first_line(state.error)}")
             show_error(f"The {job.name} run failed: {state.error}")
         elif state.cancelled:
-            self.status.setText("Stopped. Finished rounds are kept; the current one is marked "
+            self._show_bar(0, 1, "stopped")
+            self.say("Stopped. Finished rounds are kept; the current one is marked "
                                 "cancelled.")
         else:
-            self.progress_bar.setMaximum(1)
-            self.progress_bar.setValue(1)
-            self.status.setText("Done. New proposals are in the Review dock.")
+            self._show_bar(1, 1, "done")
+            self.say("Done. New proposals are in the Review dock.")
         self.job = None
         self.session.check_jobs()
         self.session.labels_changed.emit()
@@ -316,20 +368,23 @@ class TrainingWidget(QWidget):
     def restore_selected(self) -> None:
         refusal = self._write_refusal()
         if refusal is not None:
-            self.status.setText(refusal)
+            self.say(refusal)
             return
-        entry = self.rounds_list.currentItem()
-        if entry is None:
-            show_info("Select a round in the list first.")
+        round_id = self._selected_round()
+        if round_id is None:
+            show_info(SELECT_ROUND)
             return
         try:
-            new = restore_round(self.project, entry.data(Qt.ItemDataRole.UserRole))
+            new = restore_round(self.project, round_id)
         except ProjectError as error:
             show_error(str(error))
             return
-        self.status.setText(f"Proposals of round #{entry.data(Qt.ItemDataRole.UserRole)} are "
-                            f"current again (round #{new}).")
+        self.say(f"Proposals of round #{round_id} are current again (round #{new}).")
         self.session.labels_changed.emit()
+
+    def _selected_round(self) -> int | None:
+        selected = self.rounds_list.selectedItems()
+        return selected[0].data(Qt.ItemDataRole.UserRole) if selected else None
 
     def _dice_per_round(self) -> dict[int, float]:
         if self.truth_dir is None or self.project is None:
@@ -347,17 +402,36 @@ class TrainingWidget(QWidget):
         running = self.job is not None and self.job.state.running
         refusal = self._write_refusal()
         allow(self.start_button, refusal)
-        allow(self.restore_button, refusal)
+        allow(self.restore_button, refusal or (None if self._selected_round() is not None
+                                               else SELECT_ROUND))
         self.stop_button.setEnabled(running)
-        epsam = self.method_combo.currentData() == "epsam"
+        method = self.method_combo.currentData()
+        self.method_about.setText(METHOD_DESCRIPTIONS[method])
+        epsam = method == "epsam"
         self.rounds.setEnabled(epsam and not running)
         self.decoder_epochs.setEnabled(epsam and not running)
         for widget in (self.method_combo, self.model_combo, self.device_combo,
                        self.classifier_epochs):
             widget.setEnabled(not running)
         if refusal in (NO_PROJECT, READ_ONLY):
-            self.status.setText(refusal)
+            self.say(refusal)
         self.start_button.setText(self._start_text(epsam))
+        self._show_plan()
+
+    def _show_plan(self) -> None:
+        """What Start will really train and label, from the method's settings and the project."""
+        try:
+            settings = self.choice().settings()
+        except ValueError as error:   # the settings say which option and its range
+            self.plan_label.setText(str(error))
+            return
+        size = None if self.project is None else project_size(self.project)
+        self.plan_label.setText(plan_text(settings, size))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """Tags may have changed while the dock was hidden (another tab): count them again."""
+        super().showEvent(event)
+        self._show_plan()
 
     def _start_text(self, epsam: bool) -> str:
         """EP-SAM learns from people's masks: say so on the button once there are some."""
@@ -386,7 +460,46 @@ def _whole_range(bounds: OptionRange | None, low: int, high: int) -> tuple[int, 
     return max(low, SPIN_LIMITS[0]), min(high, SPIN_LIMITS[1])
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min"
+def _row(*parts: QWidget | int) -> QWidget:
+    """Widgets side by side (an int: a stretch of that factor)."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for part in parts:
+        if isinstance(part, int):
+            layout.addStretch(part)
+        else:
+            layout.addWidget(part)
+    return row
+
+
+def _wrapped_label(style: str = "") -> QLabel:
+    """A label on its own row whose text wraps (and takes the height it needs)."""
+    label = QLabel("")
+    label.setWordWrap(True)
+    label.setStyleSheet(style)
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+    # the least height a layout grants a wrapped label is its height at its least width: with
+    # no least width that is a narrow, tall column, and the dock would claim far more height
+    label.setMinimumWidth(LABEL_MIN_WIDTH)
+    return label
+
+
+def _cut_to_lines(text: str, metrics: QFontMetrics, width: int, lines: int) -> str:
+    """``text``, or its first words and "…", so that it wraps into ``lines`` lines of ``width``."""
+    def fits(candidate: str) -> bool:
+        box = metrics.boundingRect(QRect(0, 0, width, 100 * lines * metrics.lineSpacing()),
+                                   Qt.TextFlag.TextWordWrap, candidate)
+        return box.height() <= lines * metrics.lineSpacing()
+
+    if fits(text):
+        return text
+    words = text.split(" ")
+    while len(words) > 1 and not fits(" ".join(words) + " …"):
+        words.pop()
+    return " ".join(words) + " …"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
