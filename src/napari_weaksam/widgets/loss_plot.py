@@ -49,7 +49,7 @@ class LossPlot(FigureCanvasQTAgg):
         axes.set_ylabel("loss", fontsize=8)
         axes.tick_params(labelsize=7)
         if self.series:
-            axes.legend(fontsize=7, frameon=False)
+            axes.legend(fontsize=7, frameon=False, ncols=min(3, len(self.series)))
         else:
             axes.text(0.5, 0.5, "loss appears here while training", ha="center", va="center",
                       fontsize=8, color="gray", transform=axes.transAxes)

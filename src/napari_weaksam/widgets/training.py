@@ -71,6 +71,7 @@ SPIN_LIMITS = (-(2**31), 2**31 - 1)
 POLL_MS = 100
 PLOT_MIN_HEIGHT = 80     # the loss curve's least height (it takes what is left)
 ROUNDS_MIN_HEIGHT = 56   # three rounds
+ROUNDS_MAX_HEIGHT = 96   # five: the loss curve has the rest
 LABEL_MIN_WIDTH = 290    # a wrapped label's (see _wrapped_label)
 STATUS_LINES = 4         # a longer status is cut (the whole text is its tooltip)
 
@@ -100,7 +101,7 @@ class TrainingWidget(QWidget):
 
     def _on_project(self, _project) -> None:
         self.say("")
-        self._show_bar(0, 1, "%p%")
+        self.progress_bar.reset()   # no run on this project yet
         self._refresh_rounds()
         self._refresh()
 
@@ -208,7 +209,7 @@ class TrainingWidget(QWidget):
         layout = QVBoxLayout(box)
         self.rounds_list = QListWidget()
         self.rounds_list.setMinimumHeight(ROUNDS_MIN_HEIGHT)
-        self.rounds_list.setMaximumHeight(140)
+        self.rounds_list.setMaximumHeight(ROUNDS_MAX_HEIGHT)
         self.rounds_list.itemSelectionChanged.connect(self._refresh)
         layout.addWidget(self.rounds_list)
         self.restore_button = make_button(
@@ -328,8 +329,7 @@ class TrainingWidget(QWidget):
             show_error(f"The {job.name} run failed: {state.error}")
         elif state.cancelled:
             self._show_bar(0, 1, "stopped")
-            self.say("Stopped. Finished rounds are kept; the current one is marked "
-                                "cancelled.")
+            self.say("Stopped. Finished rounds are kept; the current one is marked cancelled.")
         else:
             self._show_bar(1, 1, "done")
             self.say("Done. New proposals are in the Review dock.")
