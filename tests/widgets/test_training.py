@@ -101,7 +101,7 @@ def test_choices_come_back_from_the_settings(make_napari_viewer, qtbot):
     assert (choice.method, choice.classifier_epochs, choice.rounds) == ("weakmedsam", 7, 2)
     assert not widget.rounds.isEnabled()           # rounds belong to EP-SAM
     assert not widget.start_button.isEnabled()     # no project yet
-    assert "Tagging dock" in widget.status.text()
+    assert "Tag tab" in widget.status.text()
 
 
 def test_zero_epochs_means_the_methods_default(make_napari_viewer, qtbot):

@@ -153,6 +153,8 @@ def test_6_while_editing_the_painted_layer_keeps_napari_keys_but_e_saves(panel, 
     assert panel.review.editing and panel.window_viewer.layers.selection.active is yours
     qtbot.keyClick(canvas(panel), Qt.Key.Key_4)   # napari's key on the painted layer: fill
     assert yours.mode == "fill"
+    panel.tagging.next()                          # the canvas stays on the edited image
+    assert panel.session.current_item.id == he.id
     qtbot.keyClick(canvas(panel), Qt.Key.Key_E)
     assert not panel.review.editing
     assert panel.session.project.labels.state(he.id) is LabelState.CORRECTED
@@ -163,16 +165,24 @@ def test_7_the_panel_fits_1366_by_768_and_opens_once(panel, qtbot):
     window.showNormal()
     window.resize(1366, 768)
     qtbot.wait(50)
-    for name in ("Tag", "Train", "Review"):
-        panel.show_tab(name)
+    for name in ("Tag", "Train", "Review", "Review while editing"):
+        if name == "Review while editing":
+            panel.review.go_to(item(panel, HE).id)
+            panel.review.edit()
+            panel.review.draw_boxes()
+        panel.show_tab(name.split()[0])
         QApplication.processEvents()
         tab = panel.tabs.currentWidget()
         buttons = [b for b in tab.findChildren(QPushButton) if b.isVisibleTo(tab)]
         assert buttons
+        assert tab.widget().width() <= tab.viewport().width() + 1, name   # nothing cut off
         for button in buttons:
-            assert not button.visibleRegion().isEmpty(), (name, button.text())
+            assert not button.visibleRegion().isEmpty(), (
+                name, button.text(), button.mapTo(tab, button.rect().bottomRight()), tab.size())
+            assert button.height() >= button.fontMetrics().height() + 4, (name, button.text())
             assert button.fontMetrics().horizontalAdvance(button.text()) <= button.width(), (
                 name, button.text(), button.width())
+    panel.review.cancel_edit()
     assert window.height() <= 768
     again = open_workspace(panel.viewer, panel.session.project.root)
     assert again is panel

@@ -99,7 +99,7 @@ class Project:
         if not (root / MARKER).is_file() or not (root / CATALOG).is_file():
             raise ProjectError(
                 f"{root}: not a napari-weaksam project (no {MARKER}); "
-                "create one with `weaksam create` or the Tagging dock"
+                "create one with `weaksam create` or the Tag tab of the WeakSAM panel"
             )
         return cls(root, read_only=read_only)
 

@@ -181,7 +181,7 @@ def check_readable(conn: sqlite3.Connection, path: str) -> None:
     if current < LATEST_VERSION:
         raise SchemaVersionError(
             f"{path}: the project catalog has the older schema version {current}; open it for "
-            "writing once (e.g. in the Tagging dock) to upgrade it, then read it."
+            "writing once (e.g. in the WeakSAM panel) to upgrade it, then read it."
         )
 
 

@@ -82,6 +82,10 @@ class BoxToolWidget(QWidget):
         form.addRow("Model", self.model_combo)
         self.image_combo = QComboBox()
         self.labels_combo = QComboBox()
+        for combo in (self.image_combo, self.labels_combo):   # long layer names: no wider dock
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         form.addRow("Image", self.image_combo)
         form.addRow("Labels", self.labels_combo)
         row = QHBoxLayout()
@@ -98,6 +102,11 @@ class BoxToolWidget(QWidget):
         self.status = QLabel("Draw a box around a structure: SAM segments it.")
         self.status.setWordWrap(True)
         form.addRow(self.status)
+        if self.embedded:   # the Review dock chooses the image, the layer and the model
+            for row in range(3):
+                form.setRowVisible(row, False)
+            self.start_button.setVisible(False)
+            self.accept_button.setVisible(False)
 
     def _forget_model(self, _name: str = "") -> None:
         self._backbone = None

@@ -58,7 +58,7 @@ from .box_tool import BoxToolWidget
 from .export_box import ExportBox
 from .item_view import ItemView
 from .legend import LayerLegend
-from .qt_helpers import make_button
+from .qt_helpers import ElidedLabel, make_button
 from .review_layers import KINDS, ReviewLayers
 from .session import SessionDock, follow, session_for
 
@@ -75,7 +75,7 @@ STATE_STYLE = {
     LabelState.CORRECTED: ("#56B4E9", "✎"),
     LabelState.REJECTED: ("#D55E00", "✗"),
 }
-NO_PROJECT = "Open a project in the Tagging dock to review its proposals."
+NO_PROJECT = "Open a project in the Tag tab to review its proposals."
 NO_PROPOSALS = "No proposals yet — run a method from the Train dock."
 _KEYS = {Qt.Key.Key_A: "accept", Qt.Key.Key_R: "reject", Qt.Key.Key_E: "edit",
          Qt.Key.Key_N: "next", Qt.Key.Key_P: "previous", Qt.Key.Key_Escape: "cancel_edit"}
@@ -115,6 +115,18 @@ class ReviewWidget(SessionDock, QWidget):
         return self.session.view
 
     @property
+    def editing(self) -> bool:
+        """An edit is open (the session knows: no dock moves the canvas meanwhile)."""
+        return self.session.editor is self
+
+    @editing.setter
+    def editing(self, value: bool) -> None:
+        if value:
+            self.session.editor = self
+        elif self.session.editor is self:
+            self.session.editor = None
+
+    @property
     def layers(self) -> ReviewLayers:
         return self.session.layers
 
@@ -129,6 +141,7 @@ class ReviewWidget(SessionDock, QWidget):
         layout.addLayout(self._choices())
         self.counts_label = QLabel("")
         self.counts_label.setStyleSheet("font-size: 13px;")
+        self.counts_label.setWordWrap(True)
         layout.addWidget(self.counts_label)
         self.empty_label = QLabel(NO_PROJECT)
         self.empty_label.setWordWrap(True)
@@ -163,22 +176,21 @@ class ReviewWidget(SessionDock, QWidget):
         self.round_combo.addItem("latest", None)
         self.round_combo.setToolTip("Show each item's latest proposal, or those of one round")
         for combo in (self.order_combo, self.filter_combo, self.round_combo):
+            combo.setSizeAdjustPolicy(  # long round names must not widen the dock
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
             combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             combo.currentIndexChanged.connect(lambda _i: self.reload())
-        row = QHBoxLayout()
-        row.addWidget(self.order_combo, 1)
-        row.addWidget(QLabel("Show"))
-        row.addWidget(self.filter_combo, 1)
-        form.addRow("Order", row)
+        form.addRow("Order", self.order_combo)
+        form.addRow("Show", self.filter_combo)
         form.addRow("Proposals", self.round_combo)
         return form
 
     def _current_box(self) -> QGroupBox:
         box = QGroupBox("Current image")
         layout = QVBoxLayout(box)
-        self.item_label = QLabel("—")
+        self.item_label = ElidedLabel("—")
         self.item_label.setStyleSheet("font-size: 14px; font-weight: bold;")
-        self.item_label.setWordWrap(True)
         self.state_label = QLabel("")
         self.state_label.setStyleSheet("font-size: 13px;")
         self.state_label.setWordWrap(True)
@@ -481,6 +493,7 @@ class ReviewWidget(SessionDock, QWidget):
         layer.mode = "paint"
         self.session.keys.set_painting(layer)
         self.editing = True
+        self.export_box.setVisible(False)   # room for the edit row and the boxes
         self._say("Editing “your label”: paint, or press B and draw SAM boxes. "
                   "E saves, Esc cancels.")
         self._refresh()
@@ -526,6 +539,7 @@ class ReviewWidget(SessionDock, QWidget):
 
     def _stop_painting(self) -> None:
         self.session.keys.set_painting(None)
+        self.export_box.setVisible(True)
         self.box_tool.finish()
         self.box_tool.setVisible(False)
         layer = self.layers.your_label

@@ -59,6 +59,7 @@ class ProjectSession:
     def __init__(self, viewer: napari.Viewer | None = None) -> None:
         self.project: Project | None = None
         self.current_item: Item | None = None
+        self.editor: object | None = None   # the dock editing the current item's mask, if any
         self._jobs: list[_Job] = []
         self._timer: QTimer | None = None
         self._viewer = weakref.ref(viewer) if viewer is not None else None

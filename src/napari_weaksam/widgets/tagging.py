@@ -44,7 +44,7 @@ from ..project.importer import iter_import
 from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
-from .qt_helpers import allow, color_swatch, make_button
+from .qt_helpers import ElidedLabel, allow, color_swatch, make_button
 from .session import SessionDock, follow, session_for
 
 if TYPE_CHECKING:
@@ -127,9 +127,8 @@ class TaggingWidget(SessionDock, QWidget):
     def _item_box(self) -> QGroupBox:
         box = QGroupBox("Current image")
         layout = QVBoxLayout(box)
-        self.item_label = QLabel("—")
+        self.item_label = ElidedLabel("—")
         self.item_label.setStyleSheet("font-size: 14px; font-weight: bold;")
-        self.item_label.setWordWrap(True)
         self.position_label = QLabel("")
         self.state_label = QLabel("")
         self.state_label.setStyleSheet("font-size: 13px;")
@@ -297,19 +296,27 @@ class TaggingWidget(SessionDock, QWidget):
 
     # -- navigation ----------------------------------------------------------------------------
     def next(self) -> None:
+        if self._edit_refused():
+            return
         self.nav.step(+1)
         self._show_current()
 
     def previous(self) -> None:
+        if self._edit_refused():
+            return
         self.nav.step(-1)
         self._show_current()
 
     def next_untagged(self) -> None:
+        if self._edit_refused():
+            return
         if not self.nav.jump_to_untagged():
             show_info("Every image is tagged.")
         self._show_current()
 
     def go_to(self, item_id: int) -> None:
+        if self._edit_refused():
+            return
         self.nav.go_to(item_id)
         self._show_current()
 
@@ -326,6 +333,12 @@ class TaggingWidget(SessionDock, QWidget):
             finally:
                 self._following_dims = False
         self._refresh()
+
+    def _edit_refused(self) -> bool:
+        """While a mask is being edited in Review, the canvas stays on that image."""
+        if self.session.editor is not None:
+            show_info("A mask is being edited in Review: save (E) or cancel (Esc) it first.")
+        return self.session.editor is not None
 
     def _on_item_shown(self, item: Item, origin: object) -> None:
         """Another dock moved the canvas to ``item``: tags now apply to it."""

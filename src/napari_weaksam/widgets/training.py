@@ -63,7 +63,7 @@ METHOD_DESCRIPTIONS = {
     "weakmedsam": "CAM + SAM affinity + random walk, in one pass.",
 }
 JOB_NAMES = {"epsam": "An EP-SAM run", "weakmedsam": "A WeakMedSAM run"}
-NO_PROJECT = "Open a project in the Tagging dock to train."
+NO_PROJECT = "Open a project in the Tag tab to train."
 READ_ONLY = ("The project is open read-only (another process writes it): no method can run "
              "and no round can be restored here.")
 SELECT_ROUND = "Select a round in the list first."
@@ -166,8 +166,8 @@ class TrainingWidget(QWidget):
         form.addRow("Classifier", _row(self.classifier_epochs, QLabel("epochs"), 1))
         self.rounds = _spin(0, 10, "EP-SAM: decoder retraining rounds after the preliminary one")
         self.decoder_epochs = _spin(1, 100, "EP-SAM: decoder epochs per round")
-        form.addRow("Decoder", _row(self.rounds, QLabel("rounds ×"), self.decoder_epochs,
-                                    QLabel("epochs"), 1))
+        form.addRow("Rounds", _row(self.rounds, QLabel("after the preliminary"), 1))
+        form.addRow("Decoder", _row(self.decoder_epochs, QLabel("epochs per round"), 1))
         for spin in (self.classifier_epochs, self.rounds, self.decoder_epochs):
             spin.valueChanged.connect(lambda _v: self._show_plan())
 

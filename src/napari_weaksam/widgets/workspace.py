@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
     QDialog,
     QFrame,
@@ -106,9 +106,49 @@ class WorkspaceWidget(QWidget):
 def _scrolling(widget: QWidget) -> QScrollArea:
     """``widget`` in a vertical scroll area: a short screen never makes napari's window taller
     than the screen (the layout is sized so that nothing needs scrolling at 1366 × 768)."""
-    area = QScrollArea()
+    area = _FittingScrollArea()
     area.setWidget(widget)
-    area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scrollbar = area.verticalScrollBar().sizeHint().width()
+    area.setMinimumWidth(widget.minimumSizeHint().width() + scrollbar)
     return area
+
+
+class _FittingScrollArea(QScrollArea):
+    """Lays its widget out in the visible height when its minimum fits there (a plain
+    resizable scroll area uses the preferred height, and a loss plot's preferred height pushed
+    the Train tab's last buttons out of sight); scrolls only below the minimum."""
+
+    def setWidget(self, widget: QWidget) -> None:  # noqa: N802 - Qt override
+        super().setWidget(widget)
+        widget.installEventFilter(self)   # its minimum changes (an edit row appears): refit
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        widget = self.widget()
+        if widget is None:
+            return
+        viewport = self.viewport().size()
+        minimum = widget.minimumSizeHint()
+        needed = minimum.width() + self.verticalScrollBar().sizeHint().width()
+        if needed > self.minimumWidth():   # content that grew wider widens the dock, not clips
+            self.setMinimumWidth(needed)
+        width = max(viewport.width(), minimum.width())
+        layout = widget.layout()
+        lowest = minimum.height()
+        if layout is not None and layout.hasHeightForWidth():  # wrapped labels at this width
+            lowest = max(lowest, layout.minimumHeightForWidth(width))
+        widget.resize(width, max(viewport.height(), lowest))
