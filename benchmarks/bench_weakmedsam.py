@@ -25,10 +25,8 @@ import numpy as np
 import torch
 
 from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.method_settings import AFFINITY_SOURCES, CAM_INPUTS, WeakMedSamSettings
 from napari_weaksam.methods.weakmedsam import (
-    AFFINITY_SOURCES,
-    CAM_INPUTS,
-    WeakMedSamSettings,
     embed_items,
     label_item,
     train_on_tags,

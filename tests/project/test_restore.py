@@ -50,3 +50,20 @@ def test_restoring_a_round_without_proposals_is_refused(tmp_path):
             restore_round(project, empty)
         with pytest.raises(ProjectError, match="no round 99"):
             restore_round(project, 99)
+
+
+def test_restored_proposals_obey_the_tags_of_today(tmp_path):
+    """A class tagged absent since the round was made gets no pixels in the restored copy."""
+    root = make_sample_project(tmp_path / "p")
+    with Project.open(root) as project:
+        items = project.catalog.items()[:2]
+        tumour = project.catalog.classes()[0].id
+        first = _round(project, items, 1)
+        project.catalog.set_tags(items[0].id, set())         # re-tagged: no finding
+        project.catalog.set_tags(items[1].id, {tumour})
+        new = restore_round(project, first)
+        masks = [project.labels.proposal_mask(project.labels.latest_proposal(i.id))
+                 for i in items]
+        assert not masks[0].any() and (masks[1] == 1).all()
+        restored = next(r for r in project.rounds.rounds() if r.id == new)
+        assert restored.metrics["cleared_by_tags"] == 1

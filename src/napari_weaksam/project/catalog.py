@@ -208,6 +208,14 @@ class Catalog:
         rows = self.db.rows("SELECT class_id FROM tags WHERE item_id = ?", (item_id,))
         return {r[0] for r in rows}
 
+    def absent_values(self, item_id: int) -> set[int]:
+        """Label values of the classes a person tagged *absent* in the item (none when the item
+        is not tagged): a proposal must hold none of them."""
+        if self.db.scalar("SELECT tagged_at FROM items WHERE id = ?", (item_id,)) is None:
+            return set()
+        present = self.tags(item_id)
+        return {c.label_value for c in self.classes() if c.id not in present}
+
     def set_tags(self, item_id: int, class_ids: set[int]) -> None:
         """Record that exactly ``class_ids`` are present in the item (empty: no finding)."""
         now = utc_now()
