@@ -249,8 +249,8 @@ class BoxToolWidget(QWidget):
         self._undo.append(_Undo(plane_index, np.array(target, copy=True)))
         target[mask] = labels.selected_label
         labels.refresh()
-        self.status.setText(f"{int(mask.sum())} pixels → label {labels.selected_label}. "
-                            "A accepts, Z undoes.")
+        then = "Z undoes; E saves the correction." if self.embedded else "A accepts, Z undoes."
+        self.status.setText(f"{int(mask.sum())} pixels → label {labels.selected_label}. {then}")
 
     # -- accept / undo -----------------------------------------------------------------------
     def accept(self) -> None:

@@ -76,7 +76,7 @@ STATE_STYLE = {
     LabelState.REJECTED: ("#D55E00", "✗"),
 }
 NO_PROJECT = "Open a project in the Tag tab to review its proposals."
-NO_PROPOSALS = "No proposals yet — run a method from the Train dock."
+NO_PROPOSALS = "No proposals yet — run a method from the Train tab."
 _KEYS = {Qt.Key.Key_A: "accept", Qt.Key.Key_R: "reject", Qt.Key.Key_E: "edit",
          Qt.Key.Key_N: "next", Qt.Key.Key_P: "previous", Qt.Key.Key_Escape: "cancel_edit"}
 _BIG = "font-size: 13px; font-weight: bold; padding: 6px;"
@@ -596,6 +596,8 @@ class ReviewWidget(SessionDock, QWidget):
 
     def _on_dims_step(self, _event=None) -> None:
         """Scrolling through a volume moves to that slice's entry when it has one."""
+        if self.session.current_item is None:   # nothing shown (a project is closing)
+            return
         if self._following_dims or self.editing or self.queue is None:
             return
         current = self.queue.current

@@ -111,7 +111,8 @@ class ProjectSession:
         self.item_shown.emit(item, origin)
 
     def clear_canvas(self) -> None:
-        """Nothing is shown (the project closed)."""
+        """Nothing is shown (the project closed); docks ignore the slider meanwhile."""
+        self.current_item = None
         if self._layers is not None:
             self._layers.clear()
         if self._view is not None:
@@ -134,11 +135,11 @@ class ProjectSession:
         reason = self.busy
         if reason is not None:
             raise ProjectBusyError(reason)
+        if self._viewer is not None:
+            self.clear_canvas()   # while the old project is still open: docks may react
         if self.project is not None:
             self.project.close()
         self.project = project
-        if self._viewer is not None:
-            self.clear_canvas()
         self.project_changed.emit(project)
 
     def job_started(self, what: str, running: Callable[[], bool]) -> None:

@@ -370,6 +370,8 @@ class TaggingWidget(SessionDock, QWidget):
 
     def _on_dims_step(self, _event=None) -> None:
         """Scrolling through a volume in napari moves to that slice's item."""
+        if self.session.current_item is None:   # nothing shown (a project is closing)
+            return
         if self._following_dims or self.project is None or self.nav.current is None:
             return
         plane = self.view.displayed_plane()

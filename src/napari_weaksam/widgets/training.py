@@ -332,7 +332,7 @@ class TrainingWidget(QWidget):
             self.say("Stopped. Finished rounds are kept; the current one is marked cancelled.")
         else:
             self._show_bar(1, 1, "done")
-            self.say("Done. New proposals are in the Review dock.")
+            self.say("Done. New proposals are in the Review tab.")
         self.job = None
         self.session.check_jobs()
         self.session.labels_changed.emit()
