@@ -262,3 +262,15 @@ def test_12_boxes_in_edit_mode_paint_your_label_from_the_cached_embedding(
     review.save_edit()
     assert BOX_LAYER not in panel.viewer.layers
     assert panel.session.project.labels.final_mask(he.id).any()
+
+
+def test_the_shortcut_sheet_lists_every_key_and_opens_from_the_canvas(panel, qtbot):
+    panel.session.keys.press("Shift-/")
+    dialog = panel.keys_dialog
+    assert dialog.isVisible()
+    rows = dict(panel.session.keys.sheet())
+    assert {"1", "0", "U", "A", "R", "E", "B", "Esc", "Ctrl+Z", "Ctrl+Shift+Z", "Shift+A",
+            "?"} <= set(rows)
+    panel.show_tab("Tag")
+    assert dict(panel.session.keys.sheet())["N"] == "next image"
+    dialog.close()

@@ -47,11 +47,15 @@ class KeyMap:
 
     # -- registering ---------------------------------------------------------------------------
     def register(self, owner: object, keys: dict[str, tuple[Callable[[], None], str]]) -> None:
-        """``owner``'s actions: key → (action, help text). Bound at once everywhere."""
+        """``owner``'s actions: key → (action, help text). Bound at once everywhere; a Qt
+        ``owner``'s keys are forgotten when it is destroyed."""
         for key, (action, text) in keys.items():
             bindings = [b for b in self._bindings.get(key, []) if b.owner is not owner]
             self._bindings[key] = [*bindings, _Binding(owner, action, text)]
         self._bind_everywhere(list(keys))
+        destroyed = getattr(owner, "destroyed", None)
+        if destroyed is not None:
+            destroyed.connect(lambda *_: self.forget(owner))
 
     def forget(self, owner: object) -> None:
         """``owner`` is gone (a dock closed): its keys no longer run."""
@@ -133,6 +137,14 @@ class KeyMap:
         layer = event.value
         if is_plugin_layer(layer):
             self._bind_layer(layer, list(self._bindings))
+
+
+def navigation_keys(next_: Callable[[], None],
+                    previous: Callable[[], None]) -> dict[str, tuple[Callable[[], None], str]]:
+    """``N`` / ``→`` next and ``P`` / ``←`` previous, as a dock registers them."""
+    keys = {key: (next_, "next image") for key in ("n", "Right")}
+    keys.update({key: (previous, "previous image") for key in ("p", "Left")})
+    return keys
 
 
 def is_plugin_layer(layer) -> bool:

@@ -9,8 +9,7 @@ from qtpy.QtWidgets import QGridLayout, QLabel, QWidget
 
 from .review_layers import MAP_COLORMAPS, ReviewLayers, map_colormap
 
-MASKS_TEXT = ("<b>▭</b> outline: proposal &nbsp;·&nbsp; <b>■</b> fill: your label "
-              "(accepted or corrected)")
+MASKS_TEXT = "<b>▭</b> outline: proposal &nbsp;·&nbsp; <b>■</b> fill: your label"
 _MAP_NAMES = {"cam": "CAM", "affinity": "affinity", "refined": "refined"}
 BAR_SIZE = (120, 10)
 
@@ -36,6 +35,8 @@ class LayerLegend(QWidget):
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.masks_label = QLabel(MASKS_TEXT)
+        self.masks_label.setToolTip("Your label: the mask you accepted or corrected, or are "
+                                    "painting")
         self.masks_label.setWordWrap(True)
         layout.addWidget(self.masks_label, 0, 0, 1, 4)
         self.bars: dict[str, _Row] = {}

@@ -57,6 +57,7 @@ from ..review.queue import proposal_change
 from .box_tool import BoxToolWidget
 from .export_box import ExportBox
 from .item_view import ItemView
+from .keymap import navigation_keys
 from .legend import LayerLegend
 from .qt_helpers import ElidedLabel, make_button
 from .review_layers import KINDS, ReviewLayers
@@ -278,12 +279,8 @@ class ReviewWidget(SessionDock, QWidget):
             "Control-z": (self.undo, "undo the last decision (on its image)"),
             "Control-Shift-z": (self.redo, "redo the undone decision"),
         }
-        for key in ("n", "Right"):
-            keys[key] = (self.next, "next image")
-        for key in ("p", "Left"):
-            keys[key] = (self.previous, "previous image")
+        keys.update(navigation_keys(self.next, self.previous))
         self.session.keys.register(self, keys)
-        self.destroyed.connect(lambda *_: self.session.keys.forget(self))
 
     # -- project -------------------------------------------------------------------------------
     def _adopt(self, project: Project) -> None:

@@ -44,6 +44,7 @@ from ..project.importer import iter_import
 from ..project.navigator import FILTERS, TagNavigator
 from ..project.tags_csv import export_tags, import_tags
 from .item_view import ItemView
+from .keymap import navigation_keys
 from .qt_helpers import ElidedLabel, allow, color_swatch, make_button
 from .session import SessionDock, follow, session_for
 
@@ -173,12 +174,8 @@ class TaggingWidget(SessionDock, QWidget):
                 for d in range(1, 10)}
         keys["0"] = (self.mark_no_finding, "no finding (and go to the next image)")
         keys["u"] = (self.next_untagged, "next untagged image")
-        for key in ("n", "Right"):
-            keys[key] = (self.next, "next image")
-        for key in ("p", "Left"):
-            keys[key] = (self.previous, "previous image")
+        keys.update(navigation_keys(self.next, self.previous))
         self.session.keys.register(self, keys)
-        self.destroyed.connect(lambda *_: self.session.keys.forget(self))
 
     # -- project -------------------------------------------------------------------------------
     def open_project(self, path: str | Path) -> None:

@@ -51,7 +51,6 @@ class WorkspaceWidget(QWidget):
         self.review = ReviewWidget(napari_viewer)
         self._build()
         self.session.keys.register(self, {"Shift-/": (self.show_keys, "this shortcut sheet")})
-        self.destroyed.connect(lambda *_: self.session.keys.forget(self))
         self.tabs.currentChanged.connect(self._on_tab)
         self._on_tab(self.tabs.currentIndex())
         if project is not None:
