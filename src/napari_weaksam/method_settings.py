@@ -19,7 +19,17 @@ CAM_SOURCES = ("adl", "weakmedsam")           # EP-SAM: where its CAMs come from
 TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
 
 
+def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -> int:
+    """The epochs a classifier really trains: ``epochs``, or more when that many would give
+    fewer than ``min_steps`` optimiser steps over ``samples`` in batches of ``batch_size`` (small
+    projects train longer, so every run learns enough). The training loop and the Train dock's
+    plan both use this."""
+    batches = max(1, -(-samples // batch_size))
+    return max(epochs, -(-min_steps // batches))
+
+
 # -- stages ------------------------------------------------------------------------------------
+
 @dataclass
 class AdlTraining:
     arch: str = option("resnet18", choices=("resnet18", "resnet50"),

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .method_settings import floored_epochs
+
 if TYPE_CHECKING:
     from .method_settings import DecoderTraining, EpSamSettings, WeakMedSamSettings
     from .progress import Progress
@@ -52,13 +54,6 @@ class ProjectSize:
 def project_size(project: Project) -> ProjectSize:
     """How many items the run labels and how many tagged ones its classifier trains on."""
     return ProjectSize(project.catalog.count_items(), len(project.catalog.all_tags()))
-
-
-def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -> int:
-    """The epochs a classifier really trains (as ``cam.training.train_classifier``): ``epochs``,
-    or more when that many would give fewer than ``min_steps`` optimiser steps."""
-    batches = max(1, -(-samples // batch_size))
-    return max(epochs, -(-min_steps // batches))
 
 
 # -- stages ------------------------------------------------------------------------------------

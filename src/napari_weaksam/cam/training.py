@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..method_settings import floored_epochs
 from ..progress import check_cancel
 
 LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
@@ -44,7 +45,7 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: np.ndarray,
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
     batches = max(1, -(-len(labels) // settings.batch_size))
-    epochs = max(settings.epochs, -(-settings.min_steps // batches))
+    epochs = floored_epochs(settings.epochs, settings.min_steps, settings.batch_size, len(labels))
     steps = epochs * batches
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate,
                                                    total_steps=steps)
