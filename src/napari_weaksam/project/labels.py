@@ -121,19 +121,7 @@ class LabelStore:
                 f"item {item_id}: the proposal shown (#{proposal_id}) is no longer the current "
                 "one; a newer round finished. Look at the item again, then decide."
             )
-        key = None
-        if mask is not None:
-            self._check_mask(item_id, mask)
-            key = self.arrays.write(CORRECTION_PREFIX, mask, attrs={"item_id": item_id})
-        old_key = self.db.scalar("SELECT array_key FROM reviews WHERE item_id = ?", (item_id,))
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO reviews (item_id, state, proposal_id, array_key,"
-                " updated_at) VALUES (?,?,?,?,?)",
-                (item_id, state.value, proposal.id if proposal else None, key, utc_now()),
-            )
-        if old_key and old_key != key:
-            self.arrays.delete(old_key)
+        self._write_review(item_id, ReviewRecord(state, proposal.id if proposal else None, mask))
 
     def review_record(self, item_id: int) -> ReviewRecord | None:
         """The item's decision as stored (None: not reviewed)."""
@@ -159,6 +147,10 @@ class LabelStore:
                 raise ProjectError(f"item {item_id}: proposal #{record.proposal_id} is not its own")
         if (record.state is LabelState.CORRECTED) != (record.mask is not None):
             raise ProjectError("a mask is given with 'corrected', and only then")
+        self._write_review(item_id, record)
+
+    def _write_review(self, item_id: int, record: ReviewRecord) -> None:
+        """Store ``record`` (its corrected mask as a new array) and drop the replaced mask."""
         key = None
         if record.mask is not None:
             self._check_mask(item_id, record.mask)
