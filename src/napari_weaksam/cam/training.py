@@ -1,7 +1,8 @@
 """Training a parent + sub-class classifier: BCE(parent) + λ·BCE(sub-class), seeded and cancellable.
 
-The same loop trains WeakMedSAM's image branch (:mod:`.image_classifier`) and the head on frozen
-SAM embeddings (:mod:`.embedding_classifier`): the model and its inputs come from the caller."""
+It trains WeakMedSAM's image branch (:mod:`.image_classifier`) and the head on frozen SAM
+embeddings (:mod:`.embedding_classifier`): the model and its inputs come from the caller, the loop
+is the plugin's one training loop (:mod:`..training_loop`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..method_settings import floored_epochs
-from ..progress import check_cancel
+from ..training_loop import LoopSettings, train_loop
 
 LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 
@@ -39,43 +39,37 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: np.ndarray,
     """Fit ``model`` (freshly initialised under ``settings.seed``) on (N, C, h, w) inputs, kept on
     the CPU and moved per batch; each sample is flipped along each of ``flip_axes`` with p = ½,
     and, with ``transpose``, its last two axes swapped with p = ½ (square inputs: together with
-    both flips this gives all eight rotations and reflections)."""
+    both flips this gives all eight rotations and reflections). One-cycle schedule, step floor
+    ``settings.min_steps`` (:mod:`..training_loop`); ``settings.losses`` gets each epoch's mean
+    loss as it ends."""
     generator = torch.Generator().manual_seed(settings.seed)
     model = model.to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    batches = max(1, -(-len(labels) // settings.batch_size))
-    epochs = floored_epochs(settings.epochs, settings.min_steps, settings.batch_size, len(labels))
-    steps = epochs * batches
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate,
-                                                   total_steps=steps)
     y_parent = torch.as_tensor(labels, dtype=torch.float32)
     y_child = torch.as_tensor(subclass_targets, dtype=torch.float32)
     bce = nn.BCEWithLogitsLoss()
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(labels), generator=generator)
-        total, count = 0.0, 0
-        for start in range(0, len(order), settings.batch_size):
-            check_cancel(cancel)
-            index = order[start:start + settings.batch_size]
-            batch = _augment(inputs[index].float(), generator, flip_axes, transpose).to(device)
-            parent, child = model(batch)
-            loss = bce(parent, y_parent[index].to(device)) + settings.child_weight * bce(
-                child, y_child[index].to(device))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += loss.item() * len(index)
-            count += len(index)
-        settings.losses.append(total / max(count, 1))
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        batch = augment(inputs[index].float(), generator, flip_axes, transpose).to(device)
+        parent, child = model(batch)
+        return bce(parent, y_parent[index].to(device)) + settings.child_weight * bce(
+            child, y_child[index].to(device))
+
+    def epoch_done(epoch: int, epochs: int, loss: float) -> None:
+        settings.losses.append(loss)
         if on_epoch is not None:
-            on_epoch(epoch + 1, epochs, settings.losses[-1])
+            on_epoch(epoch, epochs, loss)
+
+    loop = LoopSettings(epochs=settings.epochs, batch_size=settings.batch_size,
+                        learning_rate=settings.learning_rate,
+                        weight_decay=settings.weight_decay, min_steps=settings.min_steps,
+                        seed=settings.seed, schedule="one-cycle")
+    model.train()
+    train_loop(model.parameters(), len(labels), batch_loss, loop, generator=generator,
+               on_epoch=epoch_done, cancel=cancel)
     return model.eval()
 
 
-def _augment(batch: torch.Tensor, generator: torch.Generator, axes: tuple[int, ...],
+def augment(batch: torch.Tensor, generator: torch.Generator, axes: tuple[int, ...],
              transpose: bool) -> torch.Tensor:
     """Random flips (and transposes) of each sample: label-preserving for image-level tags."""
     batch = batch.clone()
