@@ -10,9 +10,9 @@ from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.io import read_image
 from napari_weaksam.metrics import dice
 from napari_weaksam.progress import Cancelled
+from napari_weaksam.prompts.points import uniform_points
 from napari_weaksam.retrain import DecoderTraining, TrainingSample, train_decoder
 from napari_weaksam.retrain.decoder_training import low_res_target, training_points
-from napari_weaksam.retrain.point_prompts import uniform_points
 from napari_weaksam.sample import sample_dir
 
 

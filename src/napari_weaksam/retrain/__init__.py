@@ -1,5 +1,6 @@
-"""Decoder retraining: point prompts, the IDS filter, decoder fine-tuning and the round engine."""
+"""Decoder retraining: the IDS filter, decoder fine-tuning and the round engine."""
 
+from ..prompts.points import activation_points, uniform_points
 from .decoder_training import DecoderTraining, TrainingSample, train_decoder
 from .engine import (
     Candidate,
@@ -10,7 +11,6 @@ from .engine import (
     human_samples,
 )
 from .ids_filter import ids_score, keeps
-from .point_prompts import activation_points, uniform_points
 
 __all__ = [
     "Candidate", "DecoderTraining", "EngineInputs", "RetrainSettings", "RetrainingEngine",

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..backbones.sam import Embedding, SamBackbone
 from ..method_settings import DecoderTraining
 from ..progress import check_cancel
-from .point_prompts import activation_points, uniform_points
+from ..prompts.points import activation_points, uniform_points
 
 EpochCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 SMOOTHING = 1e-3

@@ -35,9 +35,9 @@ from ..backbones.sam import Embedding, SamBackbone
 from ..method_settings import RetrainSettings
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, LabelState, Project, ProjectError
+from ..prompts.points import activation_points
 from .decoder_training import DecoderTraining, TrainingSample, train_decoder, training_length
 from .ids_filter import ids_score, select_targets
-from .point_prompts import activation_points
 
 
 @dataclass

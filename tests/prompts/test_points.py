@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_weaksam.retrain.point_prompts import activation_points, uniform_points
+from napari_weaksam.prompts.points import activation_points, uniform_points
 
 
 def _inside(points: np.ndarray, mask: np.ndarray) -> bool:
