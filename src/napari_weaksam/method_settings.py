@@ -17,6 +17,7 @@ CAM_INPUTS = ("image", "embedding")           # WeakMedSAM: image branch or head
 AFFINITY_SOURCES = ("embedding", "prompts")   # WeakMedSAM's random-walk affinities
 CAM_SOURCES = ("adl", "weakmedsam")           # EP-SAM: where its CAMs come from
 TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
+PROMPT_STRATEGIES = ("points", "boxes", "boxes+mask")  # SAM prompts (prompts/strategy.py)
 
 
 def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -> int:
@@ -68,6 +69,10 @@ class DecoderTraining:
     # learns to answer uniform points and under-segments); "uniform": as the original
     prompts: str = option("activation", choices=TRAINING_PROMPTS,
                           help="activation: ∝ the CAM inside each target; uniform: the original")
+    # training boxes (prompts "boxes", "boxes+mask"): each side moved at random by up to this
+    # share of the box, so the decoder does not learn to expect boxes tight around its targets
+    box_jitter: float = option(0.1, low=0, high=0.5,
+                               help="random shift of each training box side, share of the box")
     seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
     losses: list[float] = field(default_factory=list)
 
@@ -84,6 +89,13 @@ class RetrainSettings:
     human_weight: float = option(2.0, low=0, help="how much more people's masks count")
     min_kept: float = option(0.1, low=0, high=1,
                              help="share of masks kept when fewer pass the IDS threshold")
+    # the decoder trains on prompts of the same strategy (for points: DecoderTraining.prompts)
+    prompts: str = option("points", choices=PROMPT_STRATEGIES,
+                          help="points: PEPM in the initial mask; boxes: one per component of "
+                               "it; boxes+mask: those boxes and the mask as SAM's mask prompt")
+    min_prompt_iou: float = option(0.0, low=0, high=1,
+                                   help="drop a box's mask when SAM's predicted IoU is below "
+                                        "this (0: keep all)")
     decoder: DecoderTraining = field(default_factory=DecoderTraining)
     seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
 

@@ -11,8 +11,9 @@ from napari_weaksam.io import read_image
 from napari_weaksam.metrics import dice
 from napari_weaksam.progress import Cancelled
 from napari_weaksam.prompts.points import uniform_points
+from napari_weaksam.prompts.strategy import target_points
 from napari_weaksam.retrain import DecoderTraining, TrainingSample, train_decoder
-from napari_weaksam.retrain.decoder_training import low_res_target, training_points
+from napari_weaksam.retrain.decoder_training import low_res_target
 from napari_weaksam.sample import sample_dir
 
 
@@ -128,18 +129,17 @@ def test_activation_prompts_follow_the_cam_inside_the_target():
     activation = np.zeros((32, 32), dtype=np.float32)
     activation[8:12, 8:12] = 1.0           # hot corner of the target
     activation[0:4, 0:4] = 1.0             # hot, but outside the target: never a prompt
-    sample = TrainingSample(0, None, mask, activation=activation)
     rng = np.random.default_rng(0)
-    points = training_points(sample, DecoderTraining(points=10, prompts="activation"), rng)
+    points = target_points(mask, activation, DecoderTraining(points=10, prompts="activation"),
+                           rng)
     assert len(points) == 10
     assert all(8 <= x < 12 and 8 <= y < 12 for x, y in points)
-    uniform = training_points(sample, DecoderTraining(points=10, prompts="uniform"), rng)
+    uniform = target_points(mask, activation, DecoderTraining(points=10, prompts="uniform"), rng)
     assert all(mask[int(y), int(x)] for x, y in uniform)
     assert not all(8 <= x < 12 and 8 <= y < 12 for x, y in uniform)
     # a target the CAM does not reach, or a person's mask without a CAM: uniform inside it
-    cold = TrainingSample(0, None, mask, activation=np.zeros_like(activation))
-    for case in (cold, TrainingSample(0, None, mask)):
-        fallback = training_points(case, DecoderTraining(points=10, prompts="activation"), rng)
+    for cam in (np.zeros_like(activation), None):
+        fallback = target_points(mask, cam, DecoderTraining(points=10, prompts="activation"), rng)
         assert len(fallback) == 10 and all(mask[int(y), int(x)] for x, y in fallback)
 
 

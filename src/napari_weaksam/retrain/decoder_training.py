@@ -1,5 +1,6 @@
 """Fine-tune the prompt encoder and mask decoder on cached embeddings (the image encoder stays
-frozen and is never run), with point prompts drawn from each target mask.
+frozen and is never run), with prompts of the generation's strategy made from each target mask
+(:func:`~napari_weaksam.prompts.strategy.training_prompts`).
 
 Loss: soft Dice + soft IoU on the sigmoid of the low-resolution logits, inside the part of the
 model frame the image covers, per sample, weighted (people's masks may weigh more than pseudo-
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..backbones.sam import Embedding, SamBackbone
 from ..method_settings import DecoderTraining
 from ..progress import check_cancel
-from ..prompts.points import activation_points, uniform_points
+from ..prompts.decode import prompt_logits
+from ..prompts.dense import low_res_frame
+from ..prompts.strategy import PromptSet, check_strategy, training_prompts
 
 EpochCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 SMOOTHING = 1e-3
@@ -35,12 +37,16 @@ class TrainingSample:
     weight: float = 1.0
     origin: str = "pseudo-label"   # "initial", "pseudo-label", "accepted", "corrected"
     activation: np.ndarray | None = None   # the item's CAM for the class, when it has one
+    region: np.ndarray | None = None       # the mask generation prompts from (initial mask)
 
 
 def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
-                  settings: DecoderTraining, *, on_epoch: EpochCallback | None = None,
+                  settings: DecoderTraining, *, strategy: str = "points",
+                  on_epoch: EpochCallback | None = None,
                   cancel: threading.Event | None = None) -> list[float]:
-    """Train ``backbone``'s prompt encoder and mask decoder in place; mean loss per epoch."""
+    """Train ``backbone``'s prompt encoder and mask decoder in place on prompts of ``strategy``
+    (one of ``PROMPT_STRATEGIES``); mean loss per epoch."""
+    check_strategy(strategy)
     usable = [s for s in samples if s.mask.any()]
     if not usable:
         raise ValueError("no training sample has a non-empty mask")
@@ -60,7 +66,7 @@ def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
             check_cancel(cancel)
             chunk = order[start:start + settings.batch_size]
             loss = _batch_loss(backbone, [usable[i] for i in chunk],
-                               [targets[i] for i in chunk], settings, rng)
+                               [targets[i] for i in chunk], settings, strategy, rng)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -79,38 +85,18 @@ def training_length(samples: int, settings: DecoderTraining) -> tuple[int, int]:
     return max(settings.epochs, -(-settings.min_steps // batches)), batches
 
 
-def point_logits(backbone: SamBackbone, embedding: Embedding, points: np.ndarray) -> torch.Tensor:
-    """Low-resolution (256, 256) logits in the model frame for positive ``points`` (P, 2) in item
-    pixels, with gradients (full precision: no autocast)."""
-    low_res, _iou = backbone.decode_low_res(embedding, points=np.asarray(points)[None],
-                                            point_labels=np.ones((1, len(points)), np.int64))
-    return low_res[0, 0]
-
-
-def training_points(sample: TrainingSample, settings: DecoderTraining,
-                    rng: np.random.Generator) -> np.ndarray:
-    """Prompts for one sample: ∝ its activation inside the target when ``settings.prompts`` is
-    "activation" and the sample has a CAM with activation there, else uniform in the target."""
-    if settings.prompts == "activation" and sample.activation is not None:
-        points = activation_points(sample.activation, sample.mask, settings.points, rng)
-        if len(points):
-            return points
-    return uniform_points(sample.mask, settings.points, rng)
+def sample_prompts(sample: TrainingSample, settings: DecoderTraining, strategy: str,
+                   rng: np.random.Generator) -> PromptSet:
+    """The prompts one sample trains with (see :func:`training_prompts`)."""
+    return training_prompts(strategy, sample.mask, settings, rng, activation=sample.activation,
+                            region=sample.region)
 
 
 def low_res_target(backbone: SamBackbone, embedding: Embedding,
                    mask: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
     """The item-frame mask in the decoder's low-resolution frame, and the valid (h, w) there."""
-    if mask.shape != embedding.original_shape:
-        raise ValueError(f"mask {mask.shape} does not match the item {embedding.original_shape}")
-    frame = 256
-    ratio = frame / backbone.preprocessing.size
-    h, w = (max(1, round(n * ratio)) for n in embedding.resized_shape)
-    resized = F.interpolate(torch.from_numpy(mask.astype(np.float32))[None, None], (h, w),
-                            mode="bilinear", align_corners=False)[0, 0]
-    target = torch.zeros((frame, frame))
-    target[:h, :w] = resized
-    return target.to(backbone.device), (h, w)
+    target, valid = low_res_frame(mask, embedding, backbone.preprocessing.size)
+    return target.to(backbone.device), valid
 
 
 def soft_dice_iou_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -125,11 +111,12 @@ def soft_dice_iou_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 def _batch_loss(backbone: SamBackbone, samples: list[TrainingSample],
                 targets: list[tuple[torch.Tensor, tuple[int, int]]],
-                settings: DecoderTraining, rng: np.random.Generator) -> torch.Tensor:
+                settings: DecoderTraining, strategy: str,
+                rng: np.random.Generator) -> torch.Tensor:
     losses, weights = [], []
     for sample, (target, (h, w)) in zip(samples, targets, strict=True):
-        points = training_points(sample, settings, rng)
-        logits = point_logits(backbone, sample.embedding, points)
+        prompts = sample_prompts(sample, settings, strategy, rng)
+        logits = prompt_logits(backbone, sample.embedding, prompts)
         losses.append(soft_dice_iou_loss(logits[:h, :w], target[:h, :w]))
         weights.append(sample.weight)
     weight = torch.tensor(weights, device=backbone.device)

@@ -10,9 +10,11 @@ review loop calls it after people accepted or corrected masks. Each stage:
    which are never filtered and weigh ``human_weight``. A round trains at least as many
    optimiser steps as the preliminary stage did: fewer masks passing the filter must not mean a
    decoder left closer to the pretrained one (which under-segments);
-3. generate a mask for every (item, class) with point prompts drawn from its CAM inside its
-   initial mask (PEPM), store one label image per item as proposals of a new project round, with
-   the decoder checkpoint and the round's metrics;
+3. generate a mask for every (item, class) with prompts of the settings' strategy made from its
+   initial mask (default: PEPM points drawn from its CAM inside it; or a box per component, with
+   or without the mask as SAM's mask prompt; the decoder trains on the same kind), store one
+   label image per item as proposals of a new project round, with the decoder checkpoint and the
+   round's metrics;
 4. filter the new masks against the initial masks (IDS) to form the next round's targets.
 
 No ground truth is used anywhere, for training or for choosing a model.
@@ -35,7 +37,8 @@ from ..backbones.sam import Embedding, SamBackbone
 from ..method_settings import RetrainSettings
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, LabelState, Project, ProjectError
-from ..prompts.points import activation_points
+from ..prompts.decode import decode_prompts
+from ..prompts.strategy import generation_prompts
 from .decoder_training import DecoderTraining, TrainingSample, train_decoder, training_length
 from .ids_filter import ids_score, select_targets
 
@@ -96,7 +99,7 @@ class RetrainingEngine:
 
     # -- stages ---------------------------------------------------------------------------------
     def zero_shot(self) -> StageResult:
-        """The pretrained decoder answering PEPM prompts (the baseline)."""
+        """The pretrained decoder answering the generation prompts (the baseline)."""
         self.reset_decoder()
         return self._finish_stage("zero-shot", [], {})
 
@@ -140,15 +143,11 @@ class RetrainingEngine:
         return masks, scores
 
     def _predict(self, candidate: Candidate) -> np.ndarray:
-        points = activation_points(candidate.activation, candidate.initial,
-                                   self.settings.prompt_points, self.rng)
-        if len(points) == 0:
-            return np.zeros(candidate.activation.shape, dtype=bool)
-        with torch.inference_mode():
-            decoded = self.inputs.backbone.decode(
-                candidate.embedding, points=points[None],
-                point_labels=np.ones((1, len(points)), dtype=np.int64))
-        return decoded.masks()[0, 0]
+        settings = self.settings
+        prompts = generation_prompts(settings.prompts, candidate.activation, candidate.initial,
+                                     settings.prompt_points, self.rng)
+        return decode_prompts(self.inputs.backbone, candidate.embedding, prompts,
+                              settings.min_prompt_iou)
 
     def _train_stage(self, name: str, targets: list[TrainingSample],
                      min_steps: int = 0) -> StageResult:
@@ -165,7 +164,8 @@ class RetrainingEngine:
         settings = DecoderTraining(**{**asdict(decoder), "losses": [],
                                       "min_steps": max(decoder.min_steps, min_steps)})
         train_decoder(
-            self.inputs.backbone, samples, settings, cancel=self.cancel,
+            self.inputs.backbone, samples, settings, strategy=self.settings.prompts,
+            cancel=self.cancel,
             on_epoch=lambda e, n, loss: self.progress(
                 Progress(f"{name}: training", e, n, f"{len(samples)} masks", loss=loss)),
         )
@@ -252,7 +252,7 @@ class RetrainingEngine:
     def _sample(self, index: int, mask: np.ndarray, origin: str) -> TrainingSample:
         candidate = self.inputs.candidates[index]
         return TrainingSample(candidate.item.id, candidate.embedding, mask, 1.0, origin,
-                              candidate.activation)
+                              candidate.activation, candidate.initial)
 
 
 def human_samples(project: Project, items: Sequence[Item], embeddings: Sequence[Embedding],
