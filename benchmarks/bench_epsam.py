@@ -26,6 +26,7 @@ from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.cam.adl_training import AdlTraining
 from napari_weaksam.evaluation import find_truth, score_predictions
 from napari_weaksam.methods.cam_sources import TagData
+from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.epsam import (
     EpSamSettings,
     build_candidates,
@@ -84,14 +85,14 @@ def bench_cam(name: str, args: argparse.Namespace) -> None:
         items = project.catalog.items()
         classes = project.catalog.classes()
         train_index, labels = tag_matrix(project, items, classes)
-        embeddings = embed_items(project, backbone, items, lambda _p: None, None)
+        embeddings = embed_items(RunContext(project, backbone), items)
         start = time.perf_counter()
         source = make_cam_source(settings, backbone)
-        source.fit(TagData(project, items, embeddings, train_index, labels), lambda _p: None,
-                   None)
+        source.fit(TagData(project, items, embeddings, train_index, labels),
+                   RunContext(project, backbone))
         t_fit = time.perf_counter() - start
-        candidates = build_candidates(project, items, embeddings, classes, source, settings,
-                                      lambda _p: None, None)
+        candidates = build_candidates(RunContext(project, backbone), items, embeddings, classes,
+                                      source, settings)
         truth = find_truth(project, DATA / folder / masks)
     print(f"| {name} | ADL drop rate {args.adl_drop_rate} | initial-mask Dice "
           f"{initial_mask_dice(candidates, truth):.3f} | classifier {t_fit:.0f} s |", flush=True)
@@ -105,7 +106,7 @@ def bench(name: str, args: argparse.Namespace) -> str:
     folder, masks = SETS[name]
     with open_project(name, args.workdir) as project:
         start = time.perf_counter()
-        report = run_epsam(project, backbone, settings_from(args), progress=progress_printer())
+        report = run_epsam(RunContext(project, backbone, progress_printer()), settings_from(args))
         total = time.perf_counter() - start
         truth = find_truth(project, DATA / folder / masks)
         cells = [f"{initial_mask_dice(report.candidates, truth):.3f}"]

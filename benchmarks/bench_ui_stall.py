@@ -46,8 +46,8 @@ def main() -> None:
     viewer.window.add_dock_widget(tagging, name="Tagging")
     viewer.window.add_dock_widget(training, name="Train")
     tagging.open_project(root)
-    training._load_choice(MethodChoice(method="epsam", classifier_epochs=args.classifier_epochs,
-                                       rounds=2, decoder_epochs=2))
+    training._load_choice(MethodChoice.of("epsam", epochs=args.classifier_epochs, rounds=2,
+                                          decoder_epochs=2))
 
     stalls: list[float] = []
     stages: set[str] = set()

@@ -26,6 +26,7 @@ import torch
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.method_settings import AFFINITY_SOURCES, CAM_INPUTS, WeakMedSamSettings
+from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.weakmedsam import (
     embed_items,
     label_item,
@@ -77,7 +78,7 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
         items = project.catalog.items()
         tags = project.catalog.all_tags()
         start = time.perf_counter()
-        embeddings = embed_items(project, backbone, items, lambda _p: None, None)
+        embeddings = embed_items(RunContext(project, backbone), items)
         t_embed = time.perf_counter() - start
         train = [i for i, item in enumerate(items) if item.id in tags]
         labels = np.array([[float(bool(tags[items[i].id]))] for i in train], dtype=np.float32)

@@ -60,7 +60,7 @@ def workspace(root: Path) -> None:
     shoot(viewer, "tagging-dock.png")
 
     panel.show_tab("Train")
-    panel.training._load_choice(MethodChoice(method="epsam", classifier_epochs=8, rounds=2,
+    panel.training._load_choice(MethodChoice.of("epsam", epochs=8, rounds=2,
                                              decoder_epochs=3))
     panel.training.set_truth_dir(sample_dir() / "masks")
     panel.training.start()

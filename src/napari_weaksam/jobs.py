@@ -15,80 +15,60 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from .progress import Cancelled, Progress, ProgressCallback
 from .training_plan import LOADING, PlannedStage, StageClock, planned_stages
 
-if TYPE_CHECKING:
-    from .method_settings import EpSamSettings, WeakMedSamSettings
-    from .option_ranges import OptionRange
-
 JobTarget = Callable[[ProgressCallback, threading.Event], Any]
-METHODS = ("epsam", "weakmedsam")
 
 
 @dataclass
 class MethodChoice:
-    """What the Train dock asks for (also remembered between sessions)."""
+    """What the Train dock asks for (also remembered between sessions): the method, the model,
+    the device, and per method the options the person set (flag → value; the others keep the
+    method's defaults)."""
 
     method: str = "epsam"
     model: str = "litemedsam"
     device: str = "auto"
-    classifier_epochs: int = 0    # 0: the method's own default
-    rounds: int = 3
-    decoder_epochs: int = 4
-    seed: int = 0
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, method: str, **flags: Any) -> MethodChoice:
+        """``method`` with options given as keywords (``decoder_epochs`` for
+        ``--decoder-epochs``)."""
+        values = {name.replace("_", "-"): value for name, value in flags.items()}
+        return cls(method=method, options={method: values})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> MethodChoice:
+        """A remembered choice; what no longer fits (a method or an option that is gone, a
+        value of another kind) is left out rather than refused."""
+        from .methods.registry import method_names
+
         known = {k: v for k, v in (values or {}).items() if k in cls.__dataclass_fields__}
         choice = cls(**known)
-        if choice.method not in METHODS:
-            choice.method = "epsam"
+        if choice.method not in method_names():
+            choice.method = cls.method
+        if not isinstance(choice.options, dict):
+            choice.options = {}
+        choice.options = {name: dict(flags) for name, flags in choice.options.items()
+                          if name in method_names() and isinstance(flags, dict)}
         return choice
 
-    def settings(self) -> EpSamSettings | WeakMedSamSettings:
+    def flags(self) -> dict[str, Any]:
+        """The chosen method's options the person set."""
+        return dict(self.options.get(self.method, {}))
+
+    def settings(self) -> Any:
         """The chosen method's settings; a value out of its range raises ``ValueError`` (one
         line naming the option and its range)."""
-        return self._epsam_settings() if self.method == "epsam" else self._weakmedsam_settings()
+        from .methods.registry import get_method
 
-    def _epsam_settings(self) -> EpSamSettings:
-        from .method_settings import AdlTraining, DecoderTraining, EpSamSettings, RetrainSettings
-
-        decoder = DecoderTraining(epochs=self.decoder_epochs, seed=self.seed)
-        return EpSamSettings(
-            classifier=AdlTraining(seed=self.seed, **self._classifier_epochs()),
-            engine=RetrainSettings(rounds=self.rounds, seed=self.seed, decoder=decoder),
-        )
-
-    def _weakmedsam_settings(self) -> WeakMedSamSettings:
-        from .method_settings import WeakMedSamSettings
-
-        return WeakMedSamSettings(seed=self.seed, **self._classifier_epochs())
-
-    def _classifier_epochs(self) -> dict[str, int]:
-        return {"epochs": self.classifier_epochs} if self.classifier_epochs > 0 else {}
-
-    @staticmethod
-    def option_range(name: str, method: str) -> OptionRange | None:
-        """The range of the settings option that the choice field ``name`` sets for ``method``
-        (None: that option declares none)."""
-        from .method_settings import (
-            AdlTraining,
-            DecoderTraining,
-            RetrainSettings,
-            WeakMedSamSettings,
-        )
-        from .option_ranges import option_range
-
-        classifier = AdlTraining if method == "epsam" else WeakMedSamSettings
-        owner = {"classifier_epochs": (classifier, "epochs"), "seed": (classifier, "seed"),
-                 "rounds": (RetrainSettings, "rounds"),
-                 "decoder_epochs": (DecoderTraining, "epochs")}[name]
-        return option_range(*owner)
+        return get_method(self.method).settings_from_flags(self.flags())
 
 
 @dataclass
@@ -177,22 +157,20 @@ def method_job(project, choice: MethodChoice) -> JobTarget:
     The settings are built here, in the caller's thread: a value out of range raises
     ``ValueError`` before any job starts.
     """
+    from .methods.registry import get_method
+
+    method = get_method(choice.method)
     settings = choice.settings()
 
     def run(progress: ProgressCallback, cancel: threading.Event):
         from .backbones.device import pick_device
         from .backbones.loaders import load_backbone
+        from .methods.context import RunContext
 
         progress(Progress(LOADING, 0, 1))
         backbone = load_backbone(choice.model, device=pick_device(choice.device))
         progress(Progress(LOADING, 1, 1))
-        if choice.method == "epsam":
-            from .methods.epsam import run_epsam
-
-            return run_epsam(project, backbone, settings, progress=progress, cancel=cancel)
-        from .methods.weakmedsam import run_weakmedsam
-
-        return run_weakmedsam(project, backbone, settings, progress=progress, cancel=cancel)
+        return method.run(RunContext(project, backbone, progress, cancel), settings)
 
     return run
 

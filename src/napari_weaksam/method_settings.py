@@ -11,13 +11,14 @@ import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .option_ranges import check_options, option
+from .option_ranges import check_options, nested, option
 
 CAM_INPUTS = ("image", "embedding")           # WeakMedSAM: image branch or head on SAM features
 AFFINITY_SOURCES = ("embedding", "prompts")   # WeakMedSAM's random-walk affinities
 CAM_SOURCES = ("adl", "weakmedsam")           # EP-SAM: where its CAMs come from
 TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
 PROMPT_STRATEGIES = ("points", "boxes", "boxes+mask")  # SAM prompts (prompts/strategy.py)
+BOOL = (False, True)                          # the choices of an on/off option
 
 
 def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -> int:
@@ -30,6 +31,16 @@ def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -
 
 
 # -- stages ------------------------------------------------------------------------------------
+@dataclass
+class EncodingSettings:
+    """How ``weaksam embed`` runs the image encoder."""
+
+    batch_size: int = option(4, low=1, high=256, help="images per encoder batch")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+
 
 @dataclass
 class AdlTraining:
@@ -64,7 +75,8 @@ class DecoderTraining:
     learning_rate: float = option(1e-4, low=0, low_open=True, help="decoder learning rate")
     weight_decay: float = option(1e-2, low=0, help="decoder weight decay")
     # training prompts per sample (the original's 50 cost a CPU twice as much for little change)
-    points: int = option(20, low=1, high=1000, help="training point prompts per mask")
+    points: int = option(20, low=1, high=1000, help="training point prompts per mask",
+                         flag="points")
     # ∝ the sample's CAM inside the target, as PEPM draws them when generating (else the decoder
     # learns to answer uniform points and under-segments); "uniform": as the original
     prompts: str = option("activation", choices=TRAINING_PROMPTS,
@@ -73,7 +85,7 @@ class DecoderTraining:
     # share of the box, so the decoder does not learn to expect boxes tight around its targets
     box_jitter: float = option(0.1, low=0, high=0.5,
                                help="random shift of each training box side, share of the box")
-    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed", flag="seed")
     losses: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -83,8 +95,8 @@ class DecoderTraining:
 @dataclass
 class RetrainSettings:
     rounds: int = option(3, low=0, high=100, help="retraining rounds after the preliminary one")
-    ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold")
-    prompt_points: int = option(20, low=1, high=1000,
+    ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold", flag="ids")
+    prompt_points: int = option(20, low=1, high=1000, flag="points",
                                 help="PEPM points per (item, class); the original uses 50")
     human_weight: float = option(2.0, low=0, help="how much more people's masks count")
     min_kept: float = option(0.1, low=0, high=1,
@@ -96,7 +108,7 @@ class RetrainSettings:
     min_prompt_iou: float = option(0.0, low=0, high=1,
                                    help="drop a box's mask when SAM's predicted IoU is below "
                                         "this (0: keep all)")
-    decoder: DecoderTraining = field(default_factory=DecoderTraining)
+    decoder: DecoderTraining = nested(DecoderTraining, prefix="decoder-")
     seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
 
     def __post_init__(self) -> None:
@@ -128,8 +140,9 @@ class WeakMedSamSettings:
     affinity_source: str = option("embedding", choices=AFFINITY_SOURCES,
                                   help="embedding (SAM's features) or prompts (decoded grid)")
     grid: int = option(4, low=1, help="prompt grid per side (affinity_source=prompts)")
-    prompts: str = option("boxes", choices=("boxes", "points"),
-                          help="boxes (LiteMedSAM answers boxes) or points (as the original)")
+    prompts: str = option("boxes", choices=("boxes", "points"), flag="affinity-prompts",
+                          help="affinity_source=prompts: boxes (LiteMedSAM answers boxes) or "
+                               "points (as the original)")
     box_scales: tuple[float, ...] = (0.25, 0.5)
     radius: int = option(5, low=1, help="random-walk neighbourhood radius")
     beta: float = option(10.0, low=0, low_open=True, help="affinity sharpness")
@@ -138,7 +151,7 @@ class WeakMedSamSettings:
                               help="threshold on the refined map")
     gate: float = option(0.5, low=0, high=1, help="presence probability an item needs")
     seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
-    save_maps: bool = True
+    save_maps: bool = option(True, choices=BOOL, flag="maps", help="store CAM/affinity maps")
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -153,16 +166,17 @@ class EpSamSettings:
 
     cam_source: str = option("adl", choices=CAM_SOURCES,
                              help="adl: Enhanced-ADL on the images; weakmedsam: its classifier")
-    classifier: AdlTraining = field(default_factory=AdlTraining)
-    embedding_classifier: WeakMedSamSettings = field(default_factory=WeakMedSamSettings)
+    classifier: AdlTraining = nested(AdlTraining)
+    embedding_classifier: WeakMedSamSettings = nested(WeakMedSamSettings)
     quantile: float = option(0.3, low=0, high=1, high_open=True,
                              help="bottom share of non-zero CAM values left out")
     opening_fraction: float = option(0.02, low=0, high=0.5,
                                      help="opening disk radius, share of the short side")
     gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
-    engine: RetrainSettings = field(default_factory=RetrainSettings)
-    zero_shot: bool = False            # also store the pretrained decoder's answer (a baseline)
-    save_maps: bool = True
+    engine: RetrainSettings = nested(RetrainSettings)
+    zero_shot: bool = option(False, choices=BOOL,
+                             help="also store the pretrained decoder's answer as a round")
+    save_maps: bool = option(True, choices=BOOL, flag="maps", help="store CAM/affinity maps")
 
     def __post_init__(self) -> None:
         check_options(self)

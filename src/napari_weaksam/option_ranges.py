@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-_KEY = "option_range"
+RANGE_KEY = "option_range"
+FLAG_KEY = "option_flag"        # the CLI flag of an option, when not its field's name
+PREFIX_KEY = "option_prefix"    # the flag prefix of a nested settings dataclass's options
 
 
 class OptionError(ValueError):
@@ -50,22 +52,33 @@ class OptionRange:
 
 def option(default: Any = dataclasses.MISSING, *, low: float | None = None,
            high: float | None = None, low_open: bool = False, high_open: bool = False,
-           choices: tuple[Any, ...] = (), help: str = "") -> Any:
-    """A dataclass field with a range (see :class:`OptionRange`) and a help text."""
+           choices: tuple[Any, ...] = (), help: str = "", flag: str | None = None) -> Any:
+    """A dataclass field with a range (see :class:`OptionRange`) and a help text; ``flag``
+    names its CLI option when the field's name would not do (e.g. ``ids`` for
+    ``ids_threshold``). A bool option is declared with ``choices=(False, True)``."""
     bounds = OptionRange(low, high, low_open, high_open, tuple(choices), help)
-    return dataclasses.field(default=default, metadata={_KEY: bounds})
+    metadata: dict[str, Any] = {RANGE_KEY: bounds}
+    if flag is not None:
+        metadata[FLAG_KEY] = flag
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def nested(settings_type: type, *, prefix: str = "") -> Any:
+    """A field holding a stage's settings dataclass (its defaults); its options' CLI flags
+    start with ``prefix`` (``decoder-`` gives ``--decoder-epochs``)."""
+    return dataclasses.field(default_factory=settings_type, metadata={PREFIX_KEY: prefix})
 
 
 def option_range(settings_type: type, name: str) -> OptionRange | None:
     """The declared range of ``settings_type``'s field ``name`` (None: not declared)."""
     found = {f.name: f for f in dataclasses.fields(settings_type)}.get(name)
-    return None if found is None else found.metadata.get(_KEY)
+    return None if found is None else found.metadata.get(RANGE_KEY)
 
 
 def check_options(settings: Any) -> None:
     """Raise :class:`OptionError` for the first field whose value is outside its range."""
     for field in dataclasses.fields(settings):
-        bounds = field.metadata.get(_KEY)
+        bounds = field.metadata.get(RANGE_KEY)
         value = getattr(settings, field.name)
         if bounds is not None and not bounds.allows(value):
             what = f" ({bounds.help})" if bounds.help else ""

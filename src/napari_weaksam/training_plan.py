@@ -59,16 +59,23 @@ def project_size(project: Project) -> ProjectSize:
 # -- stages ------------------------------------------------------------------------------------
 def planned_stages(settings: MethodSettings) -> list[PlannedStage]:
     """The stages a run with ``settings`` reports, in order (the job's model loading first)."""
-    from .method_settings import WeakMedSamSettings
+    from .methods.registry import method_of
 
-    start = [PlannedStage(LOADING), PlannedStage("embedding")]
-    if isinstance(settings, WeakMedSamSettings):
-        return [*start, *_weakmedsam_classifier(settings), PlannedStage("pseudo-labels")]
+    return [PlannedStage(LOADING), *method_of(settings).stages(settings)]
+
+
+def weakmedsam_stages(settings: WeakMedSamSettings) -> list[PlannedStage]:
+    return [PlannedStage("embedding"), *_weakmedsam_classifier(settings),
+            PlannedStage("pseudo-labels")]
+
+
+def epsam_stages(settings: EpSamSettings) -> list[PlannedStage]:
     if settings.cam_source == "adl":
         classifier = [PlannedStage("classifier: images"), PlannedStage("classifier: training")]
     else:
         classifier = _weakmedsam_classifier(settings.embedding_classifier)
-    return [*start, *classifier, PlannedStage("initial masks"), *_decoder_stages(settings)]
+    return [PlannedStage("embedding"), *classifier, PlannedStage("initial masks"),
+            *_decoder_stages(settings)]
 
 
 def _weakmedsam_classifier(settings: WeakMedSamSettings) -> list[PlannedStage]:
@@ -94,18 +101,28 @@ def _decoder_stages(settings: EpSamSettings) -> list[PlannedStage]:
 def plan_text(settings: MethodSettings, size: ProjectSize | None) -> str:
     """What a run with ``settings`` trains and labels, in one or two short lines (``size``:
     the open project's, None without a project)."""
-    from .method_settings import WeakMedSamSettings
+    from .methods.registry import method_of
 
+    return method_of(settings).plan_text(settings, size)
+
+
+def weakmedsam_plan(settings: WeakMedSamSettings, size: ProjectSize | None) -> str:
     tagged = None if size is None else size.tagged
-    images = "every image" if size is None else _count(size.items, "image")
-    if isinstance(settings, WeakMedSamSettings):
-        return f"{_weakmedsam_line(settings, tagged)}\nthen pseudo-labels for {images}"
+    return f"{_weakmedsam_line(settings, tagged)}\nthen pseudo-labels for {_images(size)}"
+
+
+def epsam_plan(settings: EpSamSettings, size: ProjectSize | None) -> str:
+    tagged = None if size is None else size.tagged
     if settings.cam_source == "adl":
         classifier = (f"ADL classifier: {settings.classifier.epochs} epochs"
                       f"{_on_tagged(tagged)}")
     else:
         classifier = _weakmedsam_line(settings.embedding_classifier, tagged)
-    return f"{classifier}\nthen {_decoder_line(settings, images)}"
+    return f"{classifier}\nthen {_decoder_line(settings, _images(size))}"
+
+
+def _images(size: ProjectSize | None) -> str:
+    return "every image" if size is None else _count(size.items, "image")
 
 
 def _weakmedsam_line(settings: WeakMedSamSettings, tagged: int | None) -> str:

@@ -1,17 +1,19 @@
-"""Every numeric option of ``weaksam run`` at and beyond its bounds: refused in one line, before
-any model loads or any project is opened; values at a bound are accepted."""
+"""Every numeric option of every method's ``weaksam run`` flags at and beyond its bounds: refused
+in one line, before any model loads or any project is opened; values at a bound are accepted."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
-from napari_weaksam.cli import _method_option_table, main
-from napari_weaksam.option_ranges import OptionError, option_range
+from napari_weaksam.cli import main
+from napari_weaksam.methods.registry import all_methods
+from napari_weaksam.option_ranges import OptionError
 
-_NUMERIC = [(flag, cls, name, option_range(cls, name)) for flag, cls, name, _ in
-            _method_option_table() if not option_range(cls, name).choices]
+# (method, flag, the names of the fields the flag sets, bounds, kind)
+_NUMERIC = [(method.name, flag, {o.path[-1] for o in options}, options[0].bounds,
+             options[0].kind)
+            for method in all_methods() for flag, options in method.options().items()
+            if not options[0].bounds.choices]
 
 
 def _beyond(bounds) -> list[float]:
@@ -27,32 +29,47 @@ def _format(value: float, kind: type) -> str:
     return str(int(value)) if kind is int else repr(float(value))
 
 
-_CASES = [(flag, cls, name, value) for flag, cls, name, bounds in _NUMERIC
+_CASES = [(method, flag, names, kind, value) for method, flag, names, bounds, kind in _NUMERIC
           for value in _beyond(bounds)]
 
 
-@pytest.mark.parametrize(("flag", "cls", "name", "value"), _CASES,
-                         ids=[f"{c[0]}={c[3]}" for c in _CASES])
-def test_out_of_range_values_are_refused_in_one_line(tmp_path, capsys, flag, cls, name, value):
-    kind = type({f.name: f.default for f in dataclasses.fields(cls)}[name])
-    method = "epsam" if flag not in ("--subclasses", "--ensemble", "--threshold") else "weakmedsam"
+def test_every_method_has_numeric_options_checked_here():
+    assert {case[0] for case in _CASES} >= {"epsam", "weakmedsam"}
+    assert {"--rounds", "--epochs", "--threshold"} <= {"--" + case[1] for case in _CASES}
+
+
+@pytest.mark.parametrize(("method", "flag", "names", "kind", "value"), _CASES,
+                         ids=[f"{c[0]}--{c[1]}={c[4]}" for c in _CASES])
+def test_out_of_range_values_are_refused_in_one_line(tmp_path, capsys, method, flag, names,
+                                                     kind, value):
     missing = tmp_path / "no-project-needed"
-    assert main(["run", str(missing), "--method", method, flag, _format(value, kind)]) == 2
+    assert main(["run", str(missing), "--method", method, f"--{flag}",
+                 _format(value, kind)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"weaksam: error: {name} = "), err
+    assert len(err) == 1, err
+    assert any(err[0].startswith(f"weaksam: error: {name} = ") for name in names), err
     assert "out of range" in err[0] and "use" in err[0]
 
 
-@pytest.mark.parametrize(("flag", "cls", "name", "bounds"), _NUMERIC,
-                         ids=[c[0] for c in _NUMERIC])
-def test_values_at_the_bounds_are_accepted(flag, cls, name, bounds):
-    kind = type({f.name: f.default for f in dataclasses.fields(cls)}[name])
+@pytest.mark.parametrize(("method", "flag", "names", "bounds", "kind"), _NUMERIC,
+                         ids=[f"{c[0]}--{c[1]}" for c in _NUMERIC])
+def test_values_at_the_bounds_are_accepted(method, flag, names, bounds, kind):
+    from napari_weaksam.methods.registry import get_method
+
     for value in (bounds.low, bounds.high):
         if value is None:
             continue
         if (value == bounds.low and bounds.low_open) or (value == bounds.high and bounds.high_open):
             value = value + (1e-3 if value == bounds.low else -1e-3)
-        cls(**{name: kind(value)})
+        if kind is int and value != int(value):
+            continue
+        get_method(method).settings_from_flags({flag: kind(value)})
+
+
+def test_a_flag_of_another_method_is_refused_by_name(tmp_path, capsys):
+    assert main(["run", str(tmp_path), "--method", "weakmedsam", "--rounds", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["weaksam: error: --rounds: not an option of weakmedsam"]
 
 
 @pytest.mark.parametrize("value", ["0", "-5"])

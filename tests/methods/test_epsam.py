@@ -13,6 +13,7 @@ import torch
 import napari_weaksam.project.project as project_module
 import napari_weaksam.retrain.engine as engine_module
 from napari_weaksam.cam.adl_training import AdlTraining
+from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.epsam import EpSamSettings, run_epsam
 from napari_weaksam.progress import Cancelled
 from napari_weaksam.project import LabelState, Project, ProjectError
@@ -81,7 +82,7 @@ def finished(tmp_path_factory, backbone, embedded_sample, copy_project):
         path, **kw)
     try:
         with Project.open(root) as project:
-            report = run_epsam(project, backbone, fast_settings())
+            report = run_epsam(RunContext(project, backbone), fast_settings())
     finally:
         engine_module.train_decoder = original_train
         project_module.read_image = original_read
@@ -188,8 +189,8 @@ def test_cancel_marks_the_stage_and_keeps_earlier_rounds(tmp_path, backbone, fin
 
     try:
         with Project.open(root) as project, pytest.raises(Cancelled):
-            run_epsam(project, backbone, fast_settings(zero_shot=False),
-                      progress=stop_in_round_one, cancel=cancel)
+            run_epsam(RunContext(project, backbone, stop_in_round_one, cancel),
+                      fast_settings(zero_shot=False))
     finally:
         backbone.load_decoder_state(pretrained)
     with Project.open(root, read_only=True) as project:
@@ -202,7 +203,7 @@ def test_a_class_without_tags_is_refused_before_any_work(tmp_path, backbone, sam
     with Project.open(root) as project:
         project.catalog.add_class("mitosis")
         with pytest.raises(ProjectError, match="mitosis"):
-            run_epsam(project, backbone, fast_settings())
+            run_epsam(RunContext(project, backbone), fast_settings())
         assert project.rounds.rounds() == []
 
 
@@ -220,15 +221,14 @@ def test_weakmedsam_source_gives_its_own_masks_as_initial_masks(tmp_path, backbo
                              embedding_classifier=WeakMedSamSettings(epochs=2, min_steps=20,
                                                                      subclasses=2))
     with Project.open(root) as project:
+        context = RunContext(project, backbone)
         items = project.catalog.items()
         classes = project.catalog.classes()
         train_index, labels = tag_matrix(project, items, classes)
-        embeddings = embed_items(project, backbone, items, lambda _p: None, None)
+        embeddings = embed_items(context, items)
         source = EmbeddingCamSource(settings.embedding_classifier, backbone)
-        source.fit(TagData(project, items, embeddings, train_index, labels),
-                   lambda _p: None, None)
-        candidates = build_candidates(project, items, embeddings, classes, source, settings,
-                                      lambda _p: None, None)
+        source.fit(TagData(project, items, embeddings, train_index, labels), context)
+        candidates = build_candidates(context, items, embeddings, classes, source, settings)
         tags = project.catalog.all_tags()
         tagged = [c for c in candidates if c.tagged]
         assert len(tagged) == sum(1 for i in items if tags.get(i.id))

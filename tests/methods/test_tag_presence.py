@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.tag_presence import PRESENCE_RULE, presence, tagged_presence
 from napari_weaksam.methods.weakmedsam import (
     WeakMedSamSettings,
@@ -54,7 +55,7 @@ def test_an_untagged_item_follows_the_gate(probabilities, gate, expected):
 def open_gate_run(tmp_path_factory, litemedsam, embedded_sample, copy_project):
     root = copy_project(embedded_sample, tmp_path_factory.mktemp("tp") / "sample")
     with Project.open(root) as project:
-        report = run_weakmedsam(project, litemedsam, OPEN_GATE)
+        report = run_weakmedsam(RunContext(project, litemedsam), OPEN_GATE)
     return root, report
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import napari_weaksam.project.project as project_module
+from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.weakmedsam import (
     WeakMedSamSettings,
     cam_at_item_size,
@@ -40,7 +41,7 @@ def finished(tmp_path_factory, backbone, embedded_sample, copy_project):
     stages = []
     try:
         with Project.open(root) as project:
-            report = run_weakmedsam(project, backbone, FAST, progress=stages.append)
+            report = run_weakmedsam(RunContext(project, backbone, stages.append), FAST)
     finally:
         project_module.read_image = original
     return root, report, read, stages
@@ -148,7 +149,7 @@ def test_cancel_stops_and_marks_nothing_done(tmp_path, backbone, sample_copy):
     cancel = threading.Event()
     cancel.set()
     with Project.open(root) as project, pytest.raises(Cancelled):
-        run_weakmedsam(project, backbone, FAST, cancel=cancel)
+        run_weakmedsam(RunContext(project, backbone, cancel=cancel), FAST)
 
 
 def test_a_class_without_positive_tags_is_refused(tmp_path, backbone, sample_copy):
@@ -156,7 +157,7 @@ def test_a_class_without_positive_tags_is_refused(tmp_path, backbone, sample_cop
     with Project.open(root) as project:
         project.catalog.add_class("necrosis")
         with pytest.raises(ProjectError, match="'necrosis' has no tagged item"):
-            run_weakmedsam(project, backbone, FAST)
+            run_weakmedsam(RunContext(project, backbone), FAST)
 
 
 @pytest.mark.parametrize(("name", "value"), [("cam_input", "pixels"),

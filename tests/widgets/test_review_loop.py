@@ -46,7 +46,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     assert project.catalog.item(normal.id).tagged
 
     # train: EP-SAM, preliminary decoder only
-    run_to_end(training, qtbot, MethodChoice(method="epsam", classifier_epochs=6, rounds=0,
+    run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=0,
                                              decoder_epochs=1))
     first_round = project.rounds.rounds()[-1].id
     assert review.queue is not None and len(review.queue.entries) == len(tagging.nav.items)
@@ -71,7 +71,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
 
     # retrain: the corrected and accepted masks join the training set, reviews stay
     assert training.start_button.text() == "Retrain with 2 reviewed masks"
-    run_to_end(training, qtbot, MethodChoice(method="epsam", classifier_epochs=6, rounds=1,
+    run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=1,
                                              decoder_epochs=1))
     rounds = [r for r in project.rounds.rounds() if r.id > first_round]
     assert [r.params["stage"] for r in rounds] == ["preliminary", "round 1"]

@@ -16,7 +16,7 @@ from napari_weaksam.widgets.training import SETTING_KEY, TrainingWidget
 
 pytestmark = pytest.mark.gui
 
-FAST = MethodChoice(method="epsam", classifier_epochs=6, rounds=0, decoder_epochs=1)
+FAST = MethodChoice.of("epsam", epochs=6, rounds=0, decoder_epochs=1)
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot, 
     job = training.job
     assert training.stop_button.isEnabled() and not training.start_button.isEnabled()
     assert not tagging.open_button.isEnabled()                  # the project stays open
-    assert get_setting(SETTING_KEY)["classifier_epochs"] == 6   # remembered for next time
+    assert get_setting(SETTING_KEY)["options"]["epsam"]["epochs"] == 6   # remembered
     qtbot.waitUntil(lambda: training.job is None, timeout=600_000)
     assert "Done" in training.status.text(), training.status.text()
     assert tagging.open_button.isEnabled() and tagging.new_button.isEnabled()
@@ -94,21 +94,28 @@ def test_stop_ends_the_job_promptly_and_leaves_the_project_consistent(docks, qtb
 def test_choices_come_back_from_the_settings(make_napari_viewer, qtbot):
     from napari_weaksam.settings import set_setting
 
-    set_setting(SETTING_KEY, {"method": "weakmedsam", "classifier_epochs": 7, "rounds": 2})
+    set_setting(SETTING_KEY, {"method": "weakmedsam",
+                              "options": {"weakmedsam": {"epochs": 7}, "epsam": {"rounds": 2}}})
     widget = TrainingWidget(make_napari_viewer())
     qtbot.addWidget(widget)
     choice = widget.choice()
-    assert (choice.method, choice.classifier_epochs, choice.rounds) == ("weakmedsam", 7, 2)
-    assert not widget.rounds.isEnabled()           # rounds belong to EP-SAM
+    assert choice.method == "weakmedsam" and choice.flags() == {"epochs": 7}
+    assert choice.options["epsam"] == {"rounds": 2}     # each method keeps its own choices
+    assert widget.fields().field("epochs").value == 7
+    assert not widget.fields("epsam").native.isVisible()   # rounds belong to EP-SAM
     assert not widget.start_button.isEnabled()     # no project yet
     assert "Tag tab" in widget.status.text()
 
 
-def test_zero_epochs_means_the_methods_default(make_napari_viewer, qtbot):
+def test_untouched_fields_keep_the_methods_defaults(make_napari_viewer, qtbot):
+    from napari_weaksam.methods.registry import get_method
     from napari_weaksam.settings import set_setting
 
-    set_setting(SETTING_KEY, {"method": "weakmedsam", "classifier_epochs": 0})
+    # an older dock's choices: what no longer exists is left out, not refused
+    set_setting(SETTING_KEY, {"method": "weakmedsam", "classifier_epochs": 0,
+                              "options": {"gone": {"x": 1}, "weakmedsam": "not a dict"}})
     widget = TrainingWidget(make_napari_viewer())
     qtbot.addWidget(widget)
-    assert widget.classifier_epochs.text() == "method's default"
-    assert widget.choice().classifier_epochs == 0
+    assert widget.choice().options == {}
+    assert widget.choice().settings() == get_method("weakmedsam").settings()
+    assert widget.fields().field("epochs").value == get_method("weakmedsam").settings().epochs

@@ -19,7 +19,7 @@ from napari_weaksam.widgets.training import READ_ONLY, SETTING_KEY, TrainingWidg
 
 pytestmark = pytest.mark.gui
 
-FAST = MethodChoice(method="epsam", classifier_epochs=6, rounds=0, decoder_epochs=1)
+FAST = MethodChoice.of("epsam", epochs=6, rounds=0, decoder_epochs=1)
 JOB_END_MS = 120_000
 
 
@@ -117,18 +117,18 @@ def test_a_read_only_project_offers_nothing_that_writes(docks, tmp_path):
     assert training.start_button.isEnabled() and training.status.text() == ""
 
 
-@pytest.mark.parametrize("method, classifier", [("epsam", AdlTraining),
-                                                ("weakmedsam", WeakMedSamSettings)])
-def test_spin_boxes_allow_what_the_settings_allow(docks, method, classifier):
+@pytest.mark.parametrize("method, fields", [
+    ("epsam", {"epochs": (AdlTraining, "epochs"), "rounds": (RetrainSettings, "rounds"),
+               "decoder-epochs": (DecoderTraining, "epochs")}),
+    ("weakmedsam", {"epochs": (WeakMedSamSettings, "epochs")})])
+def test_spin_boxes_allow_what_the_settings_allow(docks, method, fields):
     _viewer, _tagging, training = docks
     training._load_choice(MethodChoice(method=method))
-    for spin, (owner, name) in ((training.classifier_epochs, (classifier, "epochs")),
-                                (training.rounds, (RetrainSettings, "rounds")),
-                                (training.decoder_epochs, (DecoderTraining, "epochs"))):
+    for flag, (owner, name) in fields.items():
         bounds = option_range(owner, name)
-        assert spin.maximum() == bounds.high, name
-        low = 0 if spin is training.classifier_epochs else bounds.low  # 0: method's default
-        assert spin.minimum() == low, name
+        spin = training.fields().field(flag)
+        assert (spin.min, spin.max) == (bounds.low, bounds.high), flag
+        assert spin.value == getattr(owner(), name)     # the method's default is shown
 
 
 def test_an_option_out_of_range_is_shown_as_the_settings_say_and_starts_nothing(docks,
@@ -136,8 +136,9 @@ def test_an_option_out_of_range_is_shown_as_the_settings_say_and_starts_nothing(
     viewer, tagging, training = docks
     root = make_sample_project(tmp_path / "sample")
     tagging.open_project(root)
-    training.rounds.setMaximum(10_000)     # a box wider than the setting allows
-    training.rounds.setValue(500)
+    rounds = training.fields("epsam").field("rounds")
+    rounds.max = 10_000                    # a box wider than the setting allows
+    rounds.value = 500
     with pytest.raises(ValueError) as expected:
         RetrainSettings(rounds=500)
     training.start()

@@ -14,14 +14,15 @@ from qtpy.QtCore import QPoint, QRect
 from qtpy.QtWidgets import QPushButton, QWidget
 
 from napari_weaksam.jobs import BackgroundJob, MethodChoice
-from napari_weaksam.method_settings import WeakMedSamSettings
+from napari_weaksam.method_settings import AdlTraining, WeakMedSamSettings
+from napari_weaksam.methods.context import RunContext
+from napari_weaksam.methods.registry import get_method
 from napari_weaksam.methods.weakmedsam import run_weakmedsam
 from napari_weaksam.project import Project
 from napari_weaksam.sample import make_sample_project
 from napari_weaksam.training_plan import floored_epochs, plan_text, planned_stages, project_size
 from napari_weaksam.widgets.session import session_for
 from napari_weaksam.widgets.training import (
-    METHOD_DESCRIPTIONS,
     READ_ONLY,
     SELECT_ROUND,
     TrainingWidget,
@@ -118,7 +119,7 @@ def test_the_plan_says_what_will_really_train(make_napari_viewer, qtbot, tmp_pat
     training = dock(viewer, qtbot)
     session_for(viewer).set_project(Project.open(make_sample_project(tmp_path / "sample")))
     size = project_size(training.project)
-    training._load_choice(MethodChoice(method="weakmedsam", classifier_epochs=3))
+    training._load_choice(MethodChoice.of("weakmedsam", epochs=3))
     settings = WeakMedSamSettings(epochs=3)
     epochs = floored_epochs(3, settings.min_steps, settings.batch_size, size.tagged)
     assert epochs > 3                                        # the sample is small: a floor
@@ -126,14 +127,15 @@ def test_the_plan_says_what_will_really_train(make_napari_viewer, qtbot, tmp_pat
     assert text.startswith(f"{settings.ensemble} classifiers × {epochs} epochs")
     assert f"pseudo-labels for {size.items} images" in text
     assert text == plan_text(training.choice().settings(), size)
-    training.classifier_epochs.setValue(epochs + 10)        # every change is shown at once
+    training.fields().field("epochs").value = epochs + 10   # every change is shown at once
     assert training.plan_label.text().startswith(f"{settings.ensemble} classifiers × "
                                                  f"{epochs + 10} epochs on")
     training.method_combo.setCurrentIndex(training.method_combo.findData("epsam"))
-    training.rounds.setValue(2)
-    training.decoder_epochs.setValue(7)
+    training.fields().field("rounds").value = 2
+    training.fields().field("decoder-epochs").value = 7
     assert "preliminary + 2 rounds × 7 decoder epochs" in training.plan_label.text()
-    assert training.plan_label.text().startswith(f"ADL classifier: {epochs + 10} epochs")
+    adl = AdlTraining().epochs                               # each method keeps its own
+    assert training.plan_label.text().startswith(f"ADL classifier: {adl} epochs")
     session_for(viewer).set_project(None)
     assert "every image" in training.plan_label.text()
 
@@ -196,7 +198,7 @@ def test_a_run_shows_its_stages_and_one_loss_curve_per_member(make_napari_viewer
     settings = WeakMedSamSettings(cam_input="embedding", epochs=2, min_steps=0, ensemble=2,
                                   save_maps=False)
     job = BackgroundJob(lambda progress, cancel: run_weakmedsam(
-        project, litemedsam, settings, progress=progress, cancel=cancel),
+        RunContext(project, litemedsam, progress, cancel), settings),
         "weakmedsam", planned_stages(settings)[1:])   # no model to load: it is loaded already
     training.follow_job(job)
     seen: list[str] = []
@@ -222,7 +224,7 @@ def test_the_dock_fits_340_by_700_without_clipping_a_button(make_napari_viewer, 
     shown(training, qtbot)
     for method in ("weakmedsam", "epsam"):
         combo.setCurrentIndex(combo.findData(method))
-        assert training.method_about.text() == METHOD_DESCRIPTIONS[method]
+        assert training.method_about.text() == get_method(method).summary
         assert training.method_about.wordWrap()
         training.status.setText(STOPPED)
         training.start_button.setText("Retrain with 999 reviewed masks")   # its longest text

@@ -12,7 +12,6 @@ as initial masks instead of its quantile rule (made for ADL's sparse, non-negati
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,8 +25,8 @@ from ..cam.embedding_classifier import EmbeddingClassifier
 from ..cam.image_classifier import ImageCamClassifier
 from ..cam.rotation_cam import cam_to_shape, rotation_cam
 from ..method_settings import CAM_SOURCES  # noqa: E402 - re-exported
-from ..progress import Progress, ProgressCallback
 from ..project import Item, Project
+from .context import RunContext
 
 
 @dataclass
@@ -51,8 +50,7 @@ class TagData:
 class CamSource(Protocol):
     name: str
 
-    def fit(self, data: TagData, progress: ProgressCallback,
-            cancel: threading.Event | None) -> list[float]: ...
+    def fit(self, data: TagData, context: RunContext) -> list[float]: ...
 
     def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam: ...
 
@@ -69,16 +67,15 @@ class AdlCamSource:
         self.device = device
         self.model: AdlClassifier | None = None
 
-    def fit(self, data: TagData, progress: ProgressCallback,
-            cancel: threading.Event | None) -> list[float]:
+    def fit(self, data: TagData, context: RunContext) -> list[float]:
         from .weakmedsam import image_inputs
 
         images = image_inputs(lambda i: data.project.item_image(data.items[i]), data.train_index,
-                              self.settings.input_size, "classifier: images", progress, cancel)
+                              self.settings.input_size, "classifier: images", context.progress,
+                              context.cancel)
         self.model = train_adl_classifier(
-            images, data.labels, self.settings, device=self.device, cancel=cancel,
-            on_epoch=lambda e, n, loss: progress(Progress("classifier: training", e, n,
-                                                          loss=loss)),
+            images, data.labels, self.settings, device=self.device, cancel=context.cancel,
+            on_epoch=lambda e, n, loss: context.report("classifier: training", e, n, loss=loss),
         )
         return self.settings.losses
 
@@ -107,13 +104,12 @@ class EmbeddingCamSource:
         self.backbone = backbone
         self.models: list[ImageCamClassifier | EmbeddingClassifier] = []
 
-    def fit(self, data: TagData, progress: ProgressCallback,
-            cancel: threading.Event | None) -> list[float]:
+    def fit(self, data: TagData, context: RunContext) -> list[float]:
         from .weakmedsam import train_on_tags
 
         self.models, losses = train_on_tags(
             lambda i: data.project.item_image(data.items[i]), data.embeddings, data.train_index,
-            data.labels, self.settings, self.backbone.device, progress, cancel)
+            data.labels, self.settings, self.backbone.device, context.progress, context.cancel)
         return losses
 
     def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam:

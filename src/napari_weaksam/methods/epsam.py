@@ -20,7 +20,6 @@ ground-truth validation masks), and pseudo-labels are generated without augmenta
 from __future__ import annotations
 
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,6 @@ import torch
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.rotation_cam import initial_mask
 from ..method_settings import EpSamSettings
-from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import ImageClass, Item, Project, ProjectError
 from ..retrain import (
     Candidate,
@@ -41,6 +39,7 @@ from ..retrain import (
     human_samples,
 )
 from .cam_sources import AdlCamSource, CamSource, EmbeddingCamSource, TagData
+from .context import RunContext
 from .tag_matrix import tag_matrix
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 from .weakmedsam import embed_items
@@ -56,13 +55,21 @@ class EpSamReport:
     classifier_losses: list[float]
     seconds: dict[str, float]
 
+    def summary(self) -> str:
+        lines = [f"{self.items} items, {len(self.candidates)} (item, class) pairs to segment; "
+                 + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())]
+        for stage in self.stages:
+            timing = ", ".join(f"{k} {v:.1f} s" for k, v in stage.seconds.items())
+            lines.append(f"  round {stage.round_id} ({stage.name}): {len(stage.kept)}/"
+                         f"{len(stage.masks)} kept by the IDS filter; {timing}")
+        return "\n".join(lines)
 
-def run_epsam(project: Project, backbone: SamBackbone, settings: EpSamSettings | None = None, *,
-              progress: ProgressCallback | None = None,
-              cancel: threading.Event | None = None) -> EpSamReport:
-    """Run EP-SAM on ``project``: one project round per stage, proposals for every item."""
+
+def run_epsam(context: RunContext, settings: EpSamSettings | None = None) -> EpSamReport:
+    """Run EP-SAM on the context's project: one project round per stage, proposals for every
+    item."""
     settings = settings or EpSamSettings()
-    report_progress = progress or (lambda _p: None)
+    project, backbone = context.project, context.backbone
     items = project.catalog.items()
     classes = project.catalog.classes()
     if not classes:
@@ -71,19 +78,17 @@ def run_epsam(project: Project, backbone: SamBackbone, settings: EpSamSettings |
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()
-    embeddings = embed_items(project, backbone, items, report_progress, cancel)
+    embeddings = embed_items(context, items)
     seconds["embedding"] = time.perf_counter() - start
 
     start = time.perf_counter()
     source = make_cam_source(settings, backbone)
-    losses = source.fit(TagData(project, items, embeddings, train_index, labels),
-                        report_progress, cancel)
+    losses = source.fit(TagData(project, items, embeddings, train_index, labels), context)
     seconds["classifier"] = time.perf_counter() - start
     classifier_checkpoint = _save_classifier(project, source)
 
     start = time.perf_counter()
-    candidates = build_candidates(project, items, embeddings, classes, source, settings,
-                                  report_progress, cancel)
+    candidates = build_candidates(context, items, embeddings, classes, source, settings)
     seconds["initial masks"] = time.perf_counter() - start
 
     values = [c.label_value for c in classes]
@@ -93,7 +98,8 @@ def run_epsam(project: Project, backbone: SamBackbone, settings: EpSamSettings |
                                    "backbone": backbone.model_id, "presence": PRESENCE_RULE}
     inputs = EngineInputs(project, backbone, items, values, candidates, METHOD, params,
                           backbone.decoder_state(), human, reviewed)
-    engine = RetrainingEngine(inputs, settings.engine, progress=report_progress, cancel=cancel)
+    engine = RetrainingEngine(inputs, settings.engine, progress=context.progress,
+                              cancel=context.cancel)
     stages = engine.run(zero_shot=settings.zero_shot)
     if settings.save_maps:
         _save_maps(project, candidates, classes, stages[-1].round_id)
@@ -106,15 +112,15 @@ def make_cam_source(settings: EpSamSettings, backbone: SamBackbone) -> CamSource
     return EmbeddingCamSource(settings.embedding_classifier, backbone)
 
 
-def build_candidates(project: Project, items: list[Item], embeddings: list[Embedding],
-                     classes: list[ImageClass], source: CamSource, settings: EpSamSettings,
-                     progress: ProgressCallback,
-                     cancel: threading.Event | None) -> list[Candidate]:
+def build_candidates(context: RunContext, items: list[Item], embeddings: list[Embedding],
+                     classes: list[ImageClass], source: CamSource,
+                     settings: EpSamSettings) -> list[Candidate]:
     """One candidate per (item, class present): its CAM and initial mask."""
+    project = context.project
     tags = project.catalog.all_tags()
     candidates = []
     for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
-        check_cancel(cancel)
+        context.check_cancel()
         cam = source.item_cam(project.item_image(item), embedding)
         tagged = tagged_presence(item, tags, classes)
         for c in np.flatnonzero(presence(tagged, cam.probabilities, settings.gate)).tolist():
@@ -124,7 +130,7 @@ def build_candidates(project: Project, items: list[Item], embeddings: list[Embed
                 item, c, embedding, activation, mask,
                 tagged=tagged is not None, probability=float(cam.probabilities[c]),
             ))
-        progress(Progress("initial masks", index + 1, len(items), item.name))
+        context.report("initial masks", index + 1, len(items), item.name)
     return candidates
 
 

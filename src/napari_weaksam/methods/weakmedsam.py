@@ -57,6 +57,7 @@ from ..refine import (
     transition_matrix,
     walk_cam,
 )
+from .context import RunContext
 from .tag_matrix import tag_matrix
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 
@@ -75,6 +76,11 @@ class RunReport:
     seconds: dict[str, float] = field(default_factory=dict)
     losses: list[float] = field(default_factory=list)
 
+    def summary(self) -> str:
+        stages = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+        return (f"round {self.round_id}: {self.items} items, {self.positives} with a "
+                f"pseudo-label; {stages}")
+
 
 @dataclass
 class ItemResult:
@@ -88,13 +94,11 @@ class ItemResult:
     confidence: float
 
 
-def run_weakmedsam(project: Project, backbone: SamBackbone,
-                   settings: WeakMedSamSettings | None = None, *,
-                   progress: ProgressCallback | None = None,
-                   cancel: threading.Event | None = None) -> RunReport:
-    """Run the whole method on ``project`` and store a new round of proposals."""
+def run_weakmedsam(context: RunContext,
+                   settings: WeakMedSamSettings | None = None) -> RunReport:
+    """Run the whole method on the context's project and store a new round of proposals."""
     settings = settings or WeakMedSamSettings()
-    report_progress = progress or (lambda _p: None)
+    project, backbone = context.project, context.backbone
     timings: dict[str, float] = {}
     items = project.catalog.items()
     classes = project.catalog.classes()
@@ -103,13 +107,13 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
     train_index, labels = tag_matrix(project, items, classes)
 
     start = time.perf_counter()
-    embeddings = embed_items(project, backbone, items, report_progress, cancel)
+    embeddings = embed_items(context, items)
     timings["embedding"] = time.perf_counter() - start
 
     start = time.perf_counter()
     models, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
                                    train_index, labels, settings, backbone.device,
-                                   report_progress, cancel)
+                                   context.progress, context.cancel)
     timings["training"] = time.perf_counter() - start
 
     params = settings.to_dict() | {"presence": PRESENCE_RULE}
@@ -117,8 +121,8 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
     try:
         checkpoint = _save_checkpoint(project, models, round_id)
         start = time.perf_counter()
-        positives = _label_items(project, backbone, models, items, embeddings, classes, settings,
-                                 round_id, checkpoint, report_progress, cancel)
+        positives = _label_items(context, models, items, embeddings, classes, settings,
+                                 round_id, checkpoint)
         timings["pseudo-labels"] = time.perf_counter() - start
     except BaseException as error:
         project.rounds.abandon_round(round_id, error)
@@ -128,14 +132,15 @@ def run_weakmedsam(project: Project, backbone: SamBackbone,
     return RunReport(round_id, len(items), positives, timings, losses)
 
 
-def embed_items(project: Project, backbone: SamBackbone, items: list[Item],
-                progress: ProgressCallback, cancel: threading.Event | None) -> list[Embedding]:
+def embed_items(context: RunContext, items: list[Item]) -> list[Embedding]:
     """Embeddings of every item, from the cache (computing what is missing)."""
-    cache = project.embedding_cache(backbone)
-    steps = cache.fill(lambda i: project.item_image(items[i]), range(len(items)), cancel=cancel)
+    project = context.project
+    cache = project.embedding_cache(context.backbone)
+    steps = cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
+                       cancel=context.cancel)
     for done, total in steps:
-        progress(Progress("embedding", done, total))
-    check_cancel(cancel)
+        context.report("embedding", done, total)
+    context.check_cancel()
     return [cache.embed(project.item_image(item)) for item in items]
 
 
@@ -328,16 +333,16 @@ def _confidence(belief: np.ndarray, present: np.ndarray, refined: np.ndarray,
     return min(scores) if scores else 0.0
 
 
-def _label_items(project: Project, backbone: SamBackbone, models: Ensemble,
-                 items: list[Item], embeddings: list[Embedding], classes, settings,
-                 round_id: int, checkpoint: int, progress: ProgressCallback,
-                 cancel: threading.Event | None) -> int:
+def _label_items(context: RunContext, models: Ensemble, items: list[Item],
+                 embeddings: list[Embedding], classes, settings, round_id: int,
+                 checkpoint: int) -> int:
+    project, backbone = context.project, context.backbone
     values = [c.label_value for c in classes]
     tags = project.catalog.all_tags()
     params = settings.to_dict() | {"presence": PRESENCE_RULE}
     positives = 0
     for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
-        check_cancel(cancel)
+        context.check_cancel()
         tagged = tagged_presence(item, tags, classes)
         result = label_item(backbone, models, project.item_image(item), embedding, values,
                             settings, tagged=tagged)
@@ -348,7 +353,7 @@ def _label_items(project: Project, backbone: SamBackbone, models: Ensemble,
                                     confidence=result.confidence)
         if settings.save_maps:
             _save_maps(project, item, result, classes, round_id)
-        progress(Progress("pseudo-labels", index + 1, len(items), item.name))
+        context.report("pseudo-labels", index + 1, len(items), item.name)
     return positives
 
 

@@ -17,7 +17,6 @@ as their one-line message, starting nothing.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,39 +34,32 @@ from qtpy.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QSizePolicy,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from ..backbones.weights import available_weights
 from ..jobs import BackgroundJob, MethodChoice, method_background_job
+from ..methods.registry import all_methods, get_method
 from ..project import ProjectError
 from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
 from ..training_plan import plan_text, project_size
 from .loss_plot import LossPlot
+from .option_fields import OptionFields
 from .qt_helpers import allow, make_button
 from .session import follow, session_for
 
 if TYPE_CHECKING:
     import napari
 
-    from ..option_ranges import OptionRange
     from ..project import Project
 
 SETTING_KEY = "train_dock"
-METHOD_NAMES = {"epsam": "EP-SAM", "weakmedsam": "WeakMedSAM"}
-METHOD_DESCRIPTIONS = {
-    "epsam": "CAM point prompts; the decoder retrains on pseudo-labels and your corrections.",
-    "weakmedsam": "CAM + SAM affinity + random walk, in one pass.",
-}
-JOB_NAMES = {"epsam": "An EP-SAM run", "weakmedsam": "A WeakMedSAM run"}
 NO_PROJECT = "Open a project in the Tag tab to train."
 READ_ONLY = ("The project is open read-only (another process writes it): no method can run "
              "and no round can be restored here.")
 SELECT_ROUND = "Select a round in the list first."
-SPIN_LIMITS = (-(2**31), 2**31 - 1)
 POLL_MS = 100
 PLOT_MIN_HEIGHT = 80     # the loss curve's least height (it takes what is left)
 ROUNDS_MIN_HEIGHT = 56   # three rounds
@@ -131,8 +123,8 @@ class TrainingWidget(QWidget):
         box = QGroupBox("Method")
         layout = QVBoxLayout(box)   # wrapped labels outside the form: it over-counts their height
         self.method_combo = QComboBox()
-        for key, name in METHOD_NAMES.items():
-            self.method_combo.addItem(name, key)
+        for method in all_methods():
+            self.method_combo.addItem(method.title, method.name)
         self.method_combo.currentIndexChanged.connect(lambda _i: self._on_method())
         layout.addWidget(self.method_combo)
         self.method_about = _wrapped_label("color: gray;")
@@ -146,45 +138,39 @@ class TrainingWidget(QWidget):
         self.device_combo.addItems(["auto", "cpu", "cuda"])
         self.device_combo.setToolTip("Device — auto: the GPU when there is one, else the CPU")
         form.addRow("Model", _row(self.model_combo, 1, self.device_combo))
-        self._add_spins(form)
         layout.addLayout(form)
+        self.option_fields: dict[str, OptionFields] = {}   # per method, made when first chosen
+        self.options_area = QVBoxLayout()
+        self.options_area.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.options_area)
         self.plan_label = _wrapped_label()
         self.plan_label.setToolTip("What Start trains and labels, read from the method's "
                                    "settings and the project")
         layout.addWidget(self.plan_label)
-        self._apply_ranges()
+        self._show_fields()
         return box
 
-    def _add_spins(self, form: QFormLayout) -> None:
-        from ..method_settings import AdlTraining, WeakMedSamSettings
+    def fields(self, method: str | None = None) -> OptionFields:
+        """The option fields of ``method`` (default: the chosen one), made from its settings
+        dataclass the first time it is chosen."""
+        name = method or self.method_combo.currentData()
+        if name not in self.option_fields:
+            chosen = get_method(name)
+            fields = OptionFields(chosen.options(), chosen.dock_options)
+            fields.changed.connect(lambda _v: self._show_plan())
+            self.option_fields[name] = fields
+            self.options_area.addWidget(fields.native)
+        return self.option_fields[name]
 
-        defaults = (f"EP-SAM's ADL: {AdlTraining().epochs}, "
-                    f"WeakMedSAM's: {WeakMedSamSettings().epochs}")
-        self.classifier_epochs = _spin(0, 200, "Epochs of the classifier trained on the tags "
-                                       f"({defaults}); small projects train more (a step floor)")
-        self.classifier_epochs.setSpecialValueText("method's default")
-        form.addRow("Classifier", _row(self.classifier_epochs, QLabel("epochs"), 1))
-        self.rounds = _spin(0, 10, "EP-SAM: decoder retraining rounds after the preliminary one")
-        self.decoder_epochs = _spin(1, 100, "EP-SAM: decoder epochs per round")
-        form.addRow("Rounds", _row(self.rounds, QLabel("after the preliminary"), 1))
-        form.addRow("Decoder", _row(self.decoder_epochs, QLabel("epochs per round"), 1))
-        for spin in (self.classifier_epochs, self.rounds, self.decoder_epochs):
-            spin.valueChanged.connect(lambda _v: self._show_plan())
+    def _show_fields(self) -> None:
+        """Only the chosen method's fields are shown."""
+        chosen = self.fields()
+        for fields in self.option_fields.values():
+            fields.native.setVisible(fields is chosen)
 
     def _on_method(self) -> None:
-        self._apply_ranges()
+        self._show_fields()
         self._refresh()
-
-    def _apply_ranges(self) -> None:
-        """Each spin box allows what the option it sets allows for the chosen method."""
-        method = self.method_combo.currentData()
-        for spin, name in ((self.classifier_epochs, "classifier_epochs"),
-                           (self.rounds, "rounds"), (self.decoder_epochs, "decoder_epochs")):
-            low, high = _whole_range(MethodChoice.option_range(name, method),
-                                     spin.minimum(), spin.maximum())
-            if name == "classifier_epochs":
-                low = 0  # 0: the method's own default (the special value)
-            spin.setRange(low, high)
 
     def _run_box(self) -> QGroupBox:
         box = QGroupBox("Run")
@@ -229,21 +215,22 @@ class TrainingWidget(QWidget):
 
     # -- choices -------------------------------------------------------------------------------
     def choice(self) -> MethodChoice:
-        return MethodChoice(
-            method=self.method_combo.currentData(), model=self.model_combo.currentText(),
-            device=self.device_combo.currentText(),
-            classifier_epochs=self.classifier_epochs.value(), rounds=self.rounds.value(),
-            decoder_epochs=self.decoder_epochs.value(),
-        )
+        """What the dock asks for: the method, model, device, and each method's options the
+        person changed from its defaults."""
+        options = {name: fields.values() for name, fields in self.option_fields.items()}
+        return MethodChoice(method=self.method_combo.currentData(),
+                            model=self.model_combo.currentText(),
+                            device=self.device_combo.currentText(),
+                            options={name: values for name, values in options.items() if values})
 
     def _load_choice(self, choice: MethodChoice) -> None:
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(choice.method)))
         if self.model_combo.findText(choice.model) >= 0:
             self.model_combo.setCurrentText(choice.model)
         self.device_combo.setCurrentText(choice.device)
-        self.classifier_epochs.setValue(choice.classifier_epochs)
-        self.rounds.setValue(choice.rounds)
-        self.decoder_epochs.setValue(choice.decoder_epochs)
+        for method in {choice.method, *choice.options, *self.option_fields}:
+            self.fields(method).set_values(choice.options.get(method, {}))
+        self._show_fields()
 
     # -- running -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -268,8 +255,7 @@ class TrainingWidget(QWidget):
         self.loss_plot.clear()
         self.job = job
         job.start()
-        self.session.job_started(JOB_NAMES.get(job.name, "A method run"),
-                                 lambda: job.state.running)
+        self.session.job_started(_job_name(job.name), lambda: job.state.running)
         self._timer.start()
         self._show_bar(0, 1, "%p%")
         self.say("Starting…")
@@ -405,17 +391,15 @@ class TrainingWidget(QWidget):
         allow(self.restore_button, refusal or (None if self._selected_round() is not None
                                                else SELECT_ROUND))
         self.stop_button.setEnabled(running)
-        method = self.method_combo.currentData()
-        self.method_about.setText(METHOD_DESCRIPTIONS[method])
-        epsam = method == "epsam"
-        self.rounds.setEnabled(epsam and not running)
-        self.decoder_epochs.setEnabled(epsam and not running)
-        for widget in (self.method_combo, self.model_combo, self.device_combo,
-                       self.classifier_epochs):
+        method = get_method(self.method_combo.currentData())
+        self.method_about.setText(method.summary)
+        for widget in (self.method_combo, self.model_combo, self.device_combo):
             widget.setEnabled(not running)
+        for fields in self.option_fields.values():
+            fields.enabled = not running
         if refusal in (NO_PROJECT, READ_ONLY):
             self.say(refusal)
-        self.start_button.setText(self._start_text(epsam))
+        self.start_button.setText(self._start_text(method.learns_from_reviews))
         self._show_plan()
 
     def _show_plan(self) -> None:
@@ -433,31 +417,23 @@ class TrainingWidget(QWidget):
         super().showEvent(event)
         self._show_plan()
 
-    def _start_text(self, epsam: bool) -> str:
-        """EP-SAM learns from people's masks: say so on the button once there are some."""
-        if self.project is None or not epsam:
+    def _start_text(self, learns_from_reviews: bool) -> str:
+        """A method that learns from people's masks says so on the button once there are
+        some."""
+        if self.project is None or not learns_from_reviews:
             return "Start"
         counts = self.project.labels.state_counts()
         people = counts["accepted"] + counts["corrected"]
         return f"Retrain with {people} reviewed masks" if people else "Start"
 
 
-def _spin(low: int, high: int, tip: str) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setToolTip(tip)
-    return spin
-
-
-def _whole_range(bounds: OptionRange | None, low: int, high: int) -> tuple[int, int]:
-    """The whole numbers ``bounds`` allows; ``low`` / ``high`` where it sets no bound."""
-    if bounds is None or bounds.choices:
-        return low, high
-    if bounds.low is not None:
-        low = math.floor(bounds.low) + 1 if bounds.low_open else math.ceil(bounds.low)
-    if bounds.high is not None:
-        high = math.ceil(bounds.high) - 1 if bounds.high_open else math.floor(bounds.high)
-    return max(low, SPIN_LIMITS[0]), min(high, SPIN_LIMITS[1])
+def _job_name(method: str) -> str:
+    """"An EP-SAM run" (what the session says keeps the project busy)."""
+    try:
+        title = get_method(method).title
+    except ValueError:
+        return "A method run"
+    return f"{'An' if title[:1] in 'AEIOU' else 'A'} {title} run"
 
 
 def _row(*parts: QWidget | int) -> QWidget:

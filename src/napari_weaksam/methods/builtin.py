@@ -1,0 +1,30 @@
+"""The methods napari-weaksam ships (see ``../shared`` METHODS.md for what each one does)."""
+
+from __future__ import annotations
+
+from .. import training_plan
+from ..method_settings import EpSamSettings, WeakMedSamSettings
+from .registry import Method, register
+
+EPSAM = register(Method(
+    name="epsam",
+    title="EP-SAM",
+    summary="CAM point prompts; the decoder retrains on pseudo-labels and your corrections.",
+    settings_type=EpSamSettings,
+    runner="napari_weaksam.methods.epsam:run_epsam",
+    stages=training_plan.epsam_stages,
+    plan_text=training_plan.epsam_plan,
+    dock_options=("epochs", "rounds", "decoder-epochs"),
+    learns_from_reviews=True,
+))
+
+WEAKMEDSAM = register(Method(
+    name="weakmedsam",
+    title="WeakMedSAM",
+    summary="CAM + SAM affinity + random walk, in one pass.",
+    settings_type=WeakMedSamSettings,
+    runner="napari_weaksam.methods.weakmedsam:run_weakmedsam",
+    stages=training_plan.weakmedsam_stages,
+    plan_text=training_plan.weakmedsam_plan,
+    dock_options=("epochs",),
+))

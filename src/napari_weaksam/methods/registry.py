@@ -1,0 +1,138 @@
+"""The weak-supervision methods a person can choose: a registry of plug-ins (no torch here).
+
+A method is a name, a settings dataclass (the single source of its options' defaults, ranges and
+help: the CLI's flags, the Train dock's fields and each round's provenance all come from it) and
+a runner ``run(context, settings) -> report`` imported only when a run starts, so the ``weaksam``
+command and the dock open fast. The built-in methods are in :mod:`.builtin`; another package adds
+one with an entry point in the group ``napari_weaksam.methods`` naming a :class:`Method`, or by
+calling :func:`register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any
+
+from ..settings_fields import SettingsOption, settings_options, settings_with
+
+if TYPE_CHECKING:
+    from ..training_plan import PlannedStage, ProjectSize
+    from .context import RunContext
+
+ENTRY_POINT_GROUP = "napari_weaksam.methods"
+
+
+def _no_stages(_settings: Any) -> list[PlannedStage]:
+    return []
+
+
+def _no_plan(_settings: Any, _size: ProjectSize | None) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class Method:
+    """One weak-supervision method; see the module docstring."""
+
+    name: str                 # the CLI's --method value, stored with every round it makes
+    title: str                # "EP-SAM": how the Train dock names it
+    summary: str              # one line under the dock's method list
+    settings_type: type       # its settings dataclass
+    # function(context, settings) -> report (with a ``summary()`` line for the CLI), or its
+    # "package.module:function" path, imported only when a run starts
+    runner: str | Callable[[RunContext, Any], Any]
+    stages: Callable[[Any], list[PlannedStage]] = _no_stages   # what it reports, in order
+    plan_text: Callable[[Any, ProjectSize | None], str] = _no_plan  # the dock's "what Start does"
+    dock_options: tuple[str, ...] = ()   # option keys the Train dock shows (the rest: the CLI)
+    learns_from_reviews: bool = False    # people's accepted/corrected masks train it
+
+    def settings(self, values: Mapping[str, Any] | None = None) -> Any:
+        """Its settings with ``values`` (option key → value) over the defaults; a value out of
+        range raises :class:`~..option_ranges.OptionError`."""
+        return settings_with(self.settings_type, values)
+
+    def options(self) -> dict[str, list[SettingsOption]]:
+        """Its options by flag (the CLI's ``--flag`` and the dock's field); a flag several
+        options share sets all of them (``seed``: every seed of the run)."""
+        by_flag: dict[str, list[SettingsOption]] = {}
+        for option in settings_options(self.settings_type):
+            by_flag.setdefault(option.flag, []).append(option)
+        return by_flag
+
+    def settings_from_flags(self, values: Mapping[str, Any]) -> Any:
+        """Its settings with ``values`` (flag → value) over the defaults; a flag it does not
+        have raises ``ValueError``, a value out of range its option's one-line message."""
+        options = self.options()
+        unknown = sorted(set(values) - set(options))
+        if unknown:
+            raise ValueError(f"{', '.join('--' + f for f in unknown)}: not an option of "
+                             f"{self.name}")
+        return self.settings({option.key: value for flag, value in values.items()
+                              for option in options[flag]})
+
+    def run(self, context: RunContext, settings: Any | None = None) -> Any:
+        """Run it (its default settings when none are given)."""
+        runner = self.runner
+        if isinstance(runner, str):
+            module, function = runner.split(":")
+            runner = getattr(import_module(module), function)
+        return runner(context, settings if settings is not None else self.settings())
+
+
+_METHODS: dict[str, Method] = {}
+_loaded = False
+
+
+def register(method: Method) -> Method:
+    """Make ``method`` available to the CLI and the dock (a name already taken is refused)."""
+    if method.name in _METHODS and _METHODS[method.name] is not method:
+        raise ValueError(f"a method named {method.name!r} is registered already")
+    _METHODS[method.name] = method
+    return method
+
+
+def unregister(name: str) -> None:
+    _METHODS.pop(name, None)
+
+
+def all_methods() -> list[Method]:
+    """Every registered method: the built-in ones first, then plug-ins, in registration order."""
+    _load()
+    return list(_METHODS.values())
+
+
+def method_names() -> tuple[str, ...]:
+    return tuple(method.name for method in all_methods())
+
+
+def get_method(name: str) -> Method:
+    """The method called ``name``; an unknown name raises ``ValueError`` listing the known."""
+    _load()
+    if name not in _METHODS:
+        raise ValueError(f"no method called {name!r}: use one of {', '.join(_METHODS)}")
+    return _METHODS[name]
+
+
+def method_of(settings: Any) -> Method:
+    """The method whose settings ``settings`` are."""
+    for method in all_methods():
+        if isinstance(settings, method.settings_type):
+            return method
+    raise ValueError(f"{type(settings).__name__} are not the settings of a registered method")
+
+
+def _load() -> None:
+    """Register the built-in methods, then those other installed packages declare."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import_module(f"{__package__}.builtin")
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        method = entry.load()
+        if not isinstance(method, Method):
+            raise TypeError(f"entry point {entry.name!r} of {ENTRY_POINT_GROUP} is not a Method")
+        register(method)
