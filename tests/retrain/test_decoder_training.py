@@ -146,3 +146,20 @@ def test_activation_prompts_follow_the_cam_inside_the_target():
 def test_unknown_training_prompts_are_refused():
     with pytest.raises(ValueError, match="prompts"):
         DecoderTraining(prompts="boxes")
+
+
+def test_training_answers_prompts_of_the_given_strategy(backbone, samples):
+    """The half-image targets are boxes' business: LiteMedSAM fits them far better from a box
+    around them than from points inside, so the first loss tells which prompts were used."""
+    pretrained = backbone.decoder_state()
+    first = {}
+    for strategy in ("points", "boxes", "boxes+mask"):
+        backbone.load_decoder_state(pretrained)
+        settings = DecoderTraining(epochs=1, batch_size=2, points=10, learning_rate=1e-12)
+        first[strategy] = train_decoder(backbone, samples[:2], settings, strategy=strategy)[0]
+    backbone.load_decoder_state(pretrained)
+    assert first["boxes"] < first["points"] - 0.2, first
+    # without a region (no CAM initial mask), boxes+mask trains on the boxes alone
+    assert first["boxes+mask"] == pytest.approx(first["boxes"], rel=1e-6)
+    with pytest.raises(ValueError, match="prompt strategy"):
+        train_decoder(backbone, samples[:2], DecoderTraining(epochs=1), strategy="scribbles")
