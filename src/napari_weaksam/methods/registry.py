@@ -16,7 +16,12 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from ..settings_fields import SettingsOption, settings_options, settings_with
+from ..settings_fields import (
+    SettingsOption,
+    options_by_flag,
+    settings_from_flags,
+    settings_with,
+)
 
 if TYPE_CHECKING:
     from ..training_plan import PlannedStage, ProjectSize
@@ -57,21 +62,12 @@ class Method:
     def options(self) -> dict[str, list[SettingsOption]]:
         """Its options by flag (the CLI's ``--flag`` and the dock's field); a flag several
         options share sets all of them (``seed``: every seed of the run)."""
-        by_flag: dict[str, list[SettingsOption]] = {}
-        for option in settings_options(self.settings_type):
-            by_flag.setdefault(option.flag, []).append(option)
-        return by_flag
+        return options_by_flag(self.settings_type)
 
     def settings_from_flags(self, values: Mapping[str, Any]) -> Any:
         """Its settings with ``values`` (flag → value) over the defaults; a flag it does not
         have raises ``ValueError``, a value out of range its option's one-line message."""
-        options = self.options()
-        unknown = sorted(set(values) - set(options))
-        if unknown:
-            raise ValueError(f"{', '.join('--' + f for f in unknown)}: not an option of "
-                             f"{self.name}")
-        return self.settings({option.key: value for flag, value in values.items()
-                              for option in options[flag]})
+        return settings_from_flags(self.settings_type, values, self.name)
 
     def run(self, context: RunContext, settings: Any | None = None) -> Any:
         """Run it (its default settings when none are given)."""
