@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_weakmedsam import DATA, SETS, open_project
+from bench_weakmedsam import DATA, SETS, open_project, require_data
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.cam.adl_training import AdlTraining
@@ -52,6 +52,25 @@ def settings_from(args: argparse.Namespace) -> EpSamSettings:
         ),
         zero_shot=True, save_maps=False,
     )
+
+
+def add_epsam_options(parser: argparse.ArgumentParser) -> None:
+    """The data sets, work folder, precision and the EP-SAM options :func:`settings_from`
+    reads (this benchmark's and ``bench_prompts.py``'s)."""
+    parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["ebhi", "lgg"])
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "weaksam-bench")
+    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    parser.add_argument("--cam-source", default="adl", choices=("adl", "weakmedsam"))
+    parser.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet50"))
+    parser.add_argument("--input-size", type=int, default=128)
+    parser.add_argument("--classifier-epochs", type=int, default=15)
+    parser.add_argument("--adl-drop-rate", type=float, default=0.0)
+    parser.add_argument("--decoder-epochs", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--points", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
 
 
 def progress_printer():
@@ -125,27 +144,12 @@ def bench(name: str, args: argparse.Namespace) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["ebhi", "lgg"])
-    parser.add_argument("--workdir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "weaksam-bench")
-    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    add_epsam_options(parser)
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--cam-source", default="adl", choices=("adl", "weakmedsam"))
-    parser.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet50"))
-    parser.add_argument("--input-size", type=int, default=128)
-    parser.add_argument("--classifier-epochs", type=int, default=15)
-    parser.add_argument("--adl-drop-rate", type=float, default=0.0)
     parser.add_argument("--cam-only", nargs="*", type=float, metavar="DROP_RATE",
                         help="only compare initial CAM masks for these ADL drop rates")
-    parser.add_argument("--decoder-epochs", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--points", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"{DATA} not found: the benchmark needs the development data sets")
-    torch.set_num_threads(args.threads)
+    require_data(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
           f"{args.precision}; CAM {args.cam_source} ({args.arch} at {args.input_size} px, "

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import tempfile
 import time
 from pathlib import Path
 
 import torch
-from bench_epsam import initial_mask_dice, progress_printer, settings_from
-from bench_weakmedsam import DATA, SETS, open_project
+from bench_epsam import add_epsam_options, initial_mask_dice, progress_printer, settings_from
+from bench_weakmedsam import DATA, SETS, open_project, require_data
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.evaluation import find_truth, score_predictions
@@ -123,31 +122,16 @@ def header(rounds: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["ebhi", "lgg"])
+    add_epsam_options(parser)
     parser.add_argument("--strategies", nargs="+", choices=PROMPT_STRATEGIES,
                         default=list(PROMPT_STRATEGIES))
-    parser.add_argument("--workdir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "weaksam-bench")
-    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
-    parser.add_argument("--cam-source", default="adl", choices=("adl", "weakmedsam"))
-    parser.add_argument("--arch", default="resnet18", choices=("resnet18", "resnet50"))
-    parser.add_argument("--input-size", type=int, default=128)
-    parser.add_argument("--classifier-epochs", type=int, default=15)
-    parser.add_argument("--adl-drop-rate", type=float, default=0.0)
-    parser.add_argument("--decoder-epochs", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--points", type=int, default=20)
     parser.add_argument("--min-iou", type=float, default=0.0,
                         help="drop a box's mask below this predicted IoU")
     parser.add_argument("--subset", type=int, default=None, metavar="N",
                         help="only N images of each set (half tumour), for a quicker run")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--verbose", action="store_true", help="print every stage's progress")
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"{DATA} not found: the benchmark needs the development data sets")
-    torch.set_num_threads(args.threads)
+    require_data(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
           f"{args.precision}; CAM {args.cam_source} ({args.arch} at {args.input_size} px, "

@@ -19,19 +19,17 @@ import argparse
 import csv
 import dataclasses
 import time
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 import torch
+from bench_weakmedsam import DATA, require_data
 from sklearn.metrics import roc_auc_score
 
 from napari_weaksam.cam.tag_classifier import TagClassifier, tag_inputs, train_tag_classifier
 from napari_weaksam.cam.tag_classifier_settings import TagClassifierSettings
 from napari_weaksam.metrics import dice
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 SETS = {"lgg": ("lgg_mri_dev", "masks", "patient_id"),
         "ebhi": ("ebhi_seg_colon", "masks_tumour", "case_id")}
 
@@ -141,9 +139,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"{DATA} not found: the benchmark needs the development data sets")
-    torch.set_num_threads(args.threads)
+    require_data(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
           f"τ = {TagClassifierSettings.cam_threshold}, γ = {TagClassifierSettings.focal_gamma}\n",
           flush=True)

@@ -43,6 +43,14 @@ DATA = REPO.parent / "shared" / "data"
 SETS = {"lgg": ("lgg_mri_dev", "masks"), "ebhi": ("ebhi_seg_colon", "masks_tumour")}
 
 
+def require_data(threads: int) -> None:
+    """Stop with a clear message when the development sets are missing; compute on
+    ``threads`` threads."""
+    if not DATA.is_dir():
+        raise SystemExit(f"{DATA} not found: the benchmark needs the development data sets")
+    torch.set_num_threads(threads)
+
+
 def open_project(name: str, workdir: Path) -> Project:
     folder, _masks = SETS[name]
     root = workdir / f"{name}-project"
@@ -129,9 +137,7 @@ def main() -> None:
                         help="affinity sources to compare (prompts: boxes on a grid)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit(f"{DATA} not found: the benchmark needs the development data sets")
-    torch.set_num_threads(args.threads)
+    require_data(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"precision {args.precision}, compile {args.compile}\n")
