@@ -47,7 +47,8 @@ class AdlTraining:
     arch: str = option("resnet18", choices=("resnet18", "resnet50"),
                        help="ADL classifier; resnet50 is the original, slow on a CPU")
     input_size: int = option(128, low=32, high=2048, help="ADL classifier input size in pixels")
-    epochs: int = option(15, low=1, high=10_000, help="classifier epochs")
+    epochs: int = option(15, low=1, high=10_000, help="classifier epochs",
+                        label="Classifier epochs")
     batch_size: int = option(16, low=1, help="classifier batch size")
     learning_rate: float = option(1e-3, low=0, low_open=True, help="classifier learning rate")
     weight_decay: float = option(1e-4, low=0, help="classifier weight decay")
@@ -67,7 +68,8 @@ class AdlTraining:
 
 @dataclass
 class DecoderTraining:
-    epochs: int = option(4, low=1, high=1000, help="decoder epochs per round")
+    epochs: int = option(4, low=1, high=1000, help="decoder epochs per round",
+                        label="Decoder epochs")
     # at least this many optimiser steps: a stage with fewer targets (filtered pseudo-labels)
     # trains more epochs, not fewer steps
     min_steps: int = option(0, low=0, help="at least this many optimiser steps")
@@ -94,7 +96,8 @@ class DecoderTraining:
 
 @dataclass
 class RetrainSettings:
-    rounds: int = option(3, low=0, high=100, help="retraining rounds after the preliminary one")
+    rounds: int = option(3, low=0, high=100, help="retraining rounds after the preliminary one",
+                        label="Rounds")
     ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold", flag="ids")
     prompt_points: int = option(20, low=1, high=1000, flag="points",
                                 help="PEPM points per (item, class); the original uses 50")
@@ -131,7 +134,8 @@ class WeakMedSamSettings:
     image_size: int = option(128, low=32, help="the image branch's input size in pixels")
     subclasses: int = option(4, low=1, high=64, help="k-means clusters per class")
     child_weight: float = option(0.5, low=0, help="weight of the sub-class loss")
-    epochs: int = option(40, low=1, high=10_000, help="classifier epochs")
+    epochs: int = option(40, low=1, high=10_000, help="classifier epochs",
+                        label="Classifier epochs")
     ensemble: int = option(2, low=1, high=16,
                            help="classifiers trained with seeds seed, seed + 1, …; CAMs averaged")
     min_steps: int = option(150, low=0, help="at least this many optimiser steps")

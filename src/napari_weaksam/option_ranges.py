@@ -31,6 +31,7 @@ class OptionRange:
     high_open: bool = False
     choices: tuple[Any, ...] = ()
     help: str = ""
+    label: str = ""   # a short name for a form field (the help is its tooltip)
 
     def allows(self, value: Any) -> bool:
         if self.choices:
@@ -52,11 +53,13 @@ class OptionRange:
 
 def option(default: Any = dataclasses.MISSING, *, low: float | None = None,
            high: float | None = None, low_open: bool = False, high_open: bool = False,
-           choices: tuple[Any, ...] = (), help: str = "", flag: str | None = None) -> Any:
+           choices: tuple[Any, ...] = (), help: str = "", flag: str | None = None,
+           label: str = "") -> Any:
     """A dataclass field with a range (see :class:`OptionRange`) and a help text; ``flag``
     names its CLI option when the field's name would not do (e.g. ``ids`` for
-    ``ids_threshold``). A bool option is declared with ``choices=(False, True)``."""
-    bounds = OptionRange(low, high, low_open, high_open, tuple(choices), help)
+    ``ids_threshold``); ``label`` names its field in the Train dock (default: the flag's words).
+    A bool option is declared with ``choices=(False, True)``."""
+    bounds = OptionRange(low, high, low_open, high_open, tuple(choices), help, label)
     metadata: dict[str, Any] = {RANGE_KEY: bounds}
     if flag is not None:
         metadata[FLAG_KEY] = flag

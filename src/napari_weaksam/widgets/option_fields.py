@@ -51,7 +51,7 @@ class OptionFields(Container):
 
 def _field(flag: str, option: SettingsOption) -> Widget:
     bounds = option.bounds
-    label = bounds.help[:1].upper() + bounds.help[1:] if bounds.help else flag
+    label = bounds.label or flag.replace("-", " ").capitalize()
     settings: dict[str, Any] = {}
     if bounds.choices and not option.is_switch:
         settings["choices"] = list(bounds.choices)
