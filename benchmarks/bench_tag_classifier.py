@@ -27,7 +27,7 @@ from bench_weakmedsam import DATA, require_data
 from sklearn.metrics import roc_auc_score
 
 from napari_weaksam.cam.tag_classifier import TagClassifier, tag_inputs, train_tag_classifier
-from napari_weaksam.cam.tag_classifier_settings import TagClassifierSettings
+from napari_weaksam.method_settings import TagClassifierSettings
 from napari_weaksam.metrics import dice
 
 SETS = {"lgg": ("lgg_mri_dev", "masks", "patient_id"),

@@ -19,6 +19,9 @@ CAM_SOURCES = ("adl", "weakmedsam")           # EP-SAM: where its CAMs come from
 TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
 PROMPT_STRATEGIES = ("points", "boxes", "boxes+mask")  # SAM prompts (prompts/strategy.py)
 BOOL = (False, True)                          # the choices of an on/off option
+#: What SAM-Mix trains of SAM: prompt encoder + mask decoder, or those and LoRA adapters on the
+#: image encoder's attention (:meth:`.backbones.sam.SamBackbone.set_trainable_scope`).
+TRAINABLE_SCOPES = ("decoder", "decoder+lora")
 
 
 def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -> int:
@@ -28,6 +31,10 @@ def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -
     plan both use this."""
     batches = max(1, -(-samples // batch_size))
     return max(epochs, -(-min_steps // batches))
+
+
+OUTPUT_STRIDES = (8, 16, 32)
+TAG_CLASSIFIER_SCHEDULES = ("one-cycle", "cosine")
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -123,6 +130,65 @@ class RetrainSettings:
         return params
 
 
+@dataclass
+class TagClassifierSettings:
+    """How SAM-Mix's tag classifier (:mod:`.cam.tag_classifier`) is built and trained, and how
+    its CAM becomes a mask. SAM-Mix's paper gives the branch's shape (a CNN with global average
+    pooling, a binary focal loss on image-level tags, GradCAM thresholded into box and mask
+    prompts) but almost none of its hyperparameters; each help text says where a default comes
+    from."""
+
+    input_size: int = option(
+        128, low=32, high=1024,
+        help="classifier input size in pixels; 128 trains in minutes on a CPU, 256 is SAM-Mix's "
+             "slice size (better for small lesions, about 4× slower)")
+    output_stride: int = option(
+        16, choices=OUTPUT_STRIDES,
+        help="input pixels per CAM cell; 16 (layer4 unstrided) gives an 8×8 CAM at 128 px, "
+             "where resnet18's own 32 gives only 4×4")
+    epochs: int = option(
+        20, low=1, high=10_000,
+        help="classifier epochs (SAM-Mix's count is not public); 20 brings the training loss "
+             "of a few hundred tagged slices to a plateau", label="Classifier epochs")
+    batch_size: int = option(16, low=1, high=4096,
+                             help="classifier batch size; 16 as the plugin's other classifiers")
+    learning_rate: float = option(
+        1e-3, low=0, low_open=True,
+        help="AdamW peak learning rate (one-cycle); 1e-3, the plugin's from-scratch CNN rate "
+             "(SAM-Mix's is not public)")
+    weight_decay: float = option(1e-4, low=0,
+                                 help="AdamW weight decay; 1e-4 as the plugin's other classifiers")
+    focal_alpha: float = option(
+        0.5, low=0, high=1,
+        help="focal-loss weight of positives (negatives get 1 − α); the focal-loss paper's 0.25 "
+             "suits detection's rare positives, tag data are often half positive, so 0.5 "
+             "weighs both alike")
+    focal_gamma: float = option(
+        2.0, low=0, high=10,
+        help="focal-loss focusing exponent; 2 is the focal-loss paper's default (0 gives BCE)")
+    min_steps: int = option(
+        150, low=0,
+        help="at least this many optimiser steps: small projects train more epochs (as the "
+             "plugin's other classifiers)")
+    schedule: str = option("one-cycle", choices=TAG_CLASSIFIER_SCHEDULES,
+                           help="learning-rate schedule; one-cycle as the plugin's classifiers")
+    recalibrate_batch_norm: bool = option(
+        True, choices=(False, True),
+        help="after training, batch-norm statistics from one pass over the training images "
+             "(the running averages of a short training lag behind its weights)")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed (initial weights, order, "
+                                                       "flips)")
+    cam_threshold: float = option(
+        0.4, low=0, high=1, low_open=True, high_open=True,
+        help="threshold τ on the min–max normalised CAM; 0.4 is the SAM-Mix authors' convention "
+             "(their ADA-SAM code)")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
 
 # -- methods -----------------------------------------------------------------------------------
 @dataclass
@@ -196,3 +262,37 @@ class EpSamSettings:
         return params
 
 
+@dataclass
+class SamMixSettings:
+    """Parameters of a SAM-Mix run; stored with every proposal as its provenance. The authors'
+    code (ADA-SAM) gives λ, the SAM branch's learning rate, its epochs and the LoRA rank; the
+    rest is chosen here (help texts)."""
+
+    classifier: TagClassifierSettings = nested(TagClassifierSettings)
+    seg_weight: float = option(
+        0.5, low=0, label="Mask loss weight",
+        help="λ: weight of the segmentation loss (Dice + BCE on people's masks) beside the "
+             "classification loss; 0.5 as the authors' code")
+    seg_epochs: int = option(
+        10, low=1, high=1000, label="Mask epochs",
+        help="passes over people's masks, spread evenly over the classifier's steps; 10 as the "
+             "authors' code")
+    seg_learning_rate: float = option(
+        1e-4, low=0, low_open=True,
+        help="peak learning rate of SAM's trained parameters; 1e-4 as the authors' code")
+    scope: str = option(
+        "decoder", choices=TRAINABLE_SCOPES, label="SAM trains",
+        help="decoder: prompt encoder + mask decoder on cached embeddings; decoder+lora: also "
+             "LoRA adapters on the image encoder (the paper's; every image is encoded again "
+             "after training, slow on a CPU)")
+    lora_rank: int = option(8, low=1, high=256,
+                            help="LoRA rank on q and v of every encoder block; 8 as the authors")
+    gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+    save_maps: bool = option(True, choices=BOOL, flag="maps", help="store the GradCAM maps")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,20 +60,25 @@ def training_length(samples: int, settings: LoopSettings) -> tuple[int, int]:
 def make_schedule(optimiser: torch.optim.Optimizer, settings: LoopSettings,
                   steps: int) -> torch.optim.lr_scheduler.LRScheduler:
     """The learning-rate schedule over ``steps`` optimiser steps."""
-    if settings.schedule == "one-cycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate,
-                                                   total_steps=steps)
+    if settings.schedule == "one-cycle":   # each parameter group peaks at its own rate
+        peaks = [group["lr"] for group in optimiser.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(optimiser, peaks, total_steps=steps)
     if settings.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
     return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda _step: 1.0)
 
 
-def train_loop(parameters: Iterable[torch.nn.Parameter], samples: int, batch_loss: BatchLoss,
+def train_loop(parameters: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]], samples: int,
+               batch_loss: BatchLoss,
                settings: LoopSettings, *,
                generator: torch.Generator | np.random.Generator | None = None,
                on_epoch: EpochCallback | None = None,
                cancel: threading.Event | None = None) -> list[float]:
     """Minimise ``batch_loss`` over ``samples`` samples; the mean loss of each epoch.
+
+    ``parameters``: the tensors to train, or torch parameter groups (dicts with "params" and
+    optionally their own "lr", which the schedule then peaks at instead of
+    ``settings.learning_rate``): SAM-Mix trains its classifier and SAM's parameters together.
 
     Every epoch visits the samples in a new random order, in batches of ``settings.batch_size``
     (the last one may be smaller). The order comes from ``generator``: by default a torch

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from napari_weaksam.cam import tag_classifier_settings
+from napari_weaksam import method_settings
 from napari_weaksam.cam.gradcam import gradcam
 from napari_weaksam.cam.tag_classifier import (
     TagClassifier,
@@ -22,7 +22,7 @@ from napari_weaksam.cam.tag_classifier import (
     tag_inputs,
     train_tag_classifier,
 )
-from napari_weaksam.cam.tag_classifier_settings import TagClassifierSettings
+from napari_weaksam.method_settings import TagClassifierSettings
 from napari_weaksam.option_ranges import OptionError
 
 SIZE = 32
@@ -173,7 +173,7 @@ def test_settings_ranges_and_no_torch_import():
     assert (defaults.focal_gamma, defaults.cam_threshold) == (2.0, 0.4)
     for field in dataclasses.fields(TagClassifierSettings):
         assert field.metadata["option_range"].help, field.name   # every field has help
-    tree = ast.parse(Path(tag_classifier_settings.__file__).read_text())
+    tree = ast.parse(Path(method_settings.__file__).read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                 if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree)

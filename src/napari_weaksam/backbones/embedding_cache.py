@@ -1,7 +1,8 @@
 """Cached image embeddings (zarr, fp16), keyed by what they depend on.
 
 An embedding is stored under ``<root>/<backbone signature>/<content hash>.zarr``. The backbone
-signature covers the model, a hash of its weights and the preprocessing version; the content hash
+signature covers the model, a hash of its weights, the preprocessing version, the precision and the
+LoRA adapters' weights when the image encoder has adapters that change it; the content hash
 covers the pixels, shape and dtype of the item. A change to any of them gives a different key, so a
 stale embedding is never reused: it is recomputed. Writes are atomic (staged, then renamed), so an
 interrupted encode leaves only complete entries and resumes where it stopped.
@@ -46,7 +47,13 @@ class EmbeddingCache:
 
     def __init__(self, root: Path, backbone: SamBackbone) -> None:
         self.backbone = backbone
-        self.folder = Path(root) / backbone.cache_signature()
+        self.root = Path(root)
+
+    @property
+    def folder(self) -> Path:
+        """Where this backbone's embeddings are, as it is now (its signature follows the
+        weights of its LoRA adapters when it has any, so they are read at each use)."""
+        return self.root / self.backbone.cache_signature()
 
     def _path(self, key: str) -> Path:
         return self.folder / f"{key}.zarr"

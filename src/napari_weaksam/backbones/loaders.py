@@ -103,10 +103,10 @@ def load_litemedsam(checkpoint: str | Path | None = None) -> SamBackbone:
         mask_in_chans=16,
     )
     decoder = _mask_decoder()
-    backbone = SamBackbone("litemedsam", encoder, prompt_encoder, decoder,
-                           LITEMEDSAM_PREPROCESSING, sha)
-    load_strict(_as_sam_layout(backbone), state, path, "LiteMedSAM")
-    return backbone
+    # loaded before the backbone is made: it keeps the values it is given as the pretrained ones
+    load_strict(_as_sam_layout(encoder, prompt_encoder, decoder), state, path, "LiteMedSAM")
+    return SamBackbone("litemedsam", encoder, prompt_encoder, decoder,
+                       LITEMEDSAM_PREPROCESSING, sha)
 
 
 def load_sam(model_type: str, checkpoint: str | Path | None = None,
@@ -143,10 +143,11 @@ def _mask_decoder() -> MaskDecoder:
     )
 
 
-def _as_sam_layout(backbone: SamBackbone) -> nn.Module:
+def _as_sam_layout(image_encoder: nn.Module, prompt_encoder: nn.Module,
+                   mask_decoder: nn.Module) -> nn.Module:
     """A view with the checkpoint's key names (image_encoder., prompt_encoder., mask_decoder.)."""
     view = nn.Module()
-    view.image_encoder = backbone.image_encoder
-    view.prompt_encoder = backbone.prompt_encoder
-    view.mask_decoder = backbone.mask_decoder
+    view.image_encoder = image_encoder
+    view.prompt_encoder = prompt_encoder
+    view.mask_decoder = mask_decoder
     return view

@@ -8,6 +8,8 @@ the longest side, padding) is handled here.
 
 from __future__ import annotations
 
+import hashlib
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..method_settings import TRAINABLE_SCOPES
+from .lora import (
+    LoraConfig,
+    adapter_parameters,
+    adapter_shapes,
+    add_lora,
+    lora_config,
+    lora_layers,
+    remove_lora,
+    reset_lora,
+)
 from .resize import pixel_channels, resize_in_blocks
 
 #: Images with more pixels are resized in strips (float32 RGB of the whole would take 12 bytes
@@ -26,6 +39,11 @@ PRECISIONS: dict[str, torch.dtype | None] = {
 }
 PRECISIONS_BY_DTYPE = {dtype: name for name, dtype in PRECISIONS.items()}
 DECODER_PREFIXES = ("prompt_encoder.", "mask_decoder.")
+#: What :meth:`SamBackbone.set_trainable_scope` accepts: the prompt encoder and mask decoder, or
+#: those plus LoRA adapters on the image encoder's attention (the rest of the encoder frozen).
+SCOPES = TRAINABLE_SCOPES
+#: The key of a trained state that holds the adapters' settings (absent without adapters).
+LORA_CONFIG_KEY = "lora_config"
 
 
 @dataclass(frozen=True)
@@ -95,7 +113,11 @@ def resized_rgb(image: np.ndarray, shape: tuple[int, int]) -> torch.Tensor:
 
 
 class SamBackbone(nn.Module):
-    """Image encoder + official prompt encoder and mask decoder, with their preprocessing."""
+    """Image encoder + official prompt encoder and mask decoder, with their preprocessing.
+
+    The modules come with their pretrained weights: :meth:`reset_trained` goes back to the
+    prompt encoder's and decoder's values as given here.
+    """
 
     def __init__(self, model_id: str, image_encoder: nn.Module, prompt_encoder: nn.Module,
                  mask_decoder: nn.Module, preprocessing: Preprocessing,
@@ -109,6 +131,7 @@ class SamBackbone(nn.Module):
         self.weights_sha256 = weights_sha256
         self.autocast_dtype: torch.dtype | None = None
         self._compiled_encoder: nn.Module | None = None
+        self._pretrained = {k: v.detach().cpu().clone() for k, v in self.decoder_state().items()}
 
     @property
     def device(self) -> torch.device:
@@ -119,7 +142,20 @@ class SamBackbone(nn.Module):
         precision (bf16 embeddings differ slightly from fp32 ones)."""
         precision = PRECISIONS_BY_DTYPE[self.autocast_dtype]
         return (f"{self.model_id}-{self.weights_sha256[:16]}-{self.preprocessing.signature()}"
-                f"-{precision}")
+                f"-{precision}{self._adapter_signature()}")
+
+    def _adapter_signature(self) -> str:
+        """Nothing without adapters, nor while they add nothing (every B = 0: the encoder is
+        then exactly the pretrained one); else "-lora" and a hash of their settings and
+        tensors."""
+        layers = lora_layers(self.image_encoder)
+        if all(layer.is_identity() for layer in layers.values()):
+            return ""
+        digest = hashlib.sha256(repr(sorted(self.lora.as_dict().items())).encode())
+        for name, tensor in sorted(adapter_parameters(self.image_encoder).items()):
+            digest.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}".encode())
+            digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        return f"-lora{digest.hexdigest()[:12]}"
 
     def set_precision(self, precision: str) -> None:
         """``fp32`` (exact), ``bf16`` or ``fp16`` autocast for the image encoder."""
@@ -155,6 +191,92 @@ class SamBackbone(nn.Module):
             raise ValueError(f"decoder weights do not fit {self.model_id}: missing {missing}, "
                              f"unexpected {unexpected}")
         self.load_state_dict(state, strict=False)
+
+    # -- what training changes -------------------------------------------------------------
+    @property
+    def trainable_scope(self) -> str:
+        """What training changes: ``decoder`` (prompt encoder + mask decoder) or
+        ``decoder+lora`` (those and the image encoder's LoRA adapters)."""
+        return "decoder" if self.lora is None else "decoder+lora"
+
+    @property
+    def lora(self) -> LoraConfig | None:
+        """The image encoder's adapter settings, or None without adapters."""
+        return lora_config(self.image_encoder)
+
+    def set_trainable_scope(self, scope: str, lora: LoraConfig | None = None) -> None:
+        """Train the prompt encoder and mask decoder ("decoder"), or those and LoRA adapters on
+        the image encoder's attention ("decoder+lora", with ``lora`` or the recipe's default
+        settings). Adapters are added at their initial values (B = 0: the encoder stays the
+        pretrained one until trained), and removed for "decoder"; the same scope and settings
+        again change nothing."""
+        if scope not in SCOPES:
+            raise ValueError(f"trainable scope {scope!r}: choose one of {', '.join(SCOPES)}")
+        if scope == "decoder" and lora is not None:
+            raise ValueError("LoRA settings given for the 'decoder' scope, which has no adapters")
+        wanted = (lora or LoraConfig()) if scope == "decoder+lora" else None
+        if wanted == self.lora:
+            return
+        if self.lora is not None:
+            remove_lora(self.image_encoder)
+        if wanted is not None:
+            add_lora(self.image_encoder, wanted)
+        if self._compiled_encoder is not None:  # the graph was traced for other modules
+            self.compile_encoder()
+
+    def named_trainable_parameters(self) -> list[tuple[str, nn.Parameter]]:
+        """The parameters the current scope trains, named as in the full model."""
+        adapters = [(f"image_encoder.{name}", p)
+                    for name, p in adapter_parameters(self.image_encoder).items()]
+        return [(name, p) for name, p in self.named_parameters()
+                if name.startswith(DECODER_PREFIXES)] + adapters
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """What an optimiser should step for the current scope (the encoder's frozen weights
+        are never in it)."""
+        return [p for _name, p in self.named_trainable_parameters()]
+
+    def trained_state(self) -> dict[str, torch.Tensor | dict]:
+        """A copy of exactly what the scope trains: the prompt encoder's and mask decoder's
+        weights (as :meth:`decoder_state`) plus, with adapters, their tensors and, under
+        :data:`LORA_CONFIG_KEY`, their settings as plain values. Saved with ``torch.save``, it
+        loads back with ``torch.load(path, weights_only=True)``."""
+        state: dict[str, torch.Tensor | dict] = dict(self.decoder_state())
+        for name, tensor in adapter_parameters(self.image_encoder).items():
+            state[f"image_encoder.{name}"] = tensor.detach().clone()
+        if self.lora is not None:
+            state[LORA_CONFIG_KEY] = self.lora.as_dict()
+        return state
+
+    def load_trained_state(self, state: dict[str, torch.Tensor | dict]) -> None:
+        """Put back a :meth:`trained_state`: the scope becomes the state's (adapters rebuilt
+        from its recorded settings, or removed when it has none), then every tensor is loaded;
+        the keys and shapes must match exactly, or nothing changes."""
+        settings = state.get(LORA_CONFIG_KEY)
+        config = None if settings is None else LoraConfig.from_dict(settings)
+        tensors = {k: v for k, v in state.items() if k != LORA_CONFIG_KEY}
+        if not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+            raise ValueError("a trained state holds tensors (and the LoRA settings) only")
+        expected = {k: tuple(v.shape) for k, v in self._pretrained.items()}
+        if config is not None:
+            expected |= {f"image_encoder.{name}": shape
+                         for name, shape in adapter_shapes(self.image_encoder, config).items()}
+        missing = sorted(set(expected) - set(tensors))[:5]
+        unexpected = sorted(set(tensors) - set(expected))[:5]
+        wrong = sorted(k for k in set(expected) & set(tensors)
+                       if tuple(tensors[k].shape) != expected[k])[:5]
+        if missing or unexpected or wrong:
+            raise ValueError(f"trained weights do not fit {self.model_id}: missing {missing}, "
+                             f"unexpected {unexpected}, another shape {wrong}")
+        self.set_trainable_scope("decoder" if config is None else "decoder+lora", config)
+        self.load_state_dict(tensors, strict=False)
+
+    @torch.no_grad()
+    def reset_trained(self) -> None:
+        """Back to the pretrained model: the prompt encoder's and decoder's weights as loaded,
+        adapters (kept, with their settings) at their initial values, B = 0."""
+        self.load_state_dict(self._pretrained, strict=False)
+        reset_lora(self.image_encoder)
 
     # -- encoding ----------------------------------------------------------------------------
     def prepare(self, image: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -198,6 +320,40 @@ class SamBackbone(nn.Module):
 
     def encode_one(self, image: np.ndarray) -> Embedding:
         return self.encode([image], batch_size=1)[0]
+
+    def encode_for_training(self, images: list[np.ndarray]) -> list[Embedding]:
+        """Encode ``images`` in one batch, in fp32, with gradients to the adapters (scope
+        "decoder+lora"); pass the embeddings to :meth:`decode_low_res`. The encoder runs as in
+        :meth:`encode` (normalisation layers on their stored statistics, which never change);
+        only the adapters' dropout is active. Without adapters nothing in the encoder trains,
+        so the features carry no gradient."""
+        if not images:
+            return []
+        prepared = [self.prepare(image) for image in images]
+        batch = torch.stack([p[0] for p in prepared]).to(self.device)
+        batch = batch.contiguous(memory_format=torch.channels_last)
+        with self._encoder_training_mode(), \
+                torch.set_grad_enabled(self.lora is not None), \
+                torch.autocast(self.device.type, enabled=False):
+            features = self.image_encoder(batch).float()
+        return [Embedding(feat, tuple(image.shape[:2]), resized)
+                for image, (_t, resized), feat in zip(images, prepared, features, strict=True)]
+
+    @contextmanager
+    def _encoder_training_mode(self):
+        """The encoder in eval mode (frozen statistics), its adapters in train mode (dropout),
+        for one forward; every module's mode is put back afterwards."""
+        modes = {m: m.training for m in self.image_encoder.modules()}
+        if any(modes.values()):
+            self.image_encoder.eval()
+        for layer in lora_layers(self.image_encoder).values():
+            layer.train()
+        try:
+            yield
+        finally:
+            for module, mode in modes.items():
+                if module.training != mode:
+                    module.training = mode
 
     # -- decoding ----------------------------------------------------------------------------
     def decode(self, embedding: Embedding, *, boxes: np.ndarray | None = None,

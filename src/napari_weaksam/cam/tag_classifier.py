@@ -26,11 +26,11 @@ import torchvision
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
+from ..method_settings import OUTPUT_STRIDES, TagClassifierSettings
 from ..training_loop import LoopSettings, train_loop
 from .adl_classifier import image_tensor
 from .adl_training import recalibrate_batch_norm
 from .gradcam import min_max, resize_maps
-from .tag_classifier_settings import OUTPUT_STRIDES, TagClassifierSettings
 from .training import augment
 
 CHECKPOINT_FORMAT = "napari-weaksam tag classifier"
