@@ -19,11 +19,16 @@ from typing import TYPE_CHECKING
 from .method_settings import floored_epochs
 
 if TYPE_CHECKING:
-    from .method_settings import DecoderTraining, EpSamSettings, WeakMedSamSettings
+    from .method_settings import (
+        DecoderTraining,
+        EpSamSettings,
+        SamMixSettings,
+        WeakMedSamSettings,
+    )
     from .progress import Progress
     from .project import Project
 
-    MethodSettings = EpSamSettings | WeakMedSamSettings
+    MethodSettings = EpSamSettings | WeakMedSamSettings | SamMixSettings
 
 LOADING = "loading the model"   # reported by the job itself before the method starts
 SHOWN_AFTER_S = 2               # a time left this short is not worth a word
@@ -49,11 +54,17 @@ class PlannedStage:
 class ProjectSize:
     items: int
     tagged: int
+    reviewed: int = 0   # items whose mask a person accepted or corrected
 
 
 def project_size(project: Project) -> ProjectSize:
-    """How many items the run labels and how many tagged ones its classifier trains on."""
-    return ProjectSize(project.catalog.count_items(), len(project.catalog.all_tags()))
+    """How many items the run labels, how many tagged ones its classifier trains on and how
+    many masks people accepted or corrected."""
+    from .project import LabelState
+
+    reviewed = sum(state in (LabelState.ACCEPTED, LabelState.CORRECTED)
+                   for state in project.labels.states().values())
+    return ProjectSize(project.catalog.count_items(), len(project.catalog.all_tags()), reviewed)
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -76,6 +87,13 @@ def epsam_stages(settings: EpSamSettings) -> list[PlannedStage]:
         classifier = _weakmedsam_classifier(settings.embedding_classifier)
     return [PlannedStage("embedding"), *classifier, PlannedStage("initial masks"),
             *_decoder_stages(settings)]
+
+
+def sammix_stages(settings: SamMixSettings) -> list[PlannedStage]:
+    cached = [PlannedStage("embedding")] if settings.scope == "decoder" else []
+    adapted = [] if cached else [PlannedStage("embedding")]
+    return [*cached, PlannedStage("classifier: images"), PlannedStage("training"), *adapted,
+            PlannedStage("pseudo-labels")]
 
 
 def _weakmedsam_classifier(settings: WeakMedSamSettings) -> list[PlannedStage]:
@@ -119,6 +137,18 @@ def epsam_plan(settings: EpSamSettings, size: ProjectSize | None) -> str:
     else:
         classifier = _weakmedsam_line(settings.embedding_classifier, tagged)
     return f"{classifier}\nthen {_decoder_line(settings, _images(size))}"
+
+
+def sammix_plan(settings: SamMixSettings, size: ProjectSize | None) -> str:
+    config = settings.classifier
+    tagged = None if size is None else size.tagged
+    epochs = (f"≥ {config.epochs}" if tagged is None else
+              floored_epochs(config.epochs, config.min_steps, config.batch_size, tagged))
+    sam = "SAM's decoder" if settings.scope == "decoder" else "SAM's decoder + LoRA adapters"
+    masks = "your reviewed masks" if size is None else _count(size.reviewed, "reviewed mask")
+    slow = (" (encodes every image again afterwards)" if settings.scope != "decoder" else "")
+    return (f"Tag classifier: {epochs} epochs{_on_tagged(tagged)}, with {sam} on {masks} "
+            f"× {settings.seg_epochs}{slow}\nthen pseudo-labels for {_images(size)}")
 
 
 def _images(size: ProjectSize | None) -> str:

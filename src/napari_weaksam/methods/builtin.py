@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import training_plan
-from ..method_settings import EpSamSettings, WeakMedSamSettings
+from ..method_settings import EpSamSettings, SamMixSettings, WeakMedSamSettings
 from .registry import Method, register
 
 EPSAM = register(Method(
@@ -27,4 +27,16 @@ WEAKMEDSAM = register(Method(
     stages=training_plan.weakmedsam_stages,
     plan_text=training_plan.weakmedsam_plan,
     dock_options=("epochs",),
+))
+
+SAMMIX = register(Method(
+    name="sammix",
+    title="SAM-Mix",
+    summary="A tag classifier's GradCAM box + mask prompt SAM; SAM learns from your masks.",
+    settings_type=SamMixSettings,
+    runner="napari_weaksam.methods.sammix:run_sammix",
+    stages=training_plan.sammix_stages,
+    plan_text=training_plan.sammix_plan,
+    dock_options=("epochs", "seg-epochs", "scope"),
+    learns_from_reviews=True,
 ))

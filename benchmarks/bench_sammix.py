@@ -1,0 +1,111 @@
+"""SAM-Mix on the development sets with K masks from a simulated reviewer, K = 0, 5, 20, 50.
+
+Run from the repository root (needs the shared data folder next to the repository)::
+
+    python benchmarks/bench_sammix.py --data lgg ebhi --masks 0 5 20 50 [--scope decoder]
+
+For each set: a project is made from the images and their image-level tags (``labels.csv``); SAM-Mix
+runs from the tags alone (K = 0). The simulated reviewer then works the review queue least
+confident first: it corrects the next proposals with the reference masks until K items are
+reviewed, and SAM-Mix runs again (every run from scratch, with every mask reviewed so far). Scored
+only on the items nobody reviewed: Dice on positives (tumour in the reference), the
+predicted / reference area ratio (median over positives), and the false-positive rate on
+negatives (any predicted pixel). Reference masks are read only by the reviewer and the scorer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_weakmedsam import SETS, open_project, require_data, truth_of
+
+from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.methods.context import RunContext
+from napari_weaksam.methods.registry import get_method
+from napari_weaksam.metrics import dice
+from napari_weaksam.project import LabelState, Project
+
+METHOD = get_method("sammix")
+
+
+def review_least_confident(project: Project, truth: dict[int, np.ndarray], count: int) -> None:
+    """Correct the least confident unreviewed proposals with the reference until ``count``
+    items are reviewed."""
+    states = project.labels.states()
+    reviewed = [i for i, s in states.items() if s is LabelState.CORRECTED]
+    queue = sorted((project.labels.latest_proposal(i).confidence, i) for i in truth
+                   if states.get(i) is LabelState.PROPOSED)
+    value = project.catalog.classes()[0].label_value
+    for _confidence, item_id in queue[:max(0, count - len(reviewed))]:
+        project.labels.review(item_id, LabelState.CORRECTED,
+                              truth[item_id].astype(np.uint8) * value)
+
+
+def score(project: Project, truth: dict[int, np.ndarray]) -> dict[str, float]:
+    states = project.labels.states()
+    dices, ratios, false_positive = [], [], []
+    for item_id, reference in truth.items():
+        if states.get(item_id) is not LabelState.PROPOSED:
+            continue
+        predicted = project.labels.proposal_mask(project.labels.latest_proposal(item_id)) > 0
+        if reference.any():
+            dices.append(dice(predicted, reference))
+            ratios.append(predicted.sum() / reference.sum())
+        else:
+            false_positive.append(predicted.any())
+    return {"dice": float(np.mean(dices)), "ratio": float(np.median(ratios)),
+            "fp": float(np.mean(false_positive)) if false_positive else float("nan"),
+            "positives": len(dices)}
+
+
+def bench(name: str, args: argparse.Namespace) -> None:
+    backbone = load_backbone("litemedsam")
+    backbone.set_precision(args.precision)
+    flags = {"scope": args.scope, "seed": args.seed}
+    with open_project(name, args.workdir) as project:   # embeddings cached across runs
+        for item_id, state in project.labels.states().items():   # a rerun starts unreviewed
+            if state is not LabelState.PROPOSED:
+                project.labels.clear_review(item_id)
+        truth = {item.id: truth_of(name, project, item) for item in project.catalog.items()}
+        for count in args.masks:
+            review_least_confident(project, truth, count)
+            start = time.perf_counter()
+            report = METHOD.run(RunContext(project, backbone),
+                                METHOD.settings_from_flags(flags))
+            seconds = time.perf_counter() - start
+            result = score(project, truth)
+            print(f"| {name} | {args.scope} | {args.seed} | {count} | {result['positives']} | "
+                  f"{result['dice']:.3f} | {result['ratio']:.2f} | {result['fp']:.3f} | "
+                  f"{seconds:.0f} s ({report.seconds.get('training', 0):.0f} s training) |",
+                  flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["lgg", "ebhi"])
+    parser.add_argument("--masks", nargs="+", type=int, default=[0, 5, 20, 50])
+    parser.add_argument("--scope", default="decoder", choices=("decoder", "decoder+lora"))
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "weaksam-bench-sammix")
+    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    require_data(args.threads)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
+          f"{args.precision}\n")
+    print("| set | SAM trains | seed | reviewed masks | unreviewed positives | Dice (pos) | "
+          "area ratio (median) | FP rate (neg) | run time |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name in args.data:
+        bench(name, args)
+
+
+if __name__ == "__main__":
+    main()
