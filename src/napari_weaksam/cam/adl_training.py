@@ -11,6 +11,7 @@ from torch import nn
 
 from ..method_settings import AdlTraining
 from ..progress import check_cancel
+from ..training_loop import LoopSettings, train_loop
 from .adl_classifier import AdlClassifier
 
 LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
@@ -32,30 +33,25 @@ def train_adl_classifier(images: torch.Tensor, labels: np.ndarray, settings: Adl
                           high_pass_radius=settings.high_pass_radius,
                           input_size=settings.input_size,
                           adl_drop_rate=settings.adl_drop_rate).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    batches = -(-len(labels) // settings.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate,
-                                                   total_steps=settings.epochs * batches)
     targets = torch.as_tensor(labels, dtype=torch.float32)
     bce = nn.BCEWithLogitsLoss(pos_weight=positive_weight(targets).to(device))
-    model.train()
-    for epoch in range(settings.epochs):
-        order = torch.randperm(len(labels), generator=generator)
-        total = 0.0
-        for start in range(0, len(order), settings.batch_size):
-            check_cancel(cancel)
-            index = order[start:start + settings.batch_size]
-            batch = augment(images[index].float(), generator, device)
-            loss = bce(model(batch), targets[index].to(device))
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += loss.item() * len(index)
-        settings.losses.append(total / len(labels))
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        batch = augment(images[index].float(), generator, device)
+        return bce(model(batch), targets[index].to(device))
+
+    def epoch_done(epoch: int, epochs: int, loss: float) -> None:
+        settings.losses.append(loss)
         if on_epoch is not None:
-            on_epoch(epoch + 1, settings.epochs, settings.losses[-1])
+            on_epoch(epoch, epochs, loss)
+
+    loop = LoopSettings(epochs=settings.epochs, batch_size=settings.batch_size,
+                        learning_rate=settings.learning_rate,
+                        weight_decay=settings.weight_decay, seed=settings.seed,
+                        schedule="one-cycle")
+    model.train()
+    train_loop(model.parameters(), len(labels), batch_loss, loop, generator=generator,
+               on_epoch=epoch_done, cancel=cancel)
     if settings.recalibrate_batch_norm:
         recalibrate_batch_norm(model, images, settings.batch_size, device=device, cancel=cancel)
     return model.eval()

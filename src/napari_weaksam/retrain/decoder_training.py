@@ -17,11 +17,11 @@ import numpy as np
 import torch
 
 from ..backbones.sam import Embedding, SamBackbone
-from ..method_settings import DecoderTraining
-from ..progress import check_cancel
+from ..method_settings import DecoderTraining, floored_epochs
 from ..prompts.decode import prompt_logits
 from ..prompts.dense import low_res_frame
 from ..prompts.strategy import PromptSet, check_strategy, training_prompts
+from ..training_loop import LoopSettings, train_loop
 
 EpochCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 SMOOTHING = 1e-3
@@ -53,28 +53,23 @@ def train_decoder(backbone: SamBackbone, samples: Sequence[TrainingSample],
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     targets = [low_res_target(backbone, s.embedding, s.mask) for s in usable]
-    parameters = [p for name, p in backbone.named_parameters()
-                  if name.startswith(("prompt_encoder.", "mask_decoder."))]
-    optimiser = torch.optim.AdamW(parameters, lr=settings.learning_rate,
-                                  weight_decay=settings.weight_decay)
-    epochs, batches = training_length(len(usable), settings)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * batches)
-    for epoch in range(epochs):
-        order = rng.permutation(len(usable))
-        total = 0.0
-        for start in range(0, len(order), settings.batch_size):
-            check_cancel(cancel)
-            chunk = order[start:start + settings.batch_size]
-            loss = _batch_loss(backbone, [usable[i] for i in chunk],
-                               [targets[i] for i in chunk], settings, strategy, rng)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += float(loss.detach()) * len(chunk)
-        settings.losses.append(total / len(usable))
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        chunk = index.tolist()
+        return _batch_loss(backbone, [usable[i] for i in chunk], [targets[i] for i in chunk],
+                           settings, strategy, rng)
+
+    def epoch_done(epoch: int, epochs: int, loss: float) -> None:
+        settings.losses.append(loss)
         if on_epoch is not None:
-            on_epoch(epoch + 1, epochs, settings.losses[-1])
+            on_epoch(epoch, epochs, loss)
+
+    loop = LoopSettings(epochs=settings.epochs, batch_size=settings.batch_size,
+                        learning_rate=settings.learning_rate,
+                        weight_decay=settings.weight_decay, min_steps=settings.min_steps,
+                        seed=settings.seed, schedule="cosine")
+    train_loop(backbone.trainable_parameters(), len(usable), batch_loss, loop, generator=rng,
+               on_epoch=epoch_done, cancel=cancel)
     return settings.losses
 
 
@@ -82,7 +77,8 @@ def training_length(samples: int, settings: DecoderTraining) -> tuple[int, int]:
     """Epochs and batches per epoch for ``samples`` non-empty targets: ``settings.epochs``, or
     more when that many would give fewer than ``settings.min_steps`` optimiser steps."""
     batches = -(-samples // settings.batch_size)
-    return max(settings.epochs, -(-settings.min_steps // batches)), batches
+    return floored_epochs(settings.epochs, settings.min_steps, settings.batch_size,
+                          samples), batches
 
 
 def sample_prompts(sample: TrainingSample, settings: DecoderTraining, strategy: str,
