@@ -80,7 +80,8 @@ def bench(name: str, args: argparse.Namespace) -> None:
             seconds = time.perf_counter() - start
             result = score(project, truth)
             print(f"| {name} | {args.scope} | {args.seed} | {count} | {result['positives']} | "
-                  f"{result['dice']:.3f} | {result['ratio']:.2f} | {result['fp']:.3f} | "
+                  f"{report.masks} | {result['dice']:.3f} | {result['ratio']:.2f} | "
+                  f"{result['fp']:.3f} | "
                   f"{seconds:.0f} s ({report.seconds.get('training', 0):.0f} s training) |",
                   flush=True)
 
@@ -100,9 +101,10 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
           f"{args.precision}\n")
-    print("| set | SAM trains | seed | reviewed masks | unreviewed positives | Dice (pos) | "
+    print("| set | SAM trains | seed | reviewed items | unreviewed positives | masks with tumour | "
+          "Dice (pos) | "
           "area ratio (median) | FP rate (neg) | run time |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.data:
         bench(name, args)
 

@@ -15,6 +15,8 @@ from napari_weaksam.method_settings import (
     DecoderTraining,
     EpSamSettings,
     RetrainSettings,
+    SamMixSettings,
+    TagClassifierSettings,
     WeakMedSamSettings,
 )
 from napari_weaksam.progress import Progress
@@ -91,6 +93,25 @@ def test_epsam_says_its_classifier_and_decoder_rounds():
                               embedding_classifier=WeakMedSamSettings(epochs=3, ensemble=1))
     assert plan_text(embedding, ProjectSize(items=35, tagged=35)).startswith(
         "1 classifier × 50 epochs on 35 tagged images (3 asked;")
+
+
+def test_sammix_says_what_sam_learns_from():
+    settings = SamMixSettings(classifier=TagClassifierSettings(epochs=20, min_steps=0),
+                              seg_epochs=10)
+    assert plan_text(settings, ProjectSize(items=40, tagged=30, reviewed=4)) == (
+        "Tag classifier: 20 epochs on 30 tagged images, with SAM's decoder on 4 reviewed masks "
+        "× 10\nthen pseudo-labels for 40 images")
+    assert plan_text(settings, ProjectSize(items=40, tagged=30)) == (
+        "Tag classifier: 20 epochs on 30 tagged images; no reviewed masks yet, so SAM answers "
+        "untrained\nthen pseudo-labels for 40 images")
+    lora = SamMixSettings(scope="decoder+lora")
+    assert "decoder + LoRA adapters" in plan_text(lora, ProjectSize(40, 30, 1))
+    assert "encodes every image again afterwards" in plan_text(lora, ProjectSize(40, 30, 1))
+    # the adapted encoder encodes after training, into a cache of its own
+    assert [s.name for s in planned_stages(lora)] == [
+        LOADING, "classifier: images", "training", "embedding", "pseudo-labels"]
+    assert [s.name for s in planned_stages(settings)] == [
+        LOADING, "embedding", "classifier: images", "training", "pseudo-labels"]
 
 
 def test_planned_stages_follow_the_settings():

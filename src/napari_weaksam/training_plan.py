@@ -144,11 +144,15 @@ def sammix_plan(settings: SamMixSettings, size: ProjectSize | None) -> str:
     tagged = None if size is None else size.tagged
     epochs = (f"≥ {config.epochs}" if tagged is None else
               floored_epochs(config.epochs, config.min_steps, config.batch_size, tagged))
+    classifier = f"Tag classifier: {epochs} epochs{_on_tagged(tagged)}"
+    if size is not None and size.reviewed == 0:
+        return (f"{classifier}; no reviewed masks yet, so SAM answers untrained\n"
+                f"then pseudo-labels for {_images(size)}")
     sam = "SAM's decoder" if settings.scope == "decoder" else "SAM's decoder + LoRA adapters"
     masks = "your reviewed masks" if size is None else _count(size.reviewed, "reviewed mask")
     slow = (" (encodes every image again afterwards)" if settings.scope != "decoder" else "")
-    return (f"Tag classifier: {epochs} epochs{_on_tagged(tagged)}, with {sam} on {masks} "
-            f"× {settings.seg_epochs}{slow}\nthen pseudo-labels for {_images(size)}")
+    return (f"{classifier}, with {sam} on {masks} × {settings.seg_epochs}{slow}\n"
+            f"then pseudo-labels for {_images(size)}")
 
 
 def _images(size: ProjectSize | None) -> str:
