@@ -33,13 +33,19 @@ from napari_weaksam.project import LabelState, Project
 METHOD = get_method("sammix")
 
 
-def review_least_confident(project: Project, truth: dict[int, np.ndarray], count: int) -> None:
+def review_least_confident(project: Project, truth: dict[int, np.ndarray], count: int,
+                           queue_round: int | None = None) -> None:
     """Correct the least confident unreviewed proposals with the reference until ``count``
-    items are reviewed."""
+    items are reviewed; confidence from the latest proposals, or from round ``queue_round``'s
+    (so that runs of another K queue the same items as the run they continue)."""
     states = project.labels.states()
     reviewed = [i for i, s in states.items() if s is LabelState.CORRECTED]
-    queue = sorted((project.labels.latest_proposal(i).confidence, i) for i in truth
-                   if states.get(i) is LabelState.PROPOSED)
+    if queue_round is None:
+        confidence = {i: project.labels.latest_proposal(i).confidence for i in truth}
+    else:
+        confidence = {row["item_id"]: row["confidence"] for row in project.labels.db.rows(
+            "SELECT item_id, confidence FROM proposals WHERE round_id = ?", (queue_round,))}
+    queue = sorted((confidence[i], i) for i in truth if states.get(i) is LabelState.PROPOSED)
     value = project.catalog.classes()[0].label_value
     for _confidence, item_id in queue[:max(0, count - len(reviewed))]:
         project.labels.review(item_id, LabelState.CORRECTED,
@@ -73,7 +79,7 @@ def bench(name: str, args: argparse.Namespace) -> None:
                 project.labels.clear_review(item_id)
         truth = {item.id: truth_of(name, project, item) for item in project.catalog.items()}
         for count in args.masks:
-            review_least_confident(project, truth, count)
+            review_least_confident(project, truth, count, args.queue_round)
             start = time.perf_counter()
             report = METHOD.run(RunContext(project, backbone),
                                 METHOD.settings_from_flags(flags))
@@ -95,6 +101,9 @@ def main() -> None:
                         default=Path(tempfile.gettempdir()) / "weaksam-bench-sammix")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--queue-round", type=int, default=None,
+                        help="queue the reviewer by this round's confidence (default: the "
+                             "latest proposals'), to add a K to an earlier run")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     require_data(args.threads)

@@ -271,7 +271,8 @@ class SamMixSettings:
     classifier: TagClassifierSettings = nested(TagClassifierSettings)
     seg_weight: float = option(
         0.5, low=0, label="Mask loss weight",
-        help="λ: weight of the segmentation loss (Dice + BCE on people's masks) beside the "
+        help="λ: weight of the segmentation loss (Dice of SAM's best answer on people's masks) "
+             "beside the "
              "classification loss; 0.5 as the authors' code")
     seg_epochs: int = option(
         10, low=1, high=1000, label="Mask epochs",

@@ -10,7 +10,7 @@ from PIL import Image
 
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.registry import get_method
-from napari_weaksam.methods.sammix import dice_bce, seg_schedule
+from napari_weaksam.methods.sammix import multimask_loss, seg_schedule
 from napari_weaksam.metrics import dice
 from napari_weaksam.project import LabelState, Project
 from napari_weaksam.sample import sample_dir
@@ -98,9 +98,16 @@ def test_the_masks_are_visited_evenly_over_the_steps():
     assert seg_schedule(10, 0, 10, generator) == [-1] * 10
 
 
-def test_dice_bce_is_small_for_a_confident_right_answer_and_large_for_a_wrong_one():
-    target = torch.zeros(16, 16)
-    target[4:12, 4:12] = 1
-    right = dice_bce((target * 2 - 1) * 20, target)
-    wrong = dice_bce((1 - target * 2) * 20, target)
-    assert right < 0.05 < 2.0 < wrong
+def test_the_best_of_three_answers_trains_and_an_empty_answer_is_never_cheap():
+    target = torch.zeros(32, 32)
+    target[20:24, 20:24] = 1                      # a small lesion: 1.6 % of the frame
+    right, empty, everything = (target * 2 - 1) * 20, -20 * torch.ones(32, 32), \
+        20 * torch.ones(32, 32)
+    iou = torch.tensor([1.0, 0.0, 16 / 1024])
+    best = multimask_loss(torch.stack([right, empty, everything]), iou, target)
+    assert best < 0.1                             # the right answer is the one that counts
+    nothing = multimask_loss(torch.stack([empty] * 3), torch.zeros(3), target)
+    assert nothing > 0.9                          # answering nothing costs (nearly) all
+    # the predicted IoU learns each answer's real IoU: a wrong claim costs its squared error
+    claimed = multimask_loss(torch.stack([right, empty, everything]), torch.zeros(3), target)
+    assert claimed - best == pytest.approx((1.0 + (16 / 1024) ** 2) / 3, rel=1e-3)

@@ -1,7 +1,8 @@
 """SAM-Mix: a tag classifier and SAM trained together — the classifier on every tag (focal loss),
-SAM on the few masks people accepted or corrected (Dice + BCE), prompted by the classifier's
-GradCAM: the thresholded map's bounding box as the box prompt and the map as the dense mask
-prompt (METHODS.md 1.C). New images get GradCAM prompts only, never boxes from a mask.
+SAM on the few masks people accepted or corrected (Dice of the best of SAM's three answers),
+prompted by the classifier's GradCAM: the thresholded map's bounding box as the box prompt and
+the map as the dense mask prompt (METHODS.md 1.C). New images get GradCAM prompts only, never
+boxes from a mask.
 
 Stages (progress reported, cancellable between batches and items):
 
@@ -9,10 +10,11 @@ Stages (progress reported, cancellable between batches and items):
 2. the classifier's inputs (every item, resized to its input size);
 3. joint training, one loop: every step is the focal loss of a batch of tagged items plus, on
    steps spread evenly over the run (``seg_epochs`` passes over people's masks), λ times the
-   segmentation loss of one person's mask, prompted by the current classifier's GradCAM of that
-   item (so SAM learns to answer the prompts it will be given). With scope "decoder+lora" the
-   image is encoded with gradients to the LoRA adapters, and after training every item is
-   encoded again by the adapted encoder (a cache of its own: the signature follows the adapters);
+   segmentation loss (:func:`multimask_loss`) of one person's mask, prompted by the current
+   classifier's GradCAM of that item (so SAM learns to answer the prompts it will be given).
+   With scope "decoder+lora" the image is encoded with gradients to the LoRA adapters, and
+   after training every item is encoded again by the adapted encoder (a cache of its own: the
+   signature follows the adapters);
 4. one project round: per item and class present (the tag, else the classifier's probability ≥
    ``gate``) the GradCAM prompts and SAM's best answer of three (highest predicted IoU); the
    checkpoint holds the classifier and exactly what SAM trained.
@@ -203,21 +205,35 @@ def seg_schedule(steps: int, samples: int, passes: int, generator: torch.Generat
 
 def segmentation_loss(backbone: SamBackbone, model: TagClassifier, image: torch.Tensor,
                       embedding: Embedding, sample: MaskSample, threshold: float) -> torch.Tensor:
-    """Dice + BCE of SAM's best answer (highest predicted IoU of three) to the classifier's
-    current GradCAM prompts, against the person's mask, in the decoder's low-resolution frame."""
+    """SAM's answers to the classifier's current GradCAM prompts against the person's mask, in
+    the decoder's low-resolution frame (:func:`multimask_loss`)."""
     activation = _activations(model, image[None], sample.mask.shape)[1][sample.class_index]
     low_res, iou = decode_cam_prompts(backbone, embedding, activation, threshold)
-    logits = low_res[0, int(iou[0].detach().argmax())]
     target, (h, w) = low_res_frame(sample.mask, embedding, backbone.preprocessing.size)
-    return dice_bce(logits[:h, :w], target[:h, :w].to(logits.device))
+    return multimask_loss(low_res[0, :, :h, :w], iou[0], target[:h, :w].to(low_res.device))
 
 
-def dice_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Soft Dice (smoothing 1, as the authors') + binary cross-entropy of one mask."""
-    probability = torch.sigmoid(logits)
+def multimask_loss(logits: torch.Tensor, predicted_iou: torch.Tensor,
+                   target: torch.Tensor) -> torch.Tensor:
+    """SAM's own multimask recipe with the authors' Dice: the soft Dice loss of the best of the
+    (3, h, w) answers only, plus the mean squared error between the predicted IoU (3,) and each
+    answer's real IoU, so that inference's choice (the highest predicted IoU) follows what was
+    learnt. No BCE: beside Dice it made the decoder answer nothing at all for small lesions
+    under the broad prompts of a brain MR slice (every logit below −2 after 5 masks)."""
+    losses = torch.stack([soft_dice_loss(answer, target) for answer in logits])
+    with torch.no_grad():
+        answers = logits > 0
+        overlap = (answers & (target > 0.5)).flatten(1).sum(1).float()
+        union = (answers | (target > 0.5)).flatten(1).sum(1).float()
+        real_iou = overlap / union.clamp(min=1)
+    return losses.min() + F.mse_loss(predicted_iou.float(), real_iou)
+
+
+def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1 − soft Dice of one mask, smoothing 1 (as the authors')."""
+    probability = torch.sigmoid(logits.float())
     overlap = (probability * target).sum()
-    dice = 1 - (2 * overlap + SMOOTHING) / (probability.sum() + target.sum() + SMOOTHING)
-    return dice + F.binary_cross_entropy_with_logits(logits, target)
+    return 1 - (2 * overlap + SMOOTHING) / (probability.sum() + target.sum() + SMOOTHING)
 
 
 def decode_cam_prompts(backbone: SamBackbone, embedding: Embedding, activation: np.ndarray,
