@@ -220,9 +220,10 @@ def test_the_dock_fits_340_by_700_without_clipping_a_button(make_napari_viewer, 
     training = dock(viewer, qtbot)
     session_for(viewer).set_project(Project.open(make_sample_project(tmp_path / "sample")))
     combo = training.method_combo
-    assert [combo.itemText(i) for i in range(combo.count())] == ["EP-SAM", "WeakMedSAM"]
+    assert [combo.itemText(i) for i in range(combo.count())] == ["EP-SAM", "WeakMedSAM",
+                                                                  "SAM-Mix"]
     shown(training, qtbot)
-    for method in ("weakmedsam", "epsam"):
+    for method in ("weakmedsam", "epsam", "sammix"):
         combo.setCurrentIndex(combo.findData(method))
         assert training.method_about.text() == get_method(method).summary
         assert training.method_about.wordWrap()
