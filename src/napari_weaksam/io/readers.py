@@ -26,6 +26,9 @@ SUFFIX_FORMATS: dict[str, str] = {
     ".tiff": "tiff",
     ".nii": "nifti",
     ".zarr": "zarr",
+    ".svs": "slide",
+    ".ndpi": "slide",
+    ".scn": "slide",
 }
 SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(SUFFIX_FORMATS)
 
@@ -51,6 +54,7 @@ def is_supported(path: str | Path) -> bool:
 def _readers() -> dict[str, Callable[..., ImageData]]:
     from napari_weaksam.io.nifti import read_nifti
     from napari_weaksam.io.raster import read_raster
+    from napari_weaksam.io.slide import read_slide
     from napari_weaksam.io.tiff import read_tiff
     from napari_weaksam.io.zarr_reader import read_zarr
 
@@ -60,6 +64,7 @@ def _readers() -> dict[str, Callable[..., ImageData]]:
         "tiff": lambda p, lazy: read_tiff(p, lazy=lazy),
         "nifti": lambda p, lazy: read_nifti(p),
         "zarr": lambda p, lazy: read_zarr(p),
+        "slide": lambda p, lazy: read_slide(p),
     }
 
 

@@ -46,6 +46,27 @@ def _tag_spacing(tf: tifffile.TiffFile) -> dict[str, float]:
     return out
 
 
+_MICRONS_PER_UNIT = {3: 1e4, 4: 1e3, 5: 1.0}  # RESUNIT -> µm
+_MICRONS_PER_OME_UNIT = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4}
+
+
+def _microns_per_pixel(tf: tifffile.TiffFile) -> float | None:
+    """Level-0 pixel width in µm, when the OME metadata or metric resolution tags give it."""
+    if tf.is_ome:
+        try:
+            image = tifffile.xml2dict(tf.ome_metadata)["OME"]["Image"]
+            pixels = (image[0] if isinstance(image, list) else image)["Pixels"]
+            size = float(pixels["PhysicalSizeX"])
+            unit = _MICRONS_PER_OME_UNIT.get(str(pixels.get("PhysicalSizeXUnit", "µm")))
+            return size * unit if size > 0 and unit else None
+        except (KeyError, TypeError, ValueError):
+            return None
+    page = tf.pages.first
+    unit = _MICRONS_PER_UNIT.get(int(page.resolutionunit))
+    x_res = page.resolution[0]
+    return unit / x_res if unit and x_res > 0 else None
+
+
 def _spacing(tf: tifffile.TiffFile) -> dict[str, float]:
     spacing = _ome_spacing(tf) if tf.is_ome else {}
     return spacing or _tag_spacing(tf)
@@ -66,6 +87,7 @@ def read_tiff(path: Path, *, lazy: bool = False) -> ImageData:
         series = tf.series[0]
         plan = plan_axes(series.axes, tuple(series.shape), path)
         per_axis = _spacing(tf)
+        microns = _microns_per_pixel(tf)
         n_levels = len(series.levels)
         if lazy:
             raw = [_lazy_level(path, i) for i in range(n_levels)]
@@ -79,4 +101,5 @@ def read_tiff(path: Path, *, lazy: bool = False) -> ImageData:
         spacing=plan.spacing(per_axis),
         format="tiff",
         levels=levels if len(levels) > 1 else None,
+        microns_per_pixel=microns,
     )

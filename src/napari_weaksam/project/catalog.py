@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .db import Database, to_json, utc_now
@@ -33,6 +34,11 @@ class Source:
     geometry: dict[str, Any] | None
     modality: str | None
     sha256: str
+    tiling: dict[str, Any] | None = None   # a slide's tiling (see project.tiles.Tiling)
+
+    @property
+    def is_slide(self) -> bool:
+        return self.kind == "slide"
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Source:
@@ -42,7 +48,17 @@ class Source:
             dtype=row["dtype"], spacing=tuple(json.loads(row["spacing"])),
             geometry=json.loads(row["geometry"]) if row["geometry"] else None,
             modality=row["modality"], sha256=row["sha256"],
+            tiling=json.loads(row["tiling"]) if row["tiling"] else None,
         )
+
+
+@dataclass(frozen=True)
+class TilePlace:
+    """Where a tile item lies in its slide: pyramid level, left column and top row there."""
+
+    level: int
+    x: int
+    y: int
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,7 @@ class Item:
     width: int
     channels: int
     tagged: bool
+    tile: TilePlace | None = None
 
     @property
     def is_slice(self) -> bool:
@@ -65,11 +82,13 @@ class Item:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Item:
+        tile = (TilePlace(row["tile_level"], row["tile_x"], row["tile_y"])
+                if row["tile_level"] is not None else None)
         return cls(
             id=row["id"], source_id=row["source_id"], name=row["name"],
             slice_index=row["slice_index"], display_index=row["display_index"],
             height=row["height"], width=row["width"], channels=row["channels"],
-            tagged=row["tagged_at"] is not None,
+            tagged=row["tagged_at"] is not None, tile=tile,
         )
 
 
@@ -93,6 +112,7 @@ class NewItem:
     channels: int = 1
     slice_index: int | None = None
     display_index: int = 0
+    tile: TilePlace | None = None
 
 
 class Catalog:
@@ -105,22 +125,23 @@ class Catalog:
     def add_source(self, *, path: str, relpath: str | None, format: str, kind: str,
                    shape: tuple[int, ...], axes: str, dtype: str, spacing: tuple[float, ...],
                    sha256: str, items: list[NewItem], geometry: dict[str, Any] | None = None,
-                   modality: str | None = None) -> int:
+                   modality: str | None = None, tiling: dict[str, Any] | None = None) -> int:
         """Store a source and its items in one transaction; returns the source id."""
         with self.db.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO sources (path, relpath, format, kind, shape, axes, dtype, spacing,"
-                " geometry, modality, sha256, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " geometry, modality, sha256, added_at, tiling)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (path, relpath, format, kind, to_json(list(shape)), axes, dtype,
                  to_json(list(spacing)), to_json(geometry) if geometry else None, modality,
-                 sha256, utc_now()),
+                 sha256, utc_now(), to_json(tiling) if tiling else None),
             )
             source_id = int(cur.lastrowid)
             conn.executemany(
                 "INSERT INTO items (source_id, slice_index, display_index, name, height, width,"
-                " channels) VALUES (?,?,?,?,?,?,?)",
+                " channels, tile_level, tile_x, tile_y) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [(source_id, i.slice_index, i.display_index, i.name, i.height, i.width,
-                  i.channels) for i in items],
+                  i.channels, *(_tile_columns(i.tile))) for i in items],
             )
         return source_id
 
@@ -150,7 +171,7 @@ class Catalog:
         if source_id is not None:
             sql += " WHERE source_id = ?"
             params = (source_id,)
-        rows = self.db.rows(sql + " ORDER BY source_id, display_index", params)
+        rows = self.db.rows(sql + " ORDER BY source_id, display_index, id", params)
         return [Item.from_row(r) for r in rows]
 
     def item_names(self) -> set[str]:
@@ -268,6 +289,45 @@ class Catalog:
                                      (item_id, class_id))
                 conn.execute("UPDATE items SET tagged_at = ? WHERE id = ?", (now, item_id))
 
+    def tag_slide(self, source_id: int, class_ids: set[int]) -> int:
+        """Tag a whole slide: ``class_ids`` present somewhere in it, or none (a negative slide).
+
+        A negative slide makes every tile negative (refused when a tile is tagged with a class,
+        naming how many); a positive slide leaves its tiles as they are: untagged tiles stay
+        unknown, for the methods' classifier to decide. Returns how many tiles were tagged.
+        """
+        source = self.source(source_id)
+        if not source.is_slide:
+            raise ProjectError(f"{source.path}: not a slide imported as tiles; tag its items")
+        now = utc_now()
+        with self.db.transaction() as conn:
+            tiles = [r[0] for r in conn.execute(
+                "SELECT id FROM items WHERE source_id = ?", (source_id,))]
+            if not class_ids:
+                positive = conn.execute(
+                    "SELECT COUNT(DISTINCT t.item_id) FROM tags t JOIN items i ON i.id = t.item_id"
+                    " WHERE i.source_id = ?", (source_id,)).fetchone()[0]
+                if positive:
+                    raise ProjectError(
+                        f"{Path(source.path).name}: {positive} of its tiles are tagged with a "
+                        "class, so the slide cannot be negative; clear those tiles' tags first")
+                conn.execute("UPDATE items SET tagged_at = ? WHERE source_id = ?",
+                             (now, source_id))
+            conn.execute("DELETE FROM slide_tags WHERE source_id = ?", (source_id,))
+            conn.executemany(
+                "INSERT INTO slide_tags (source_id, class_id, tagged_at) VALUES (?,?,?)",
+                [(source_id, c, now) for c in sorted(class_ids)])
+            conn.execute("UPDATE sources SET tagged_at = ? WHERE id = ?", (now, source_id))
+        return 0 if class_ids else len(tiles)
+
+    def slide_tags(self, source_id: int) -> set[int] | None:
+        """Classes tagged present in the whole slide (empty: a negative slide), None when the
+        slide was not tagged as a whole."""
+        if self.db.scalar("SELECT tagged_at FROM sources WHERE id = ?", (source_id,)) is None:
+            return None
+        rows = self.db.rows("SELECT class_id FROM slide_tags WHERE source_id = ?", (source_id,))
+        return {r[0] for r in rows}
+
     def remove_class(self, class_id: int, *, force: bool = False) -> int:
         """Delete a class and its tags; returns how many tags went with it.
 
@@ -316,6 +376,10 @@ class Catalog:
         ):
             counts[row[0]] = int(row[1])
         return counts
+
+
+def _tile_columns(tile: TilePlace | None) -> tuple[int | None, int | None, int | None]:
+    return (None, None, None) if tile is None else (tile.level, tile.x, tile.y)
 
 
 def _clean_name(name: str) -> str:

@@ -10,14 +10,19 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Generator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..hashing import content_sha256
 from ..io import ImageData, ImageReadError, check_item_layout, is_supported, read_image
 from ..io.validation import check_finite
 from .catalog import NewItem
 from .project import Project
+
+if TYPE_CHECKING:
+    from ..slides.settings import TilingSettings
+    from ..slides.tiling import Tiling
 
 Progress = Callable[[int, int, str], None]
 
@@ -80,12 +85,15 @@ def find_images(folder: Path, skipped: list[tuple[str, str]] | None = None) -> l
 
 
 def import_images(project: Project, paths: Iterable[Path | str], *, copy: bool = False,
-                  base: Path | None = None, progress: Progress | None = None) -> ImportReport:
+                  base: Path | None = None, progress: Progress | None = None,
+                  tiling: TilingSettings | None = None) -> ImportReport:
     """Import files (or every supported file below folders) into ``project``.
 
     ``copy`` puts a copy inside the project folder, so the project stays whole when moved.
+    Whole-slide files (SVS, NDPI, SCN) are cut into tile items, with ``tiling`` or its
+    defaults; ``tiling`` cuts every other 2D image (a pyramidal TIFF, say) into tiles too.
     """
-    steps = iter_import(project, paths, copy=copy, base=base)
+    steps = iter_import(project, paths, copy=copy, base=base, tiling=tiling)
     while True:
         try:
             done, total, name = next(steps)
@@ -96,7 +104,8 @@ def import_images(project: Project, paths: Iterable[Path | str], *, copy: bool =
 
 
 def iter_import(project: Project, paths: Iterable[Path | str], *, copy: bool = False,
-                base: Path | None = None) -> Generator[tuple[int, int, str], None, ImportReport]:
+                base: Path | None = None, tiling: TilingSettings | None = None,
+                ) -> Generator[tuple[int, int, str], None, ImportReport]:
     """Like :func:`import_images`, as a generator of ``(done, total, file name)``."""
     report = ImportReport()
     files = _expand(paths, report.skipped)
@@ -105,7 +114,7 @@ def iter_import(project: Project, paths: Iterable[Path | str], *, copy: bool = F
     for index, file in enumerate(files):
         yield index, len(files), file.name
         try:
-            _import_one(project, file, base, copy, taken, report)
+            _import_one(project, file, base, copy, taken, report, tiling)
         except ImageReadError as error:
             report.skipped.append((str(file), str(error)))
         except OSError as error:
@@ -133,7 +142,7 @@ def _common_base(files: list[Path]) -> Path:
 
 
 def _import_one(project: Project, file: Path, base: Path, copy: bool, taken: set[str],
-                report: ImportReport) -> None:
+                report: ImportReport, tiling_settings: TilingSettings | None = None) -> None:
     if project.catalog.source_by_path(str(file)) is not None:
         report.already_present.append(str(file))
         return
@@ -142,26 +151,42 @@ def _import_one(project: Project, file: Path, base: Path, copy: bool, taken: set
     image = read_image(file, lazy=True)
     check_finite(image.data, file)  # found at import, not minutes into a run
     check_item_layout(image)
+    tiling = _slide_tiling(image, tiling_settings)
+    items = _unique_items(image, file, base, taken, tiling)
     relpath = _relpath(project.root, file)
     if copy and relpath is None:
         relpath = _copy_into(project.root, file, base)
-    items = _unique_items(image, file, base, taken)
     taken.update(i.name for i in items)
+    kind = "slide" if tiling is not None else "volume" if image.is_volume else "image"
     project.catalog.add_source(
-        path=str(file), relpath=relpath, format=image.format,
-        kind="volume" if image.is_volume else "image", shape=tuple(image.shape),
-        axes=image.axes, dtype=str(image.dtype), spacing=tuple(image.spacing),
-        sha256=content_sha256(file), items=items,
+        path=str(file), relpath=relpath, format=image.format, kind=kind,
+        shape=tuple(image.shape), axes=image.axes, dtype=str(image.dtype),
+        spacing=tuple(image.spacing), sha256=content_sha256(file), items=items,
         geometry=image.nifti.to_metadata() if image.nifti is not None else None,
-        modality=image.modality,
+        modality=image.modality, tiling=tiling.to_json() if tiling is not None else None,
     )
     report.added.append(str(file))
     report.items += len(items)
 
 
-def _items_of(image: ImageData, stem: str) -> list[NewItem]:
+def _slide_tiling(image: ImageData, settings: TilingSettings | None) -> Tiling | None:
+    """How ``image`` is cut into tiles: always for a slide file, for another 2D image only
+    when ``settings`` are given; None: one item per image or slice."""
+    from ..slides.settings import TilingSettings
+    from ..slides.tiling import plan_tiling
+
+    if image.is_volume or (image.format != "slide" and settings is None):
+        return None
+    return plan_tiling(image, settings or TilingSettings())
+
+
+def _items_of(image: ImageData, stem: str, tiling: Tiling | None = None) -> list[NewItem]:
     height, width = _plane_size(image)
     channels = image.shape[image.axes.index("C")] if "C" in image.axes else 1
+    if tiling is not None:
+        from ..slides.tiling import tile_items
+
+        return tile_items(image, tiling, stem, channels)
     if not image.is_volume:
         return [NewItem(stem, height, width, channels)]
     items = []
@@ -178,7 +203,8 @@ def _plane_size(image: ImageData) -> tuple[int, int]:
     return image.shape[image.axes.index("Y")], image.shape[image.axes.index("X")]
 
 
-def _unique_items(image: ImageData, file: Path, base: Path, taken: set[str]) -> list[NewItem]:
+def _unique_items(image: ImageData, file: Path, base: Path, taken: set[str],
+                  tiling: Tiling | None = None) -> list[NewItem]:
     """Items named after the file; a relative path (and a number) when a name is taken."""
     stem = display_stem(file)
     try:
@@ -186,8 +212,9 @@ def _unique_items(image: ImageData, file: Path, base: Path, taken: set[str]) -> 
     except ValueError:
         rel = file.with_name(stem).as_posix()
     candidates = [stem, rel] + [f"{rel} ({n})" for n in range(2, 10_000)]
+    first = _items_of(image, stem, tiling)   # tiles are planned (tissue found) once
     for candidate in candidates:
-        items = _items_of(image, candidate)
+        items = [replace(i, name=candidate + i.name[len(stem):]) for i in first]
         if not any(item.name in taken for item in items):
             return items
     raise ImageReadError(f"{file}: no free item name; rename the file")

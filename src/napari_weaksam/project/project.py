@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 from .. import __version__
 from ..hashing import content_sha256
-from ..io import ImageData, item_plane, read_image
+from ..io import ImageData, item_plane, read_image, tile_plane
 from .arrays import ArrayStore
 from .catalog import Catalog, Item, Source
 from .db import Database, to_json
@@ -166,7 +166,11 @@ class Project:
     def item_image(self, item: Item | int) -> np.ndarray:
         """The pixels of one item in the pipeline's layout: (H, W) grey or (H, W, 3) RGB."""
         item = self.catalog.item(item) if isinstance(item, int) else item
-        return item_plane(self.source_image(item.source_id), item.display_index)
+        image = self.source_image(item.source_id)
+        if item.tile is not None:
+            tile = item.tile
+            return tile_plane(image, tile.level, tile.x, tile.y, item.height, item.width)
+        return item_plane(image, item.display_index)
 
     def embedding_cache(self, backbone: SamBackbone) -> EmbeddingCache:
         """The project's cache of ``backbone``'s embeddings (under ``cache/embeddings``)."""
@@ -178,7 +182,7 @@ class Project:
         source = self.catalog.source(source_id)
         path = self.source_path(source)
         self._check_unchanged(source, path)
-        return read_image(path)
+        return read_image(path, lazy=source.is_slide)  # a slide is read a tile at a time
 
     def _check_unchanged(self, source: Source, path: Path) -> None:
         """Refuse a source whose bytes differ from those imported (checked once per opening)."""

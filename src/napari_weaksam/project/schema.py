@@ -153,7 +153,42 @@ DROP TABLE jobs;
 ALTER TABLE jobs_v3 RENAME TO jobs;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
+# Whole slides: a source may be a slide cut into tile items (each knows its level and position),
+# with the tiling it was cut with, and a slide may be tagged as a whole.
+SCHEMA_V4 = """
+CREATE TABLE sources_v4 (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,
+    relpath     TEXT,
+    format      TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('image', 'volume', 'slide')),
+    shape       TEXT NOT NULL,
+    axes        TEXT NOT NULL,
+    dtype       TEXT NOT NULL,
+    spacing     TEXT NOT NULL,
+    geometry    TEXT,
+    modality    TEXT,
+    sha256      TEXT NOT NULL,
+    added_at    TEXT NOT NULL,
+    tiling      TEXT,                      -- JSON: how a slide was cut into tiles
+    tagged_at   TEXT                       -- set when the slide was tagged as a whole
+);
+INSERT INTO sources_v4 SELECT id, path, relpath, format, kind, shape, axes, dtype, spacing,
+    geometry, modality, sha256, added_at, NULL, NULL FROM sources;
+DROP TABLE sources;
+ALTER TABLE sources_v4 RENAME TO sources;
+ALTER TABLE items ADD COLUMN tile_level INTEGER;   -- pyramid level a tile is read from
+ALTER TABLE items ADD COLUMN tile_x INTEGER;       -- its left column at that level
+ALTER TABLE items ADD COLUMN tile_y INTEGER;       -- its top row at that level
+CREATE TABLE slide_tags (                  -- a row means: class present somewhere in the slide
+    source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    class_id    INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+    tagged_at   TEXT NOT NULL,
+    PRIMARY KEY (source_id, class_id)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,1 @@
+"""Whole slides: tissue detection, tiling into items, stitching tile labels, polygons, cohorts."""
