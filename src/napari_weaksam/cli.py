@@ -113,6 +113,11 @@ def _parser() -> argparse.ArgumentParser:
     embed = sub.add_parser("embed", help="compute the SAM embeddings of every item (cached)")
     embed.add_argument("project", type=Path)
     _model_options(embed)
+    embed.add_argument("--dask", nargs="?", const="local", metavar="SCHEDULER",
+                       help="encode on Dask distributed workers: the scheduler's address, or "
+                       "none for a local cluster of --workers processes")
+    embed.add_argument("--workers", type=int, default=2,
+                       help="processes of the local cluster (default 2; with --dask alone)")
     embed.set_defaults(run=cmd_embed, embed_flags=add_settings_flags(
         embed, [("embed", options_by_flag(EncodingSettings))]))
 
@@ -212,6 +217,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     settings = settings_from_flags(EncodingSettings, given_flags(args, args.embed_flags),
                                    "embed")
+    if args.dask is not None:
+        return _embed_on_cluster(args, settings)
     with Project.open(args.project) as project:
         backbone = _backbone_from(args)
         items = project.catalog.items()
@@ -232,6 +239,35 @@ def cmd_embed(args: argparse.Namespace) -> int:
         rate = f" ({took / computed:.2f} s per computed item)" if computed else ""
         print(f"{computed} embeddings computed, {len(items) - computed} were cached; "
               f"{took:.1f} s{rate}")
+    return 0
+
+
+def _embed_on_cluster(args: argparse.Namespace, settings: EncodingSettings) -> int:
+    """``embed --dask``: the items' encodings spread over Dask workers (see :mod:`.cohort`)."""
+    from .cohort import ModelSpec, embed_on_cluster
+    from .progress import Progress
+    from .terminal_progress import StageBars
+
+    if args.compile or args.device not in ("auto", "cpu"):
+        raise ValueError("--dask workers encode on their CPU without --compile; leave out "
+                         "--device and --compile")
+    spec = ModelSpec(args.model, str(args.checkpoint) if args.checkpoint else None,
+                     args.weights_dir, args.precision)
+    with Project.open(args.project) as project:   # the writer's lock: workers only read
+        ids = [item.id for item in project.catalog.items()]
+        address = None if args.dask == "local" else args.dask
+        start = time.perf_counter()
+        bars = StageBars(unit="task")
+        try:
+            computed = embed_on_cluster(
+                project.root, spec, ids, address=address, workers=args.workers,
+                batch_size=settings.batch_size,
+                progress=lambda done, total: bars(Progress("embedding", done, total)))
+        finally:
+            bars.close()
+    where = f"the cluster at {address}" if address else f"{args.workers} local workers"
+    print(f"{computed} embeddings computed on {where}, {max(0, len(ids) - computed)} were "
+          f"cached; {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -102,15 +102,21 @@ class EmbeddingCache:
             self.put(image, found)
         return found
 
+    def sweep(self) -> None:
+        """Remove what interrupted writes left; only while no other process writes here."""
+        shutil.rmtree(self.folder / _TMP, ignore_errors=True)
+
     def fill(self, load: Callable[[int], np.ndarray], indices: Sequence[int], *,
-             batch_size: int = 4, cancel: threading.Event | None = None,
+             batch_size: int = 4, cancel: threading.Event | None = None, sweep: bool = True,
              ) -> Generator[tuple[int, int], None, int]:
         """Encode the images ``load(i)`` that are not cached yet; yields ``(done, total)``.
 
         Returns how many were computed. Stops between batches when ``cancel`` is set; what was
-        finished stays cached, so a later call resumes.
+        finished stays cached, so a later call resumes. ``sweep`` first removes unfinished
+        writes (leave it off in a worker that shares the cache with others).
         """
-        shutil.rmtree(self.folder / _TMP, ignore_errors=True)
+        if sweep:
+            self.sweep()
         total, done, computed = len(indices), 0, 0
         pending: list[tuple[str, np.ndarray]] = []  # (content hash, image): each hashed once
         for index in indices:

@@ -13,6 +13,16 @@ if TYPE_CHECKING:
 
 IMAGE_LAYER_META = "weaksam_source_id"
 PROJECT_META = "weaksam_project"
+SLIDE_META = "weaksam_slide_overview"
+
+
+def tile_frame(project: Project, item: Item) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Scale and translate (µm, or level-0 pixels when the file gives no pixel size) that put
+    a tile item where it lies on its slide."""
+    source = project.catalog.source(item.source_id)
+    dy, dx = source.tiling["downsample"]
+    scale = (source.spacing[0] * dy, source.spacing[1] * dx)
+    return scale, (item.tile.y * scale[0], item.tile.x * scale[1])
 
 
 class ItemView:
@@ -26,6 +36,7 @@ class ItemView:
         self.viewer = viewer
         self.layers: list = []
         self.source_id: int | None = None
+        self.tile_id: int | None = None   # the tile item shown, when the source is a slide
 
     @property
     def layer(self):
@@ -33,7 +44,10 @@ class ItemView:
         return self.layers[0] if self.layers else None
 
     def show(self, project: Project, item: Item) -> None:
-        if self.source_id != item.source_id or any(
+        if item.tile is not None:
+            self._show_tile(project, item)
+            return
+        if self.source_id != item.source_id or self.tile_id is not None or any(
             layer not in self.viewer.layers for layer in self.layers
         ):
             self._replace_layer(project, item.source_id)
@@ -42,11 +56,13 @@ class ItemView:
             self.viewer.dims.set_point(0, world[0])
 
     def to_bottom(self) -> None:
-        """Keep the image under every other layer (maps and masks are drawn over it)."""
-        indices = [self.viewer.layers.index(layer) for layer in self.layers
-                   if layer in self.viewer.layers]
+        """Keep the image under every other layer (maps and masks are drawn over it), and a
+        slide overview under the image."""
+        overview = [layer for layer in self.viewer.layers if layer.metadata.get(SLIDE_META)]
+        bottom = overview + [layer for layer in self.layers if layer in self.viewer.layers]
+        indices = [self.viewer.layers.index(layer) for layer in bottom]
         if indices and indices != list(range(len(indices))):
-            for position, layer in enumerate(self.layers):
+            for position, layer in enumerate(bottom):
                 self.viewer.layers.move(self.viewer.layers.index(layer), position)
 
     def displayed_plane(self) -> int | None:
@@ -69,7 +85,25 @@ class ItemView:
         for layer in self.layers:
             if layer in self.viewer.layers:
                 self.viewer.layers.remove(layer)
-        self.layers, self.source_id = [], None
+        self.layers, self.source_id, self.tile_id = [], None, None
+
+    def _show_tile(self, project: Project, item: Item) -> None:
+        """A tile of a slide: its own pixels, placed where it lies on the slide (µm), so it sits
+        on the slide overview when that is shown."""
+        if self.tile_id == item.id and all(layer in self.viewer.layers for layer in self.layers):
+            return
+        self.clear()
+        scale, translate = tile_frame(project, item)
+        added = self.viewer.add_image(
+            project.item_image(item), name=item.name, rgb=item.channels == 3, scale=scale,
+            translate=translate,
+            metadata={IMAGE_LAYER_META: item.source_id, PROJECT_META: str(project.root)})
+        self.layers, self.source_id, self.tile_id = [added], item.source_id, item.id
+        if any(layer.metadata.get(SLIDE_META) for layer in self.viewer.layers):
+            self.viewer.camera.center = tuple(t + s * n / 2 for t, s, n in zip(
+                translate, scale, (item.height, item.width), strict=True))
+        else:
+            self.viewer.reset_view()
 
     def _replace_layer(self, project: Project, source_id: int) -> None:
         self.clear()

@@ -261,6 +261,10 @@ class ReviewWidget(SessionDock, QWidget):
             row.addWidget(box)
             self.layer_boxes[kind] = box
         row.addStretch(1)
+        self.slide_button = make_button(
+            "Slide", "Stitch the slide's tile labels and show the whole slide under the tile",
+            self.show_slide)
+        row.addWidget(self.slide_button)
         return row
 
     def _toggle_layer(self, kind: str, visible: bool) -> None:
@@ -468,6 +472,21 @@ class ReviewWidget(SessionDock, QWidget):
             self.reload()
             why += " Its newest proposal is shown now."
         self._say(why)
+
+    def show_slide(self) -> None:
+        """Stitch the current tile's slide (when the project is writable) and show it whole."""
+        from ..slides.stitching import stitch_slide
+        from .slide_view import show_slide
+
+        entry = self._entry()
+        if entry is None or entry.item.tile is None:
+            return
+        source = self.project.catalog.source(entry.item.source_id)
+        if not self.project.read_only:
+            report = stitch_slide(self.project, source)
+            self._say(f"Stitched {report.reviewed} reviewed and {report.proposed} proposed tiles")
+        show_slide(self.viewer, self.project, source)
+        self.view.to_bottom()
 
     # -- editing -------------------------------------------------------------------------------
     def edit(self) -> None:
@@ -713,6 +732,7 @@ class ReviewWidget(SessionDock, QWidget):
             button.setEnabled(listed and not self.editing)
         for combo in (self.order_combo, self.filter_combo, self.round_combo):
             combo.setEnabled(has_project and not self.editing)
+        self.slide_button.setVisible(entry is not None and entry.item.tile is not None)
         self._refresh_texts(entry)
 
     def _refresh_texts(self, entry: ReviewEntry | None) -> None:

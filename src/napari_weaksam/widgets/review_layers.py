@@ -36,7 +36,7 @@ from napari.utils.colormaps import Colormap, DirectLabelColormap, ensure_colorma
 from ..project import ImageClass, LabelState
 from ..project.maps import MapRecord
 from ..review.queue import shown_proposals
-from .item_view import layer_kwargs
+from .item_view import layer_kwargs, tile_frame
 
 if TYPE_CHECKING:
     import napari
@@ -82,6 +82,7 @@ class Geometry:
     shape: tuple[int, ...]
     plane: tuple[int, ...]       # () for a 2D item, (display_index,) for a slice
     scale: tuple[float, ...]
+    translate: tuple[float, ...] | None = None   # a slide's tile: where it lies on the slide
 
     def embed(self, plane: np.ndarray, dtype) -> np.ndarray:
         """A layer-shaped array holding ``plane`` on the item's plane, zeros elsewhere."""
@@ -91,12 +92,26 @@ class Geometry:
 
 
 def item_geometry(project: Project, item: Item) -> Geometry:
+    if item.tile is not None:
+        scale, translate = tile_frame(project, item)
+        return Geometry((item.height, item.width), (), scale, translate)
     image = project.source_image(item.source_id)
     scale = tuple(float(s) for s in layer_kwargs(project, item.source_id).get(
         "scale", image.spacing))
     if image.is_volume:
         return Geometry((image.n_slices, item.height, item.width), (item.display_index,), scale)
     return Geometry((item.height, item.width), (), scale[-2:])
+
+
+def _frame(geometry: Geometry) -> dict:
+    """A layer's scale and translate for ``geometry`` (no translate: the origin)."""
+    translate = geometry.translate or (0.0,) * len(geometry.scale)
+    return {"scale": geometry.scale, "translate": translate}
+
+
+def _place(layer, geometry: Geometry) -> None:
+    frame = _frame(geometry)
+    layer.scale, layer.translate = frame["scale"], frame["translate"]
 
 
 def label_colormap(classes: list[ImageClass]) -> DirectLabelColormap:
@@ -181,15 +196,15 @@ class ReviewLayers:
             if name not in wanted:
                 self._remove(name)
         for name, (kind, data) in wanted.items():
-            self._put_image(name, kind, data, geometry.scale)
+            self._put_image(name, kind, data, geometry)
 
         proposals = self._proposal_stack(project, item, geometry, dtype, round_id)
-        self._put_labels(PROPOSAL, "proposal", proposals, geometry.scale, colormap, 0.9)
+        self._put_labels(PROPOSAL, "proposal", proposals, geometry, colormap, 0.9)
         proposal_layer = self.layer(PROPOSAL)
         proposal_layer.contour = PROPOSAL_CONTOUR
         proposal_layer.editable = False
         yours = self._final_stack(project, item, geometry, dtype)
-        self._put_labels(YOUR_LABEL, "your label", yours, geometry.scale, colormap,
+        self._put_labels(YOUR_LABEL, "your label", yours, geometry, colormap,
                          YOUR_LABEL_OPACITY)
         self._restack()
 
@@ -241,8 +256,7 @@ class ReviewLayers:
                     stack[(other.display_index,) if geometry.plane else ()] = final
         return stack
 
-    def _put_image(self, name: str, kind: str, data: np.ndarray,
-                   scale: tuple[float, ...]) -> None:
+    def _put_image(self, name: str, kind: str, data: np.ndarray, geometry: Geometry) -> None:
         limits = (0.0, 1.0)
         if kind == "affinity":
             low, high = float(np.min(data)), float(np.max(data))
@@ -250,30 +264,32 @@ class ReviewLayers:
         layer = self.layer(name)
         if layer is not None and layer.data.shape == data.shape:
             layer.data = data
-            layer.scale = scale
+            _place(layer, geometry)
             layer.contrast_limits = limits
             return
         if layer is not None:
             self._remove(name)
         self._layers[name] = self.viewer.add_image(
-            data, name=name, scale=scale, contrast_limits=limits, colormap=map_colormap(kind),
+            data, name=name, contrast_limits=limits, colormap=map_colormap(kind),
+            **_frame(geometry),
             visible=self.visible[kind], metadata={REVIEW_META: kind}, **_IMAGE_STYLE[kind])
 
-    def _put_labels(self, name: str, kind: str, data: np.ndarray, scale: tuple[float, ...],
+    def _put_labels(self, name: str, kind: str, data: np.ndarray, geometry: Geometry,
                     colormap: DirectLabelColormap, opacity: float) -> None:
         layer = self.layer(name)
         if layer is not None and layer.data.shape == data.shape \
                 and layer.data.dtype == data.dtype:
             if layer.data is not data:
                 layer.data = data
-            layer.scale = scale
+            _place(layer, geometry)
             layer.colormap = colormap
             return
         if layer is not None:
             self._remove(name)
         visible = self.visible.get(kind, True)
         self._layers[name] = self.viewer.add_labels(
-            data, name=name, scale=scale, colormap=colormap, opacity=opacity, visible=visible,
+            data, name=name, colormap=colormap, opacity=opacity, visible=visible,
+            **_frame(geometry),
             metadata={REVIEW_META: kind})
 
     def _remove(self, name: str) -> None:
