@@ -98,10 +98,9 @@ def embed_on_cluster(root: Path, spec: ModelSpec, item_ids: list[int], *,
     with dask_client(address, workers) as client:
         futures = [client.submit(embed_task, str(root), spec, batch, batch_size, pure=False)
                    for batch in batches]
-        computed, done = 0, 0
-        for future in as_completed(futures):
+        computed = 0
+        for done, future in enumerate(as_completed(futures), start=1):
             computed += future.result()
-            done += 1
             if progress:
                 progress(done, len(futures))
     return computed
