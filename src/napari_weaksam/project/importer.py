@@ -90,8 +90,8 @@ def import_images(project: Project, paths: Iterable[Path | str], *, copy: bool =
     """Import files (or every supported file below folders) into ``project``.
 
     ``copy`` puts a copy inside the project folder, so the project stays whole when moved.
-    Whole-slide files (SVS, NDPI, SCN) are cut into tile items, with ``tiling`` or its
-    defaults; ``tiling`` cuts every other 2D image (a pyramidal TIFF, say) into tiles too.
+    Slides (SVS, NDPI, SCN files, and pyramids over 4096 px on a side) are cut into tile
+    items, with ``tiling`` or its defaults; ``tiling`` cuts every other 2D image into tiles too.
     """
     steps = iter_import(project, paths, copy=copy, base=base, tiling=tiling)
     while True:
@@ -169,13 +169,23 @@ def _import_one(project: Project, file: Path, base: Path, copy: bool, taken: set
     report.items += len(items)
 
 
+#: A pyramidal 2D image with a side longer than this is a slide: it is cut into tiles.
+SLIDE_SIDE = 4096
+
+
+def is_slide(image: ImageData) -> bool:
+    """A vendor slide file, or a pyramid (TIFF, OME-TIFF, OME-Zarr) bigger than SLIDE_SIDE."""
+    big = max(image.shape[image.axes.index("Y")], image.shape[image.axes.index("X")]) > SLIDE_SIDE
+    return not image.is_volume and (image.format == "slide" or (bool(image.levels) and big))
+
+
 def _slide_tiling(image: ImageData, settings: TilingSettings | None) -> Tiling | None:
-    """How ``image`` is cut into tiles: always for a slide file, for another 2D image only
-    when ``settings`` are given; None: one item per image or slice."""
+    """How ``image`` is cut into tiles: always for a slide (:func:`is_slide`), for another 2D
+    image only when ``settings`` are given; None: one item per image or slice."""
     from ..slides.settings import TilingSettings
     from ..slides.tiling import plan_tiling
 
-    if image.is_volume or (image.format != "slide" and settings is None):
+    if image.is_volume or (not is_slide(image) and settings is None):
         return None
     return plan_tiling(image, settings or TilingSettings())
 
