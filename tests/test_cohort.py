@@ -1,5 +1,5 @@
-"""Encoding on a 2-worker Dask LocalCluster: the same embeddings as one process, and a worker
-killed mid-run loses only its unfinished work."""
+"""Encoding on a 2-worker Dask LocalCluster: a worker killed mid-run loses only its unfinished
+work, and the cache ends with the same embeddings as one process."""
 
 from __future__ import annotations
 
@@ -27,37 +27,23 @@ def _embeddings(root: Path) -> dict[str, np.ndarray]:
             for p in folders[0].glob("*.zarr")}
 
 
-def _first_ids(root: Path) -> list[int]:
-    with Project.open(root, read_only=True) as project:
-        return [i.id for i in project.catalog.items()[:ITEMS]]
-
-
-def test_cluster_embeddings_match_one_process(tmp_path, embedded_sample):
+def test_cluster_survives_a_killed_worker_and_matches_one_process(tmp_path, embedded_sample):
     root = make_sample_project(tmp_path / "sample")
-    ids = _first_ids(root)
-    with Project.open(root):                       # the writer holds its lock; workers read
-        computed = embed_on_cluster(root, ModelSpec(), ids, workers=2)
-    assert computed == ITEMS
+    with Project.open(root) as project:           # the writer holds its lock; workers read
+        ids = [i.id for i in project.catalog.items()[:ITEMS]]
+        with dask_client(None, workers=2) as client:
+            first = client.submit(embed_task, str(root), ModelSpec(), ids[:2], 2, pure=False)
+            assert first.result() == 2
+            victim = next(iter(client.scheduler_info()["workers"]))
+            futures = [client.submit(embed_task, str(root), ModelSpec(), ids[i:i + 2], 2,
+                                     pure=False) for i in range(2, ITEMS, 2)]
+            client.run(os._exit, 1, workers=[victim], on_error="ignore")   # dies mid-run
+            assert sum(f.result() for f in futures) >= ITEMS - 2
+            assert embed_on_cluster(root, ModelSpec(), ids, client=client) == 0  # all cached
     mine, reference = _embeddings(root), _embeddings(embedded_sample)
     assert len(mine) == ITEMS and set(mine) <= set(reference)
     for key, value in mine.items():   # one thread per worker, two in the reference: float noise
         np.testing.assert_allclose(value, reference[key], atol=2e-3)
-    assert embed_on_cluster(root, ModelSpec(), ids, workers=2) == 0     # all cached now
-
-
-def test_a_killed_worker_loses_only_unfinished_work(tmp_path):
-    root = make_sample_project(tmp_path / "sample")
-    ids = _first_ids(root)
-    batches = [ids[i:i + 2] for i in range(0, len(ids), 2)]
-    with dask_client(None, workers=2) as client:
-        first = client.submit(embed_task, str(root), ModelSpec(), batches[0], 2, pure=False)
-        assert first.result() == 2
-        rest = [client.submit(embed_task, str(root), ModelSpec(), b, 2, pure=False)
-                for b in batches[1:]]
-        victim = next(iter(client.scheduler_info()["workers"]))
-        client.run(os._exit, 1, workers=[victim], on_error="ignore")   # dies mid-run
-        assert sum(f.result() for f in rest) >= len(ids) - 2
-    assert len(_embeddings(root)) == ITEMS
     assert not any((root / "cache" / "embeddings").glob("*/.tmp/*/zarr.json"))
 
 

@@ -89,18 +89,23 @@ def embed_task(root: str, spec: ModelSpec, item_ids: list[int], batch_size: int)
 
 def embed_on_cluster(root: Path, spec: ModelSpec, item_ids: list[int], *,
                      address: str | None = None, workers: int = 2, batch_size: int = 4,
-                     progress: Callable[[int, int], None] | None = None) -> int:
-    """Fill the project's embedding cache for ``item_ids`` on a Dask cluster; returns how many
-    embeddings were computed (tasks rerun after a lost worker may count some twice)."""
+                     progress: Callable[[int, int], None] | None = None,
+                     client=None) -> int:
+    """Fill the project's embedding cache for ``item_ids`` on a Dask cluster (``client``'s, or
+    the scheduler at ``address``, or a local one); returns how many embeddings were computed
+    (tasks rerun after a lost worker may count some twice)."""
+    if client is None:
+        with dask_client(address, workers) as own:
+            return embed_on_cluster(root, spec, item_ids, batch_size=batch_size,
+                                    progress=progress, client=own)
     from distributed import as_completed
 
     batches = [item_ids[i:i + ITEMS_PER_TASK] for i in range(0, len(item_ids), ITEMS_PER_TASK)]
-    with dask_client(address, workers) as client:
-        futures = [client.submit(embed_task, str(root), spec, batch, batch_size, pure=False)
-                   for batch in batches]
-        computed = 0
-        for done, future in enumerate(as_completed(futures), start=1):
-            computed += future.result()
-            if progress:
-                progress(done, len(futures))
+    futures = [client.submit(embed_task, str(root), spec, batch, batch_size, pure=False)
+               for batch in batches]
+    computed = 0
+    for done, future in enumerate(as_completed(futures), start=1):
+        computed += future.result()
+        if progress:
+            progress(done, len(futures))
     return computed

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
@@ -83,6 +84,7 @@ class TaggingWidget(SessionDock, QWidget):
         layout.addWidget(self._project_box())
         layout.addWidget(self._classes_box())
         layout.addWidget(self._item_box())
+        layout.addWidget(self._slide_box())
         layout.addStretch(1)
 
     def _project_box(self) -> QGroupBox:
@@ -163,6 +165,81 @@ class TaggingWidget(SessionDock, QWidget):
         form.addRow(self.advance_box)
         layout.addLayout(form)
         return box
+
+    def _slide_box(self) -> QGroupBox:
+        """Shown on a slide's tile: tag the whole slide, or every tile under drawn shapes."""
+        self.slide_box = QGroupBox("Slide")
+        layout = QVBoxLayout(self.slide_box)
+        row = QHBoxLayout()
+        self.slide_negative_button = make_button(
+            "Negative slide", "No class anywhere in this slide: every tile gets no finding",
+            self.tag_slide_negative)
+        self.slide_show_button = make_button(
+            "Show slide", "Show the whole slide under the tile (draw shapes on it to tag a "
+            "region)", self.show_slide)
+        row.addWidget(self.slide_negative_button)
+        row.addWidget(self.slide_show_button)
+        layout.addLayout(row)
+        self.region_button = make_button(
+            "Tag tiles in shapes", "Give every tile whose centre lies in the selected Shapes "
+            "layer's shapes this tile's tags", self.tag_tiles_in_shapes)
+        layout.addWidget(self.region_button)
+        self.slide_box.setVisible(False)
+        return self.slide_box
+
+    def tag_slide_negative(self) -> None:
+        item = self.nav.current
+        if item is None or item.tile is None or self._edit_refused():
+            return
+        try:
+            count = self.project.catalog.tag_slide(item.source_id, set())
+        except ProjectError as error:
+            show_error(f"Slide not tagged: {error}")
+            return
+        self._reload_tags(f"Negative slide: {count} tiles tagged with no finding")
+
+    def show_slide(self) -> None:
+        from .slide_view import show_slide
+
+        item = self.nav.current
+        if item is None or item.tile is None:
+            return
+        show_slide(self.viewer, self.project, self.project.catalog.source(item.source_id))
+        self.view.to_bottom()
+
+    def tag_tiles_in_shapes(self, shapes_layer=None) -> int:
+        """Copy the current tile's tags to every tile under the shapes (the selected Shapes
+        layer unless one is given); returns how many tiles were tagged."""
+        from napari.layers import Shapes
+
+        from ..slides.regions import tiles_in_shapes
+
+        item = self.nav.current
+        if item is None or item.tile is None or self._edit_refused():
+            return 0
+        if not self.nav.is_tagged(item):
+            show_error("Tag this tile first: its tags are what the tiles in the shapes get")
+            return 0
+        layer = shapes_layer or self.viewer.layers.selection.active
+        if not isinstance(layer, Shapes) or not len(layer.data):
+            show_error("Select a Shapes layer with the shapes around the tiles to tag")
+            return 0
+        world = [np.array([layer.data_to_world(v) for v in shape]) for shape in layer.data]
+        source = self.project.catalog.source(item.source_id)
+        tiles = tiles_in_shapes(self.project.catalog.items(item.source_id), source, world)
+        tags = self.nav.tags_of(item)
+        try:
+            self.project.catalog.set_many_tags({t.id: set(tags) for t in tiles})
+        except ProjectError as error:
+            show_error(f"Tags not saved: {error}")
+            return 0
+        self._reload_tags(f"{len(tiles)} tiles in the shapes tagged like this one")
+        return len(tiles)
+
+    def _reload_tags(self, message: str) -> None:
+        self.nav.load(self.project)
+        self._refresh()
+        show_info(message)
 
     @property
     def view(self) -> ItemView:
@@ -467,6 +544,7 @@ class TaggingWidget(SessionDock, QWidget):
 
     def _refresh_item(self) -> None:
         item = self.nav.current
+        self.slide_box.setVisible(item is not None and item.tile is not None)
         if item is None:
             self.item_label.setText("No image matches the filter" if self.nav.total else
                                     "The project has no images yet — Add images…")
