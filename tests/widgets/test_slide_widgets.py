@@ -12,8 +12,8 @@ from napari_weaksam.project import Project
 from napari_weaksam.project.importer import import_images
 from napari_weaksam.widgets.item_view import SLIDE_META
 from napari_weaksam.widgets.review import ReviewWidget
-from napari_weaksam.widgets.tagging import TaggingWidget
 from napari_weaksam.widgets.session import session_for
+from napari_weaksam.widgets.tagging import TaggingWidget
 
 pytestmark = pytest.mark.gui
 
