@@ -2,9 +2,10 @@
 
 Which mask an item gets: the person's final mask when its review state is exported (accepted and
 corrected by default); with ``include_proposals`` the latest proposal of an item that has no such
-review; a rejected item never. A 2D image gives ``<stem><suffix>``; a volume gives one label
-volume in display order (slices without a mask are zeros), and as NIfTI it carries the source
-affine and voxel order, so it overlays the original scan in other software.
+review; a rejected item never. A 2D image gives ``<stem><suffix>``, a slide's tile
+``<tile item name><suffix>`` (the whole slide's labels: :mod:`.slides.export`); a volume gives
+one label volume in display order (slices without a mask are zeros), and as NIfTI it carries the
+source affine and voxel order, so it overlays the original scan in other software.
 
 Beside the label files, ``export.csv`` lists every item of every written file, one row each:
 
@@ -191,7 +192,10 @@ def _plan(project: Project, dest: Path, suffix: str, wanted: set[str], proposals
         item_states = [states.get(item.id, LabelState.NONE).value for item in items]
         masks = {item.id: chosen for item, state in zip(items, item_states, strict=True)
                  if (chosen := _choose(state, wanted, proposals)) is not None}
-        if masks:
+        if source.is_slide:   # one file per tile, named as the tile item
+            plans += [_Plan(source, dest / f"{item.name}{suffix}", {item.id: masks[item.id]},
+                            [item]) for item in items if item.id in masks]
+        elif masks:
             plans.append(_Plan(source, dest / f"{stem}{suffix}", masks, items))
         elif source.kind == "volume":
             report.leave_out(stem, "no slice of the volume has a mask to export", _VOLUME_LEFT_OUT,

@@ -148,3 +148,16 @@ def test_export_refuses_the_project_folder(tiled):
     stitch_slide(project, source)
     with pytest.raises(ProjectError, match="inside the project folder"):
         export_slide_labels(project, source, project.root / "labels.geojson")
+
+
+def test_mask_export_writes_one_file_per_tile(tiled, tmp_path):
+    from napari_weaksam.export import export_masks
+
+    project, _source = tiled
+    a, b = project.catalog.items()[:2]
+    project.labels.add_proposal(a.id, _square(a), method="test")
+    project.labels.add_proposal(b.id, _square(b, at=(0, 10)), method="test")
+    export_masks(project, tmp_path / "out", include_proposals=True)
+    for item, expected in ((a, _square(a)), (b, _square(b, at=(0, 10)))):
+        written = read_image(tmp_path / "out" / f"{item.name}.tif").data
+        assert np.array_equal(np.asarray(written), expected)
