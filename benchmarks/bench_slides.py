@@ -4,9 +4,10 @@ export on a large generated slide, and encoding on 1 process vs a 2-worker Dask 
     python benchmarks/bench_slides.py --side 100000 --workdir /tmp/weaksam-bench-slides
 
 The slide is written once by ``synthetic_slide.py`` (real H&E patches on glass, pyramidal
-OME-TIFF, 0.25 µm/px) in a child process, so its writing does not count in this process's memory.
-Tiles are cut at the default 1 µm/px (level 2), 512 px. To measure stitching at this scale
-without running a method on thousands of tiles, each tile gets a stand-in proposal: where its
+OME-TIFF, 0.25 µm/px) in a child process, so writing it does not count in this process's
+memory. Tiles are cut at the default 1 µm/px (level 2), 512 px, or from ``--level``. To
+measure stitching at this scale without running a method on thousands of tiles, each tile gets
+a stand-in proposal: where its
 dark, stained pixels are dense. The peak resident memory printed after each stage is this
 process's high-water mark so far (``ru_maxrss``); encoding runs last because torch and the model
 alone take several hundred MB.
@@ -29,6 +30,7 @@ from napari_weaksam.io import read_image
 from napari_weaksam.project import Project
 from napari_weaksam.project.importer import import_images
 from napari_weaksam.slides.export import export_slide_labels
+from napari_weaksam.slides.settings import TilingSettings
 from napari_weaksam.slides.stitching import stitch_slide
 
 ROWS: list[tuple[str, str, str, str]] = []
@@ -70,13 +72,14 @@ def make_slide(path: Path, side: int) -> None:
           f"{path.stat().st_size / 1024**2:.0f} MB", flush=True)
 
 
-def bench_import(root: Path, slide: Path):
+def bench_import(root: Path, slide: Path, level: int):
     shutil.rmtree(root, ignore_errors=True)
     project = Project.create(root)
     image, seconds = timed(lambda: read_image(slide, lazy=True))
     record("open (lazy levels)", seconds, f"{len(image.levels)} levels, level 0 "
            f"{image.shape[1]} × {image.shape[0]} px")
-    report, seconds = timed(lambda: import_images(project, [slide]))
+    tiling = TilingSettings(level=level)
+    report, seconds = timed(lambda: import_images(project, [slide], tiling=tiling))
     items = project.catalog.items()
     tiling = project.catalog.sources()[0].tiling
     grid = -(-tiling["level_shape"][0] // 512) * -(-tiling["level_shape"][1] // 512)
@@ -137,11 +140,13 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/weaksam-bench-slides"))
     parser.add_argument("--encode", type=int, default=16, help="tiles to encode (0: skip)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--level", type=int, default=-1,
+                        help="pyramid level to cut tiles from (-1: nearest 1 µm/px)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     slide = args.workdir / f"slide-{args.side}.ome.tif"
     make_slide(slide, args.side)
-    project, items, _ = bench_import(args.workdir / "project", slide)
+    project, items, _ = bench_import(args.workdir / "project", slide, args.level)
     bench_labels(project, items, args.workdir)
     if args.encode:
         bench_encode(project, items, args.encode, args.workers)

@@ -1,8 +1,9 @@
 """A stitched slide label as polygons (shapely), written as GeoJSON that QuPath opens.
 
-Each stored chunk's pixels of a class become row runs (exact pixel edges), unioned into polygons
-per chunk; the chunks' polygons are then unioned per class, so a region that crosses chunk
-borders is one polygon. Coordinates are level-0 slide pixels (x right, y down), as QuPath and
+Each stored chunk's pixels of a class become rectangles (row runs, merged down while they repeat:
+exact pixel edges), unioned into polygons per chunk; the chunks' polygons are merged band by band
+(:func:`class_polygons`), so a region that crosses chunk borders is one polygon and memory holds
+one band at a time. Coordinates are level-0 slide pixels (x right, y down), as QuPath and
 other slide viewers expect.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +24,41 @@ from ..project import ImageClass
 from .stitching import CHUNK
 
 
-def _runs(mask: np.ndarray) -> Iterator[tuple[int, int, int]]:
-    """(row, first column, end column) of every run of True in each row."""
-    padded = np.pad(mask, ((0, 0), (1, 1)))
-    edges = np.diff(padded.astype(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    yield from zip(rows.tolist(), starts.tolist(), ends.tolist(), strict=True)
+def _rectangles(mask: np.ndarray) -> Iterator[tuple[int, int, int, int]]:
+    """(first row, end row, first column, end column) of rectangles covering the mask: each
+    row's runs of True, a run merged downwards while the next row repeats it exactly."""
+    padded = np.pad(mask, ((0, 0), (1, 1))).astype(np.int8)
+    edges = np.diff(padded, axis=1)
+    open_runs: dict[tuple[int, int], int] = {}
+    for row in range(mask.shape[0]):
+        starts = np.flatnonzero(edges[row] == 1)
+        ends = np.flatnonzero(edges[row] == -1)
+        runs = set(zip(starts.tolist(), ends.tolist(), strict=True))
+        for run in [r for r in open_runs if r not in runs]:
+            yield open_runs.pop(run), row, run[0], run[1]
+        for run in runs:
+            open_runs.setdefault(run, row)
+    for run, first in open_runs.items():
+        yield first, mask.shape[0], run[0], run[1]
 
 
 def mask_polygons(mask: np.ndarray, row0: int = 0, col0: int = 0) -> shapely.Geometry:
     """The union of a mask's pixels as polygons, offset by (``row0``, ``col0``)."""
-    boxes = [shapely.box(col0 + c0, row0 + r, col0 + c1, row0 + r + 1) for r, c0, c1 in
-             _runs(mask)]
+    boxes = [shapely.box(col0 + c0, row0 + r0, col0 + c1, row0 + r1)
+             for r0, r1, c0, c1 in _rectangles(mask)]
     return shapely.union_all(boxes) if boxes else Polygon()
 
 
-def class_polygons(level0: zarr.Array, values: list[int]) -> dict[int, shapely.Geometry]:
-    """Per label value, the union of its pixels over the whole array, read a chunk at a time."""
-    parts: dict[int, list[shapely.Geometry]] = {v: [] for v in values}
+def class_polygons(level0: zarr.Array,
+                   values: list[int]) -> Iterator[tuple[int, Polygon]]:
+    """``(label value, polygon)`` for every connected region of each value, read one band of
+    chunks at a time: a band's polygons are merged with those of the band above that reached
+    its edge, and a polygon that does not reach the next band is final and given out at once,
+    so memory holds one band and the regions crossing it, never the whole slide."""
     rows, cols = level0.shape
+    carry: dict[int, list[Polygon]] = {v: [] for v in values}
     for r0 in range(0, rows, CHUNK):
+        parts: dict[int, list[shapely.Geometry]] = {v: [] for v in values}
         for c0 in range(0, cols, CHUNK):
             block = np.asarray(level0[r0:r0 + CHUNK, c0:c0 + CHUNK])
             if not block.any():
@@ -51,7 +66,17 @@ def class_polygons(level0: zarr.Array, values: list[int]) -> dict[int, shapely.G
             for value in values:
                 if (block == value).any():
                     parts[value].append(mask_polygons(block == value, r0, c0))
-    return {v: shapely.union_all(p) for v, p in parts.items() if p}
+        bottom = r0 + CHUNK
+        for value in values:
+            if not parts[value] and not carry[value]:
+                continue
+            merged = _polygons_of(shapely.union_all(carry[value] + parts[value]))
+            reaches_next_band = [bottom < rows and p.bounds[3] >= bottom for p in merged]
+            carry[value] = [p for p, on in zip(merged, reaches_next_band, strict=True) if on]
+            yield from ((value, p) for p, on in zip(merged, reaches_next_band, strict=True)
+                        if not on)
+    for value in values:
+        yield from ((value, p) for p in carry[value])
 
 
 def _polygons_of(geometry: shapely.Geometry) -> list[Polygon]:
@@ -68,30 +93,29 @@ def _rgb(color: str) -> list[int]:
 
 
 def geojson_features(level0: zarr.Array, classes: list[ImageClass],
-                     downsample: tuple[float, float]) -> list[dict]:
-    """One GeoJSON feature per polygon, classified as QuPath reads it."""
-    by_value = class_polygons(level0, [c.label_value for c in classes])
-    features = []
-    for image_class in classes:
-        geometry = by_value.get(image_class.label_value)
-        if geometry is None:
-            continue
-        scaled = affinity.scale(geometry, xfact=downsample[1], yfact=downsample[0],
+                     downsample: tuple[float, float]) -> Iterator[dict]:
+    """One GeoJSON feature per polygon, classified as QuPath reads it, one at a time."""
+    by_value = {c.label_value: c for c in classes}
+    for value, polygon in class_polygons(level0, list(by_value)):
+        image_class = by_value[value]
+        scaled = affinity.scale(polygon.simplify(0), xfact=downsample[1], yfact=downsample[0],
                                 origin=(0, 0))
-        for polygon in _polygons_of(scaled.simplify(0)):
-            features.append({
-                "type": "Feature",
-                "geometry": mapping(polygon),
-                "properties": {"objectType": "annotation", "classification": {
-                    "name": image_class.name, "color": _rgb(image_class.color)}},
-            })
-    return features
+        yield {
+            "type": "Feature",
+            "geometry": mapping(scaled),
+            "properties": {"objectType": "annotation", "classification": {
+                "name": image_class.name, "color": _rgb(image_class.color)}},
+        }
 
 
-def write_geojson(path: Path, features: list[dict]) -> Path:
-    """A FeatureCollection, written to a temporary name and renamed into place."""
+def write_geojson(path: Path, features: Iterable[dict]) -> Path:
+    """A FeatureCollection, written feature by feature to a temporary name, renamed into place;
+    returns the path."""
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps({"type": "FeatureCollection", "features": features}),
-                   encoding="utf-8")
+    with tmp.open("w", encoding="utf-8") as out:
+        out.write('{"type": "FeatureCollection", "features": [')
+        for n, feature in enumerate(features):
+            out.write((",\n" if n else "\n") + json.dumps(feature))
+        out.write("\n]}\n")
     os.replace(tmp, path)
     return path
