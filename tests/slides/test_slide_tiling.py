@@ -115,3 +115,14 @@ def test_unsupported_and_truncated_slides_name_the_file(slide_project, tmp_path)
     assert "unsupported file type" in reasons[str(mrxs)]
     assert reasons[str(truncated)].startswith("cut.svs:")
     assert slide_project.catalog.sources() == []
+
+
+def test_napari_reader_opens_slides_lazily_at_their_pixel_size(mosaic_slide):
+    from napari_weaksam.io import get_reader
+
+    (data, kwargs, kind), = get_reader(str(SVS))(str(SVS))
+    assert kind == "image" and kwargs["rgb"] and kwargs["scale"] == (0.499, 0.499)
+    (levels, kwargs, _), = get_reader(str(mosaic_slide))(str(mosaic_slide))
+    assert kwargs["multiscale"] and [lv.shape[:2] for lv in levels] == [
+        (1344, 1792), (672, 896), (336, 448)]
+    assert not any(isinstance(lv, np.ndarray) for lv in levels)   # nothing decoded yet

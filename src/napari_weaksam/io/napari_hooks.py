@@ -57,7 +57,7 @@ def image_layer_data(image: ImageData) -> LayerData:
 
 
 def _read_paths(paths: list[str]) -> list[LayerData]:
-    return [image_layer_data(read_image(p)) for p in paths]
+    return [image_layer_data(read_image(p, lazy=True)) for p in paths]  # pyramids stay lazy
 
 
 def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
