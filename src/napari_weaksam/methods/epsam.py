@@ -30,7 +30,7 @@ import torch
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.rotation_cam import initial_mask
 from ..method_settings import EpSamSettings
-from ..project import ImageClass, Item, Project, ProjectError
+from ..project import ImageClass, Item, Project
 from ..retrain import (
     Candidate,
     EngineInputs,
@@ -40,7 +40,7 @@ from ..retrain import (
 )
 from .cam_sources import AdlCamSource, CamSource, EmbeddingCamSource, TagData
 from .context import RunContext
-from .tag_matrix import tag_matrix
+from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 from .weakmedsam import embed_items
 
@@ -70,11 +70,9 @@ def run_epsam(context: RunContext, settings: EpSamSettings | None = None) -> EpS
     item."""
     settings = settings or EpSamSettings()
     project, backbone = context.project, context.backbone
-    items = project.catalog.items()
-    classes = project.catalog.classes()
-    if not classes:
-        raise ProjectError(f"{project.root}: the project has no classes; create one and tag items")
-    train_index, labels = tag_matrix(project, items, classes)
+    tagged = read_tags(project)
+    items, classes = tagged.items, tagged.classes
+    train_index, labels = tagged.train_index, tagged.labels
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()

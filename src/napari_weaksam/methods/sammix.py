@@ -42,11 +42,11 @@ from ..cam.gradcam import cam_prompts
 from ..cam.tag_classifier import TagClassifier, checkpoint, focal_loss, tag_inputs
 from ..cam.training import augment
 from ..method_settings import SamMixSettings
-from ..project import ImageClass, Item, ProjectError
+from ..project import ImageClass, Item
 from ..prompts.dense import dense_prompt, low_res_frame
 from ..training_loop import LoopSettings, train_loop, training_length
 from .context import RunContext
-from .tag_matrix import tag_matrix
+from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 from .weakmedsam import embed_items
 
@@ -82,11 +82,9 @@ def run_sammix(context: RunContext, settings: SamMixSettings | None = None) -> S
     """Run SAM-Mix on the context's project: one round with a proposal for every item."""
     settings = settings or SamMixSettings()
     project, backbone = context.project, context.backbone
-    items = project.catalog.items()
-    classes = project.catalog.classes()
-    if not classes:
-        raise ProjectError(f"{project.root}: the project has no classes; create one and tag items")
-    train_index, labels = tag_matrix(project, items, classes)
+    tagged = read_tags(project)
+    items, classes = tagged.items, tagged.classes
+    train_index, labels = tagged.train_index, tagged.labels
     samples = reviewed_samples(context, items, classes)
     seconds: dict[str, float] = {}
     try:

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..project import ImageClass, Item, Project, ProjectError
+
+
+@dataclass(frozen=True)
+class TaggedProject:
+    """What every method reads first: the items, the classes, and the tagged items' classes."""
+
+    items: list[Item]
+    classes: list[ImageClass]
+    train_index: list[int]      # indices into items of the tagged items
+    labels: np.ndarray          # (len(train_index), len(classes)) {0, 1}
+
+
+def read_tags(project: Project) -> TaggedProject:
+    """The project's items, classes and tag matrix; a clear error when there are no classes or
+    the tags cannot train a classifier."""
+    items = project.catalog.items()
+    classes = project.catalog.classes()
+    if not classes:
+        raise ProjectError(f"{project.root}: the project has no classes; create one and tag items")
+    train_index, labels = tag_matrix(project, items, classes)
+    return TaggedProject(items, classes, train_index, labels)
 
 
 def tag_matrix(project: Project, items: list[Item],

@@ -45,7 +45,7 @@ from ..cam.subclasses import subclass_targets
 from ..cam.training import ClassifierTraining, train_classifier
 from ..method_settings import WeakMedSamSettings
 from ..progress import Progress, ProgressCallback, check_cancel
-from ..project import Item, Project, ProjectError
+from ..project import Item, Project
 from ..refine import (
     affinity_degree,
     affinity_source_map,
@@ -58,7 +58,7 @@ from ..refine import (
     walk_cam,
 )
 from .context import RunContext
-from .tag_matrix import tag_matrix
+from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 
 METHOD = "weakmedsam"
@@ -100,11 +100,9 @@ def run_weakmedsam(context: RunContext,
     settings = settings or WeakMedSamSettings()
     project, backbone = context.project, context.backbone
     timings: dict[str, float] = {}
-    items = project.catalog.items()
-    classes = project.catalog.classes()
-    if not classes:
-        raise ProjectError(f"{project.root}: the project has no classes; create one and tag items")
-    train_index, labels = tag_matrix(project, items, classes)
+    tagged = read_tags(project)
+    items, classes = tagged.items, tagged.classes
+    train_index, labels = tagged.train_index, tagged.labels
 
     start = time.perf_counter()
     embeddings = embed_items(context, items)
