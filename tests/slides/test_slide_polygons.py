@@ -35,3 +35,17 @@ def test_a_region_over_two_bands_is_one_polygon_with_its_hole(tmp_path):
     ring = ones[0]
     assert ring.area == (labels == 1).sum() and len(ring.interiors) == 1
     assert shapely.equals(twos[0], shapely.box(600, 600, 620, 620))
+
+
+def test_random_regions_keep_their_area_and_count(tmp_path):
+    from scipy import ndimage
+
+    rng = np.random.default_rng(0)
+    blobs = ndimage.gaussian_filter(rng.random((1300, 1100)), 6) > 0.52
+    labels = blobs.astype(np.uint8)
+    store = zarr.create_array(str(tmp_path / "l.zarr"), shape=labels.shape, dtype=np.uint8,
+                              chunks=(512, 512))
+    store[...] = labels
+    polygons = [p for _v, p in class_polygons(store, [1])]
+    assert sum(p.area for p in polygons) == labels.sum()
+    assert len(polygons) == ndimage.label(labels)[1]

@@ -52,31 +52,82 @@ def mask_polygons(mask: np.ndarray, row0: int = 0, col0: int = 0) -> shapely.Geo
 def class_polygons(level0: zarr.Array,
                    values: list[int]) -> Iterator[tuple[int, Polygon]]:
     """``(label value, polygon)`` for every connected region of each value, read one band of
-    chunks at a time: a band's polygons are merged with those of the band above that reached
-    its edge, and a polygon that does not reach the next band is final and given out at once,
-    so memory holds one band and the regions crossing it, never the whole slide."""
+    chunks at a time. A chunk's polygon that touches no chunk border is final at once. The
+    others are pieces of regions across chunks: pieces that touch (in the same band or the band
+    above) are grouped, and a group is unioned once, when its last band has passed. Memory holds
+    the open groups, never the whole slide, and no region is unioned twice."""
     rows, cols = level0.shape
-    carry: dict[int, list[Polygon]] = {v: [] for v in values}
-    for r0 in range(0, rows, CHUNK):
-        parts: dict[int, list[shapely.Geometry]] = {v: [] for v in values}
+    open_groups = {v: _Groups() for v in values}
+    for band, r0 in enumerate(range(0, rows, CHUNK)):
         for c0 in range(0, cols, CHUNK):
             block = np.asarray(level0[r0:r0 + CHUNK, c0:c0 + CHUNK])
             if not block.any():
                 continue
+            inner = (r0 + 1, c0 + 1, r0 + block.shape[0] - 1, c0 + block.shape[1] - 1)
             for value in values:
-                if (block == value).any():
-                    parts[value].append(mask_polygons(block == value, r0, c0))
-        bottom = r0 + CHUNK
+                if not (block == value).any():
+                    continue
+                for polygon in _polygons_of(mask_polygons(block == value, r0, c0)):
+                    if _inside(polygon, inner, rows, cols):
+                        yield value, polygon
+                    else:
+                        open_groups[value].add(polygon, band)
         for value in values:
-            if not parts[value] and not carry[value]:
-                continue
-            merged = _polygons_of(shapely.union_all(carry[value] + parts[value]))
-            reaches_next_band = [bottom < rows and p.bounds[3] >= bottom for p in merged]
-            carry[value] = [p for p, on in zip(merged, reaches_next_band, strict=True) if on]
-            yield from ((value, p) for p, on in zip(merged, reaches_next_band, strict=True)
-                        if not on)
+            yield from ((value, p) for p in open_groups[value].close_before(band))
     for value in values:
-        yield from ((value, p) for p in carry[value])
+        yield from ((value, p) for p in open_groups[value].close_before(None))
+
+
+class _Groups:
+    """Pieces of regions that cross chunk borders, grouped by touching (union-find)."""
+
+    def __init__(self) -> None:
+        self.pieces: dict[int, Polygon] = {}
+        self.band_of: dict[int, int] = {}
+        self.parent: dict[int, int] = {}
+        self._next = 0
+
+    def _root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def add(self, polygon: Polygon, band: int) -> None:
+        index, self._next = self._next, self._next + 1
+        self.pieces[index], self.band_of[index], self.parent[index] = polygon, band, index
+
+    def close_before(self, band: int | None) -> list[Polygon]:
+        """Join this band's pieces to those they touch (this band and the one above); union and
+        hand back each group with no piece in ``band`` (None: every group)."""
+        near = [i for i in self.pieces if band is not None and self.band_of[i] >= band - 1]
+        fresh = [k for k, i in enumerate(near) if self.band_of[i] == band]
+        if fresh:
+            tree = shapely.STRtree([self.pieces[i] for i in near])
+            query = np.array([self.pieces[near[k]] for k in fresh], dtype=object)
+            pairs = tree.query(query, predicate="intersects")
+            for a, b in zip(pairs[0].tolist(), pairs[1].tolist(), strict=True):
+                self.parent[self._root(near[fresh[a]])] = self._root(near[b])
+        groups: dict[int, list[int]] = {}
+        for i in self.pieces:
+            groups.setdefault(self._root(i), []).append(i)
+        done = []
+        for members in groups.values():
+            if band is not None and max(self.band_of[i] for i in members) >= band:
+                continue
+            done += _polygons_of(shapely.union_all([self.pieces[i] for i in members]))
+            for i in members:
+                del self.pieces[i], self.band_of[i]
+        self.parent = {i: self._root(i) for i in self.pieces}
+        return done
+
+
+def _inside(polygon: Polygon, inner: tuple[int, int, int, int], rows: int, cols: int) -> bool:
+    """True when ``polygon`` touches no border its chunk shares with another chunk."""
+    min_x, min_y, max_x, max_y = polygon.bounds
+    top, left, bottom, right = inner
+    return ((min_y >= top or top == 1) and (min_x >= left or left == 1)
+            and (max_y <= bottom or bottom + 1 >= rows) and (max_x <= right or right + 1 >= cols))
 
 
 def _polygons_of(geometry: shapely.Geometry) -> list[Polygon]:
