@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .backbones.device import DEVICE_CHOICES
 from .cli_options import add_settings_flags, given_flags
+from .cli_predict import add_predict_command
 from .cli_slides import add_slide_commands
 from .failures import describe_failure
 from .method_settings import EncodingSettings
@@ -154,6 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dest", type=Path, help="where to create the sample project")
     demo.set_defaults(run=cmd_demo)
 
+    add_predict_command(sub, _model_options)
     add_slide_commands(sub)
 
     view = sub.add_parser("view", help="open napari with the plugin (and a project)")

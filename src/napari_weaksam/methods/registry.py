@@ -53,6 +53,9 @@ class Method:
     plan_text: Callable[[Any, ProjectSize | None], str] = _no_plan  # the dock's "what Start does"
     dock_options: tuple[str, ...] = ()   # option keys the Train dock shows (the rest: the CLI)
     learns_from_reviews: bool = False    # people's accepted/corrected masks train it
+    # function(context, round, items) -> report: a finished round's models segment new items
+    # (no tags, no training), or its "package.module:function" path; None: not offered
+    predictor: str | Callable[[RunContext, Any, list], Any] | None = None
 
     def settings(self, values: Mapping[str, Any] | None = None) -> Any:
         """Its settings with ``values`` (option key → value) over the defaults; a value out of
@@ -76,6 +79,18 @@ class Method:
             module, function = runner.split(":")
             runner = getattr(import_module(module), function)
         return runner(context, settings if settings is not None else self.settings())
+
+
+    def predict(self, context: RunContext, round_: Any, items: list) -> Any:
+        """Segment ``items`` with the models of ``round_`` (one of this method's rounds)."""
+        predictor = self.predictor
+        if predictor is None:
+            raise ValueError(f"{self.title} cannot segment new images from a round yet; "
+                             "tag them and run it")
+        if isinstance(predictor, str):
+            module, function = predictor.split(":")
+            predictor = getattr(import_module(module), function)
+        return predictor(context, round_, items)
 
 
 _METHODS: dict[str, Method] = {}

@@ -39,11 +39,19 @@ from ..backbones.lora import LoraConfig
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.adl_training import recalibrate_batch_norm
 from ..cam.gradcam import cam_prompts
-from ..cam.tag_classifier import TagClassifier, checkpoint, focal_loss, tag_inputs
+from ..cam.tag_classifier import (
+    TagClassifier,
+    checkpoint,
+    focal_loss,
+    from_checkpoint,
+    tag_inputs,
+)
 from ..cam.training import augment
 from ..method_settings import SamMixSettings
-from ..project import ImageClass, Item
+from ..project import ImageClass, Item, Project, ProjectError
+from ..project.rounds import Round
 from ..prompts.dense import dense_prompt, low_res_frame
+from ..settings_fields import settings_from_params
 from ..training_loop import LoopSettings, train_loop, training_length
 from .context import RunContext
 from .tag_matrix import read_tags
@@ -360,3 +368,79 @@ def _save_checkpoint(context: RunContext, model: TagClassifier, settings: SamMix
         return context.project.rounds.add_checkpoint(
             path, round_id=round_id,
             description=f"{METHOD}: tag classifier + SAM {settings.scope}").id
+
+
+# -- new images --------------------------------------------------------------------------------
+@dataclass
+class PredictReport:
+    """What :func:`predict_sammix` did."""
+
+    items: int
+    from_round: int
+    round_id: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.items} new items segmented with the models of round {self.from_round} "
+                f"in {self.seconds:.1f} s (round {self.round_id})")
+
+
+def predict_sammix(context: RunContext, round_: Round, items: list[Item]) -> PredictReport:
+    """Segment ``items`` (no tags needed, no training) with the classifier and SAM that SAM-Mix
+    trained in ``round_``; their proposals are a new round that names ``round_``."""
+    project, backbone = context.project, context.backbone
+    start = time.perf_counter()
+    saved = _round_models(project, round_)
+    _check_backbone(saved["segmenter"], backbone, round_)
+    model, classifier_settings = from_checkpoint(saved["classifier"], device=backbone.device)
+    classes = project.catalog.classes()
+    if model.config()["num_classes"] != len(classes):
+        raise ProjectError(f"round {round_.id} was trained on {model.config()['num_classes']} "
+                           f"classes and the project has {len(classes)} now; train again")
+    settings = settings_from_params(SamMixSettings, round_.params)
+    try:
+        backbone.set_trainable_scope(settings.scope, _lora(settings))
+        backbone.load_trained_state(saved["segmenter"]["state"])
+        images = _classifier_inputs(context, items, classifier_settings.input_size)
+        embeddings = embed_items(context, items)
+        params = round_.params | {"stage": f"predict (round {round_.id})",
+                                  "from_round": round_.id, "items": [i.id for i in items]}
+        round_id = project.rounds.start_round(METHOD, params)
+        try:
+            for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
+                context.check_cancel()
+                label, confidence, _maps = segment_item(backbone, model, images[index],
+                                                        embedding, None, classes, settings)
+                project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
+                                            checkpoint_id=round_.checkpoint_id, params=params,
+                                            confidence=confidence)
+                context.report("pseudo-labels", index + 1, len(items), item.name)
+            project.rounds.finish_round(round_id, "done", checkpoint_id=round_.checkpoint_id,
+                                        metrics={"stage": "predict", "from_round": round_.id})
+        except BaseException as error:
+            project.rounds.abandon_round(round_id, error)
+            raise
+    finally:
+        backbone.reset_trained()
+        backbone.set_trainable_scope("decoder")
+    return PredictReport(len(items), round_.id, round_id, time.perf_counter() - start)
+
+
+def _round_models(project: Project, round_: Round) -> dict:
+    if round_.checkpoint_id is None:
+        raise ProjectError(f"round {round_.id} has no saved models (it stopped or failed before "
+                           "saving them); choose a finished round with --round")
+    path = project.rounds.checkpoint(round_.checkpoint_id).path
+    if not Path(path).is_file():
+        raise ProjectError(f"{path}: the models of round {round_.id} are missing from the "
+                           "project folder")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _check_backbone(segmenter: dict, backbone: SamBackbone, round_: Round) -> None:
+    if (segmenter["model_id"], segmenter["weights_sha256"]) != (backbone.model_id,
+                                                                backbone.weights_sha256):
+        raise ProjectError(
+            f"round {round_.id} trained SAM {segmenter['model_id']} (weights "
+            f"{segmenter['weights_sha256'][:12]}), not the {backbone.model_id} loaded now "
+            f"(weights {backbone.weights_sha256[:12]}); load that model with --model/--checkpoint")

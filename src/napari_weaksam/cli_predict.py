@@ -1,0 +1,101 @@
+"""``weaksam predict``: a finished round's models segment new images (no tags, no training).
+
+The images are imported into the project (slides as tiles, as ``add`` does) and their proposals
+are a new round that names the round whose models made them, so they can be reviewed, exported
+and evaluated like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from .project import Project, ProjectError
+from .project.rounds import Round
+
+
+def add_predict_command(sub: argparse._SubParsersAction,
+                        model_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    from .cli_options import add_settings_flags
+    from .settings_fields import options_by_flag
+    from .slides.settings import TilingSettings
+
+    predict = sub.add_parser(
+        "predict", help="segment new images with a finished round's models (no tags needed)")
+    predict.add_argument("project", type=Path)
+    predict.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
+    predict.add_argument("--round", type=int, dest="round_id",
+                         help="the round whose models segment (default: the latest finished "
+                         "round of a method that can)")
+    predict.add_argument("--copy", action="store_true",
+                         help="copy the files into the project folder (portable project)")
+    model_options(predict)
+    predict.set_defaults(run=cmd_predict, tiling_flags=add_settings_flags(
+        predict, [("tiling", options_by_flag(TilingSettings))]))
+
+
+def choose_round(project: Project, round_id: int | None) -> Round:
+    """The round asked for, or the latest finished one of a method that can predict."""
+    from .methods.registry import get_method, method_names
+
+    rounds = project.rounds.rounds()
+    if round_id is not None:
+        found = next((r for r in rounds if r.id == round_id), None)
+        if found is None:
+            raise ProjectError(f"{project.root}: there is no round {round_id} "
+                               "(`weaksam status` lists them)")
+        if found.status != "done":
+            raise ProjectError(f"round {round_id} is {found.status}, not finished; its models "
+                               "are not complete")
+        return found
+    able = [r for r in rounds if r.status == "done" and r.method in method_names()
+            and get_method(r.method).predictor is not None]
+    if not able:
+        raise ProjectError(f"{project.root}: no finished round of a method that segments new "
+                           "images (SAM-Mix); run one first")
+    return able[-1]
+
+
+def new_items(project: Project, inputs: list[Path], copy: bool, tiling) -> list:
+    """Import ``inputs`` and return the items of every file they name (new or already in)."""
+    from .project.importer import import_images
+
+    report = import_images(project, inputs, copy=copy, tiling=tiling)
+    for path, why in report.skipped:
+        print(f"  skipped {path}: {why}")
+    paths = set(report.added) | set(report.already_present)
+    sources = [s for s in project.catalog.sources() if s.path in paths]
+    items = [item for s in sources for item in project.catalog.items(s.id)]
+    if not items:
+        where = ", ".join(str(p) for p in inputs)
+        raise ProjectError(f"{where}: no image to segment was found or could be read")
+    return items
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .cli import _backbone_from
+    from .cli_options import given_flags
+    from .methods.context import RunContext
+    from .methods.registry import get_method
+    from .settings_fields import settings_from_flags
+    from .slides.settings import TilingSettings
+    from .terminal_progress import StageBars
+
+    given = given_flags(args, args.tiling_flags)
+    tiling = settings_from_flags(TilingSettings, given, "tiling") if given else None
+    with Project.open(args.project) as project:
+        round_ = choose_round(project, args.round_id)
+        method = get_method(round_.method)
+        if method.predictor is None:
+            raise ProjectError(f"round {round_.id} is {method.title}'s, which cannot segment new "
+                               "images from a round yet; tag them and run it")
+        items = new_items(project, args.inputs, args.copy, tiling)
+        backbone = _backbone_from(args)
+        bars = StageBars()
+        try:
+            report = method.predict(RunContext(project, backbone, bars), round_, items)
+        finally:
+            bars.close()
+    print(report.summary())
+    return 0
