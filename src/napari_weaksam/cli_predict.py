@@ -31,6 +31,11 @@ def add_predict_command(sub: argparse._SubParsersAction,
     predict.add_argument("--copy", action="store_true",
                          help="copy the files into the project folder (portable project)")
     model_options(predict)
+    predict.add_argument("--dask", nargs="?", const="local", metavar="SCHEDULER",
+                         help="segment on Dask distributed workers: the scheduler's address, or "
+                         "none for a local cluster of --workers processes")
+    predict.add_argument("--workers", type=int, default=2,
+                         help="processes of the local cluster (default 2; with --dask alone)")
     predict.set_defaults(run=cmd_predict, tiling_flags=add_settings_flags(
         predict, [("tiling", options_by_flag(TilingSettings))]))
 
@@ -77,6 +82,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .cli import _backbone_from
     from .cli_options import given_flags
     from .methods.context import RunContext
+    from .methods.prediction import predict
     from .methods.registry import get_method
     from .settings_fields import settings_from_flags
     from .slides.settings import TilingSettings
@@ -91,11 +97,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
             raise ProjectError(f"round {round_.id} is {method.title}'s, which cannot segment new "
                                "images from a round yet; tag them and run it")
         items = new_items(project, args.inputs, args.copy, tiling)
+        if args.dask is not None:
+            return _predict_on_cluster(args, project, round_, items)
         backbone = _backbone_from(args)
         bars = StageBars()
         try:
-            report = method.predict(RunContext(project, backbone, bars), round_, items)
+            report = predict(RunContext(project, backbone, bars), round_, items)
         finally:
             bars.close()
     print(report.summary())
+    return 0
+
+
+def _predict_on_cluster(args: argparse.Namespace, project: Project, round_: Round,
+                        items: list) -> int:
+    import time
+
+    from .cohort import ModelSpec, predict_on_cluster
+
+    if args.compile or args.device not in ("auto", "cpu"):
+        raise ValueError("--dask workers segment on their CPU without --compile; leave out "
+                         "--device and --compile")
+    spec = ModelSpec(args.model, str(args.checkpoint) if args.checkpoint else None,
+                     args.weights_dir, args.precision)
+    address = None if args.dask == "local" else args.dask
+    start = time.perf_counter()
+    round_id = predict_on_cluster(project, spec, round_, items, address=address,
+                                  workers=args.workers)
+    where = f"the cluster at {address}" if address else f"{args.workers} local workers"
+    print(f"{len(items)} new items segmented with the models of round {round_.id} on {where} "
+          f"in {time.perf_counter() - start:.1f} s (round {round_id})")
     return 0

@@ -1,11 +1,13 @@
-"""Per-item work of a cohort spread over Dask distributed workers (encoding, today).
+"""Per-item work of a cohort spread over Dask distributed workers: encoding, and segmenting new
+items with a finished round's models.
 
 Each task is a batch of item ids. A worker opens the project read-only (the writing process
 keeps its lock), loads the backbone once per worker process, and writes every result to the
 project's embedding cache, which is content-addressed and written atomically (staged, renamed):
 a task that runs twice writes the same entries, and a worker killed mid-task loses only the
 entries it had not renamed into place, since Dask runs its unfinished tasks on another worker.
-Nothing here writes the catalog. Training stays in one process.
+Workers never write the catalog: a prediction's label images come back to this process, which
+stores them as the new round's proposals (one writer). Training stays in one process.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 #: Items per task: small enough that a lost worker costs little, big enough to batch the encoder.
 ITEMS_PER_TASK = 8
@@ -109,3 +113,47 @@ def embed_on_cluster(root: Path, spec: ModelSpec, item_ids: list[int], *,
         if progress:
             progress(done, len(futures))
     return computed
+
+
+def predict_task(root: str, spec: ModelSpec, round_id: int,
+                 item_ids: list[int]) -> list[tuple[int, np.ndarray, float]]:
+    """Segment ``item_ids`` with round ``round_id``'s models (runs on a worker): ``(item id,
+    label image, confidence)`` each, for the one writer to store."""
+    from .methods.registry import get_method
+    from .project import Project
+
+    backbone = _backbone(spec)
+    with Project.open(root, read_only=True) as project:
+        round_ = next(r for r in project.rounds.rounds() if r.id == round_id)
+        predictor = get_method(round_.method).make_predictor(project, backbone, round_)
+        items = [project.catalog.item(i) for i in item_ids]
+        with predictor.adapted():
+            return [(item.id, label, confidence) for item, label, confidence
+                    in predictor.segment(project, items, sweep=False)]
+
+
+def predict_on_cluster(project, spec: ModelSpec, round_, items: list, *,
+                       address: str | None = None, workers: int = 2,
+                       progress: Callable[[int, int], None] | None = None, client=None) -> int:
+    """Segment ``items`` with ``round_``'s models on a Dask cluster; this process stores every
+    result as the new round's proposals (see :func:`.methods.prediction.record_round`) and
+    returns its id."""
+    if client is None:
+        with dask_client(address, workers) as own:
+            return predict_on_cluster(project, spec, round_, items, progress=progress,
+                                      client=own)
+    from distributed import as_completed
+
+    from .methods.prediction import record_round
+
+    ids = [item.id for item in items]
+    batches = [ids[i:i + ITEMS_PER_TASK] for i in range(0, len(ids), ITEMS_PER_TASK)]
+    futures = [client.submit(predict_task, str(project.root), spec, round_.id, batch,
+                             pure=False) for batch in batches]
+
+    def results():
+        for done, future in enumerate(as_completed(futures), start=1):
+            yield from future.result()
+            if progress:
+                progress(done, len(futures))
+    return record_round(project, round_, items, results())

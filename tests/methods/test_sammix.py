@@ -178,3 +178,32 @@ def test_predict_refuses_what_it_cannot_use(finished, tmp_path, copy_project, ca
     assert f"round {other} trained SAM sam_vit_b" in capsys.readouterr().err
     assert main(["predict", str(project_root), image, "--round", str(unfinished)]) != 0
     assert f"round {unfinished} is failed, not finished" in capsys.readouterr().err
+
+
+def test_predict_on_a_local_cluster_gives_the_same_proposals(finished, tmp_path, copy_project):
+    import shutil
+
+    from napari_weaksam.cli import main
+
+    root, report, truth, corrected, _pretrained = finished
+    new = tmp_path / "new"
+    new.mkdir()
+    with Project.open(root, read_only=True) as project:
+        names = [project.catalog.item(i).name for i in truth if i not in corrected][:3]
+    for name in names:
+        shutil.copy(sample_dir() / "images" / f"{name}.png", new / f"unseen {name}.png")
+    masks = {}
+    for how in ("one", "cluster"):
+        project_root = copy_project(root, tmp_path / how)
+        extra = ["--dask", "--workers", "2"] if how == "cluster" else []
+        assert main(["predict", str(project_root), str(new), *extra]) == 0
+        with Project.open(project_root, read_only=True) as project:
+            latest = project.rounds.rounds()[-1]
+            assert latest.params["from_round"] == report.round_id
+            masks[how] = {i.name: project.labels.proposal_mask(
+                project.labels.latest_proposal(i.id)) for i in project.catalog.items()
+                if i.name.startswith("unseen ")}
+    assert masks["one"].keys() == masks["cluster"].keys() and len(masks["one"]) == 3
+    for name, mask in masks["one"].items():   # one thread per worker: float noise at most
+        other = masks["cluster"][name]
+        assert (mask != other).mean() < 0.001, name

@@ -39,5 +39,5 @@ SAMMIX = register(Method(
     plan_text=training_plan.sammix_plan,
     dock_options=("epochs", "seg-epochs", "scope"),
     learns_from_reviews=True,
-    predictor="napari_weaksam.methods.sammix:predict_sammix",
+    predictor="napari_weaksam.methods.sammix:SamMixPredictor",
 ))

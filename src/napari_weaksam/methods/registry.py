@@ -53,9 +53,9 @@ class Method:
     plan_text: Callable[[Any, ProjectSize | None], str] = _no_plan  # the dock's "what Start does"
     dock_options: tuple[str, ...] = ()   # option keys the Train dock shows (the rest: the CLI)
     learns_from_reviews: bool = False    # people's accepted/corrected masks train it
-    # function(context, round, items) -> report: a finished round's models segment new items
-    # (no tags, no training), or its "package.module:function" path; None: not offered
-    predictor: str | Callable[[RunContext, Any, list], Any] | None = None
+    # factory(project, backbone, round) -> a predictor whose models segment new items (no
+    # tags, no training; see .prediction), or its "package.module:name" path; None: not offered
+    predictor: str | Callable[[Any, Any, Any], Any] | None = None
 
     def settings(self, values: Mapping[str, Any] | None = None) -> Any:
         """Its settings with ``values`` (option key → value) over the defaults; a value out of
@@ -81,16 +81,16 @@ class Method:
         return runner(context, settings if settings is not None else self.settings())
 
 
-    def predict(self, context: RunContext, round_: Any, items: list) -> Any:
-        """Segment ``items`` with the models of ``round_`` (one of this method's rounds)."""
-        predictor = self.predictor
-        if predictor is None:
+    def make_predictor(self, project: Any, backbone: Any, round_: Any) -> Any:
+        """The predictor of ``round_`` (one of this method's finished rounds)."""
+        factory = self.predictor
+        if factory is None:
             raise ValueError(f"{self.title} cannot segment new images from a round yet; "
                              "tag them and run it")
-        if isinstance(predictor, str):
-            module, function = predictor.split(":")
-            predictor = getattr(import_module(module), function)
-        return predictor(context, round_, items)
+        if isinstance(factory, str):
+            module, name = factory.split(":")
+            factory = getattr(import_module(module), name)
+        return factory(project, backbone, round_)
 
 
 _METHODS: dict[str, Method] = {}

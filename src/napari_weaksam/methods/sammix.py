@@ -25,9 +25,10 @@ afterwards starts from the same model.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -371,59 +372,50 @@ def _save_checkpoint(context: RunContext, model: TagClassifier, settings: SamMix
 
 
 # -- new images --------------------------------------------------------------------------------
-@dataclass
-class PredictReport:
-    """What :func:`predict_sammix` did."""
+class SamMixPredictor:
+    """The classifier and SAM that SAM-Mix trained in one round, ready to segment items that
+    were never tagged (:mod:`.prediction` writes their proposals)."""
 
-    items: int
-    from_round: int
-    round_id: int
-    seconds: float
+    def __init__(self, project: Project, backbone: SamBackbone, round_: Round) -> None:
+        saved = _round_models(project, round_)
+        _check_backbone(saved["segmenter"], backbone, round_)
+        self.model, classifier_settings = from_checkpoint(saved["classifier"],
+                                                          device=backbone.device)
+        self.input_size = classifier_settings.input_size
+        self.classes = project.catalog.classes()
+        if self.model.config()["num_classes"] != len(self.classes):
+            raise ProjectError(f"round {round_.id} was trained on "
+                               f"{self.model.config()['num_classes']} classes and the project "
+                               f"has {len(self.classes)} now; train again")
+        self.settings = settings_from_params(SamMixSettings, round_.params)
+        self.backbone, self._state = backbone, saved["segmenter"]["state"]
 
-    def summary(self) -> str:
-        return (f"{self.items} new items segmented with the models of round {self.from_round} "
-                f"in {self.seconds:.1f} s (round {self.round_id})")
-
-
-def predict_sammix(context: RunContext, round_: Round, items: list[Item]) -> PredictReport:
-    """Segment ``items`` (no tags needed, no training) with the classifier and SAM that SAM-Mix
-    trained in ``round_``; their proposals are a new round that names ``round_``."""
-    project, backbone = context.project, context.backbone
-    start = time.perf_counter()
-    saved = _round_models(project, round_)
-    _check_backbone(saved["segmenter"], backbone, round_)
-    model, classifier_settings = from_checkpoint(saved["classifier"], device=backbone.device)
-    classes = project.catalog.classes()
-    if model.config()["num_classes"] != len(classes):
-        raise ProjectError(f"round {round_.id} was trained on {model.config()['num_classes']} "
-                           f"classes and the project has {len(classes)} now; train again")
-    settings = settings_from_params(SamMixSettings, round_.params)
-    try:
-        backbone.set_trainable_scope(settings.scope, _lora(settings))
-        backbone.load_trained_state(saved["segmenter"]["state"])
-        images = _classifier_inputs(context, items, classifier_settings.input_size)
-        embeddings = embed_items(context, items)
-        params = round_.params | {"stage": f"predict (round {round_.id})",
-                                  "from_round": round_.id, "items": [i.id for i in items]}
-        round_id = project.rounds.start_round(METHOD, params)
+    @contextlib.contextmanager
+    def adapted(self) -> Iterator[None]:
+        """The backbone with what SAM trained in the round (pretrained again afterwards)."""
         try:
-            for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
-                context.check_cancel()
-                label, confidence, _maps = segment_item(backbone, model, images[index],
-                                                        embedding, None, classes, settings)
-                project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
-                                            checkpoint_id=round_.checkpoint_id, params=params,
-                                            confidence=confidence)
-                context.report("pseudo-labels", index + 1, len(items), item.name)
-            project.rounds.finish_round(round_id, "done", checkpoint_id=round_.checkpoint_id,
-                                        metrics={"stage": "predict", "from_round": round_.id})
-        except BaseException as error:
-            project.rounds.abandon_round(round_id, error)
-            raise
-    finally:
-        backbone.reset_trained()
-        backbone.set_trainable_scope("decoder")
-    return PredictReport(len(items), round_.id, round_id, time.perf_counter() - start)
+            self.backbone.set_trainable_scope(self.settings.scope, _lora(self.settings))
+            self.backbone.load_trained_state(self._state)
+            yield
+        finally:
+            self.backbone.reset_trained()
+            self.backbone.set_trainable_scope("decoder")
+
+    def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
+                ) -> Iterator[tuple[Item, np.ndarray, float]]:
+        """``(item, label image, confidence)`` per item, inside :meth:`adapted`; ``sweep``
+        as in :meth:`EmbeddingCache.fill` (off on a worker that shares the cache)."""
+        cache = project.embedding_cache(self.backbone)
+        for _ in cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
+                            sweep=sweep):
+            pass
+        for item in items:
+            pixels = project.item_image(item)
+            image = tag_inputs([pixels], self.input_size)[0]
+            label, confidence, _maps = segment_item(self.backbone, self.model, image,
+                                                    cache.embed(pixels), None, self.classes,
+                                                    self.settings)
+            yield item, label, confidence
 
 
 def _round_models(project: Project, round_: Round) -> dict:

@@ -1,0 +1,73 @@
+"""New images segmented by a finished round's models: no tags, no training.
+
+A method that can predict registers a factory ``(project, backbone, round) -> predictor``; a
+predictor has ``adapted()`` (a context in which the backbone carries what the round trained) and
+``segment(project, items)`` (``(item, label image, confidence)`` per item). This module writes
+the proposals as one new round that names the round whose models made them; :mod:`..cohort`
+runs the same predictor on Dask workers and writes here too, in this one process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..project import Item, Project
+from ..project.rounds import Round
+from .context import RunContext
+
+
+@dataclass
+class PredictReport:
+    """What a prediction did."""
+
+    items: int
+    from_round: int
+    round_id: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.items} new items segmented with the models of round {self.from_round} "
+                f"in {self.seconds:.1f} s (round {self.round_id})")
+
+
+def predict(context: RunContext, round_: Round, items: list[Item]) -> PredictReport:
+    """Segment ``items`` in this process with ``round_``'s models."""
+    from .registry import get_method
+
+    start = time.perf_counter()
+    predictor = get_method(round_.method).make_predictor(context.project, context.backbone,
+                                                         round_)
+
+    def results():
+        with predictor.adapted():
+            for done, (item, label, confidence) in enumerate(
+                    predictor.segment(context.project, items), start=1):
+                context.check_cancel()
+                context.report("pseudo-labels", done, len(items), item.name)
+                yield item.id, label, confidence
+    round_id = record_round(context.project, round_, items, results())
+    return PredictReport(len(items), round_.id, round_id, time.perf_counter() - start)
+
+
+def record_round(project: Project, round_: Round, items: list[Item],
+                 results: Iterable[tuple[int, np.ndarray, float]]) -> int:
+    """A new round holding ``results`` (item id, label image, confidence) as proposals; a
+    failure or Stop leaves it abandoned, with what was stored kept as history."""
+    params = round_.params | {"stage": f"predict (round {round_.id})", "from_round": round_.id,
+                              "items": [i.id for i in items]}
+    round_id = project.rounds.start_round(round_.method, params)
+    try:
+        for item_id, label, confidence in results:
+            project.labels.add_proposal(item_id, label, method=round_.method, round_id=round_id,
+                                        checkpoint_id=round_.checkpoint_id, params=params,
+                                        confidence=confidence)
+        project.rounds.finish_round(round_id, "done", checkpoint_id=round_.checkpoint_id,
+                                    metrics={"stage": "predict", "from_round": round_.id})
+    except BaseException as error:
+        project.rounds.abandon_round(round_id, error)
+        raise
+    return round_id
