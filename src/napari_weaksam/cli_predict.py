@@ -40,49 +40,11 @@ def add_predict_command(sub: argparse._SubParsersAction,
         predict, [("tiling", options_by_flag(TilingSettings))]))
 
 
-def choose_round(project: Project, round_id: int | None) -> Round:
-    """The round asked for, or the latest finished one of a method that can predict."""
-    from .methods.registry import get_method, method_names
-
-    rounds = project.rounds.rounds()
-    if round_id is not None:
-        found = next((r for r in rounds if r.id == round_id), None)
-        if found is None:
-            raise ProjectError(f"{project.root}: there is no round {round_id} "
-                               "(`weaksam status` lists them)")
-        if found.status != "done":
-            raise ProjectError(f"round {round_id} is {found.status}, not finished; its models "
-                               "are not complete")
-        return found
-    able = [r for r in rounds if r.status == "done" and r.method in method_names()
-            and get_method(r.method).predictor is not None]
-    if not able:
-        raise ProjectError(f"{project.root}: no finished round of a method that segments new "
-                           "images (SAM-Mix); run one first")
-    return able[-1]
-
-
-def new_items(project: Project, inputs: list[Path], copy: bool, tiling) -> list:
-    """Import ``inputs`` and return the items of every file they name (new or already in)."""
-    from .project.importer import import_images
-
-    report = import_images(project, inputs, copy=copy, tiling=tiling)
-    for path, why in report.skipped:
-        print(f"  skipped {path}: {why}")
-    paths = set(report.added) | set(report.already_present)
-    sources = [s for s in project.catalog.sources() if s.path in paths]
-    items = [item for s in sources for item in project.catalog.items(s.id)]
-    if not items:
-        where = ", ".join(str(p) for p in inputs)
-        raise ProjectError(f"{where}: no image to segment was found or could be read")
-    return items
-
-
 def cmd_predict(args: argparse.Namespace) -> int:
     from .cli import _backbone_from
     from .cli_options import given_flags
     from .methods.context import RunContext
-    from .methods.prediction import predict
+    from .methods.prediction import choose_round, import_for_prediction, predict
     from .methods.registry import get_method
     from .settings_fields import settings_from_flags
     from .slides.settings import TilingSettings
@@ -96,7 +58,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if method.predictor is None:
             raise ProjectError(f"round {round_.id} is {method.title}'s, which cannot segment new "
                                "images from a round yet; tag them and run it")
-        items = new_items(project, args.inputs, args.copy, tiling)
+        items, report = import_for_prediction(project, args.inputs, copy=args.copy,
+                                              tiling=tiling)
+        for path, why in report.skipped:
+            print(f"  skipped {path}: {why}")
         if args.dask is not None:
             return _predict_on_cluster(args, project, round_, items)
         backbone = _backbone_from(args)

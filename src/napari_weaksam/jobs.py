@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -181,3 +182,27 @@ def method_background_job(project, choice: MethodChoice) -> BackgroundJob:
     of range raises ``ValueError`` (see :func:`method_job`)."""
     return BackgroundJob(method_job(project, choice), choice.method,
                          planned_stages(choice.settings()))
+
+
+def predict_background_job(project, choice: MethodChoice, round_id: int | None,
+                           paths: Sequence[Path]) -> BackgroundJob:
+    """A job (not started yet) that imports ``paths`` and segments them with the models of
+    round ``round_id`` (None: the latest finished round that can), no tags, no training; the
+    round is chosen here, in the caller's thread, so a bad choice is refused at once."""
+    from .methods.prediction import choose_round
+
+    round_ = choose_round(project, round_id)
+
+    def run(progress: ProgressCallback, cancel: threading.Event):
+        from .backbones.device import pick_device
+        from .backbones.loaders import load_backbone
+        from .methods.context import RunContext
+        from .methods.prediction import import_for_prediction, predict
+
+        items, _report = import_for_prediction(project, list(paths))
+        progress(Progress(LOADING, 0, 1))
+        backbone = load_backbone(choice.model, device=pick_device(choice.device))
+        progress(Progress(LOADING, 1, 1))
+        return predict(RunContext(project, backbone, progress, cancel), round_, items)
+
+    return BackgroundJob(run, "predict")

@@ -207,3 +207,36 @@ def test_predict_on_a_local_cluster_gives_the_same_proposals(finished, tmp_path,
     for name, mask in masks["one"].items():   # one thread per worker: float noise at most
         other = masks["cluster"][name]
         assert (mask != other).mean() < 0.001, name
+
+
+@pytest.mark.gui
+def test_apply_to_new_images_in_the_train_tab(finished, tmp_path, copy_project,
+                                              make_napari_viewer, qtbot):
+    import shutil
+
+    from napari_weaksam.widgets.tagging import TaggingWidget
+    from napari_weaksam.widgets.training import TrainingWidget
+
+    root, report, *_ = finished
+    project_root = copy_project(root, tmp_path / "copy")
+    new = tmp_path / "new"
+    new.mkdir()
+    shutil.copy(sample_dir() / "images" / "normal_GT2000000-1-400-001.png", new / "fresh.png")
+    viewer = make_napari_viewer()
+    tagging, training = TaggingWidget(viewer), TrainingWidget(viewer)
+    qtbot.addWidget(tagging)
+    qtbot.addWidget(training)
+    tagging.open_project(project_root)
+    try:
+        before = tagging.nav.total
+        training.apply_to_new_images([new])
+        assert training.job is not None and not training.apply_button.isEnabled()
+        qtbot.waitUntil(lambda: training.job is None, timeout=300_000)
+        assert "Done" in training.status.text(), training.status.text()
+        assert tagging.nav.total == before + 1             # the Tag tab lists the new image
+        rounds = training.project.rounds.rounds()
+        assert rounds[-1].params["from_round"] == report.round_id
+        fresh = next(i for i in training.project.catalog.items() if i.name == "fresh")
+        assert training.project.labels.latest_proposal(fresh.id).round_id == rounds[-1].id
+    finally:
+        tagging.close_project()

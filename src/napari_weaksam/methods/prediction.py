@@ -12,10 +12,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ..project import Item, Project
+from ..project import Item, Project, ProjectError
+from ..project.importer import ImportReport, import_images
 from ..project.rounds import Round
 from .context import RunContext
 
@@ -71,3 +73,39 @@ def record_round(project: Project, round_: Round, items: list[Item],
         project.rounds.abandon_round(round_id, error)
         raise
     return round_id
+
+
+def choose_round(project: Project, round_id: int | None) -> Round:
+    """The round asked for, or the latest finished one of a method that can predict."""
+    from .registry import get_method, method_names
+
+    rounds = project.rounds.rounds()
+    if round_id is not None:
+        found = next((r for r in rounds if r.id == round_id), None)
+        if found is None:
+            raise ProjectError(f"{project.root}: there is no round {round_id} "
+                               "(`weaksam status` lists them)")
+        if found.status != "done":
+            raise ProjectError(f"round {round_id} is {found.status}, not finished; its models "
+                               "are not complete")
+        return found
+    able = [r for r in rounds if r.status == "done" and r.method in method_names()
+            and get_method(r.method).predictor is not None]
+    if not able:
+        raise ProjectError(f"{project.root}: no finished round of a method that segments new "
+                           "images (SAM-Mix); run one first")
+    return able[-1]
+
+
+def import_for_prediction(project: Project, inputs: list[Path], *, copy: bool = False,
+                          tiling=None) -> tuple[list[Item], ImportReport]:
+    """Import ``inputs``; the items of every file they name (new or already in the project),
+    and the import's report. A ProjectError when none could be read."""
+    report = import_images(project, inputs, copy=copy, tiling=tiling)
+    paths = set(report.added) | set(report.already_present)
+    sources = [s for s in project.catalog.sources() if s.path in paths]
+    items = [item for s in sources for item in project.catalog.items(s.id)]
+    if not items:
+        where = ", ".join(str(p) for p in inputs)
+        raise ProjectError(f"{where}: no image to segment was found or could be read")
+    return items, report

@@ -74,6 +74,7 @@ class TaggingWidget(SessionDock, QWidget):
         self._join_session(napari_viewer, project)
         follow(self, self.session.busy_changed, self._refresh_project_buttons)
         follow(self, self.session.item_shown, self._on_item_shown)
+        follow(self, self.session.labels_changed, self._on_labels_changed)
         self._refresh()
 
     # -- building ------------------------------------------------------------------------------
@@ -413,6 +414,12 @@ class TaggingWidget(SessionDock, QWidget):
         if self.session.editor is not None:
             show_info("A mask is being edited in Review: save (E) or cancel (Esc) it first.")
         return self.session.editor is not None
+
+    def _on_labels_changed(self) -> None:
+        """A job finished: it may have imported items (new images segmented by a round)."""
+        if self.project is not None and self.project.catalog.count_items() != self.nav.total:
+            self.nav.load(self.project)
+            self._refresh()
 
     def _on_item_shown(self, item: Item, origin: object) -> None:
         """Another dock moved the canvas to ``item``: tags now apply to it."""

@@ -39,7 +39,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..backbones.weights import available_weights
-from ..jobs import BackgroundJob, MethodChoice, method_background_job
+from ..jobs import BackgroundJob, MethodChoice, method_background_job, predict_background_job
 from ..methods.registry import all_methods, get_method
 from ..project import ProjectError
 from ..project.restore import restore_round
@@ -203,6 +203,12 @@ class TrainingWidget(QWidget):
             "Its proposals become the current ones again (nothing is deleted; reviews stay)",
             self.restore_selected)
         layout.addWidget(self.restore_button)
+        self.apply_button = make_button(
+            "Apply to new images…",
+            "The selected round's models (or the latest that can) segment a folder of new "
+            "images: no tags, no training; they join the project with proposals to review",
+            self._ask_apply)
+        layout.addWidget(self.apply_button)
         row = QHBoxLayout()
         self.truth_label = QLabel("Ground truth: none")
         self.truth_label.setStyleSheet("color: gray;")
@@ -368,6 +374,28 @@ class TrainingWidget(QWidget):
         self.say(f"Proposals of round #{round_id} are current again (round #{new}).")
         self.session.labels_changed.emit()
 
+    def _ask_apply(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder of new images to segment")
+        if folder:
+            self.apply_to_new_images([Path(folder)])
+
+    def apply_to_new_images(self, paths: list[Path]) -> None:
+        """Segment ``paths`` with a finished round's models in the background (see
+        :func:`~napari_weaksam.jobs.predict_background_job`)."""
+        if self.job is not None:
+            return
+        refusal = self._write_refusal()
+        if refusal is not None:
+            self.say(refusal)
+            return
+        try:
+            job = predict_background_job(self.project, self.choice(), self._selected_round(),
+                                         paths)
+        except (ProjectError, ValueError) as error:
+            self.say(str(error))
+            return
+        self.follow_job(job)
+
     def _selected_round(self) -> int | None:
         selected = self.rounds_list.selectedItems()
         return selected[0].data(Qt.ItemDataRole.UserRole) if selected else None
@@ -388,6 +416,7 @@ class TrainingWidget(QWidget):
         running = self.job is not None and self.job.state.running
         refusal = self._write_refusal()
         allow(self.start_button, refusal)
+        allow(self.apply_button, refusal)
         allow(self.restore_button, refusal or (None if self._selected_round() is not None
                                                else SELECT_ROUND))
         self.stop_button.setEnabled(running)
@@ -429,6 +458,8 @@ class TrainingWidget(QWidget):
 
 def _job_name(method: str) -> str:
     """"An EP-SAM run" (what the session says keeps the project busy)."""
+    if method == "predict":
+        return "Segmenting new images"
     try:
         title = get_method(method).title
     except ValueError:
