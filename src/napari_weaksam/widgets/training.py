@@ -199,16 +199,18 @@ class TrainingWidget(QWidget):
         self.rounds_list.itemSelectionChanged.connect(self._refresh)
         layout.addWidget(self.rounds_list)
         self.restore_button = make_button(
-            "Go back to the selected round",
-            "Its proposals become the current ones again (nothing is deleted; reviews stay)",
-            self.restore_selected)
-        layout.addWidget(self.restore_button)
+            "Go back to round",
+            "The selected round's proposals become the current ones again (nothing is deleted; "
+            "reviews stay)", self.restore_selected)
         self.apply_button = make_button(
             "Apply to new images…",
             "The selected round's models (or the latest that can) segment a folder of new "
             "images: no tags, no training; they join the project with proposals to review",
             self._ask_apply)
-        layout.addWidget(self.apply_button)
+        row = QHBoxLayout()
+        row.addWidget(self.restore_button)
+        row.addWidget(self.apply_button)
+        layout.addLayout(row)
         row = QHBoxLayout()
         self.truth_label = QLabel("Ground truth: none")
         self.truth_label.setStyleSheet("color: gray;")
