@@ -12,6 +12,7 @@ EPSAM = register(Method(
     summary="CAM point prompts; the decoder retrains on pseudo-labels and your corrections.",
     settings_type=EpSamSettings,
     runner="napari_weaksam.methods.epsam:run_epsam",
+    predictor="napari_weaksam.methods.epsam:EpSamPredictor",
     stages=training_plan.epsam_stages,
     plan_text=training_plan.epsam_plan,
     dock_options=("epochs", "rounds", "decoder-epochs"),

@@ -25,7 +25,7 @@ from ..cam.embedding_classifier import EmbeddingClassifier
 from ..cam.image_classifier import ImageCamClassifier
 from ..cam.rotation_cam import cam_to_shape, rotation_cam
 from ..method_settings import CAM_SOURCES  # noqa: E402 - re-exported
-from ..project import Item, Project
+from ..project import Item, Project, ProjectError
 from .context import RunContext
 
 
@@ -132,5 +132,27 @@ class EmbeddingCamSource:
         return classifier_checkpoint(self.models)
 
 
+def cam_source_from_checkpoint(saved: dict, settings, backbone: SamBackbone) -> CamSource:
+    """A trained CAM source back from its checkpoint (EP-SAM's settings give its options);
+    a ProjectError for a kind that does not store what rebuilds it."""
+    kind = saved.get("kind")
+    if kind == "enhanced-adl":
+        source = AdlCamSource(settings.classifier, backbone.device)
+        model = AdlClassifier(**saved["config"])
+        model.load_state_dict(saved["state"], strict=True)
+        source.model = model.to(backbone.device).eval()
+        return source
+    if kind == "weakmedsam-image":
+        source = EmbeddingCamSource(settings.embedding_classifier, backbone)
+        for member in saved["members"]:
+            model = ImageCamClassifier(**member["config"])
+            model.load_state_dict(member["state"], strict=True)
+            source.models.append(model.to(backbone.device).eval())
+        return source
+    raise ProjectError(f"a {kind!r} classifier does not store its configuration, so it cannot "
+                       "segment new images; run the method with the image branch (cam-input "
+                       "image)")
+
+
 __all__ = ["CAM_SOURCES", "AdlCamSource", "CamSource", "EmbeddingCamSource", "ItemCam",
-           "TagData"]
+           "TagData", "cam_source_from_checkpoint"]

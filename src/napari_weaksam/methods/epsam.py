@@ -19,8 +19,10 @@ ground-truth validation masks), and pseudo-labels are generated without augmenta
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,10 @@ import torch
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.rotation_cam import initial_mask
 from ..method_settings import EpSamSettings
-from ..project import ImageClass, Item, Project
+from ..project import ImageClass, Item, Project, ProjectError
+from ..project.rounds import Round
+from ..prompts.decode import decode_prompts
+from ..prompts.strategy import generation_prompts
 from ..retrain import (
     Candidate,
     EngineInputs,
@@ -38,7 +43,15 @@ from ..retrain import (
     StageResult,
     human_samples,
 )
-from .cam_sources import AdlCamSource, CamSource, EmbeddingCamSource, TagData
+from ..retrain.ids_filter import ids_score
+from ..settings_fields import settings_from_params
+from .cam_sources import (
+    AdlCamSource,
+    CamSource,
+    EmbeddingCamSource,
+    TagData,
+    cam_source_from_checkpoint,
+)
 from .context import RunContext
 from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
@@ -150,3 +163,78 @@ def _save_maps(project: Project, candidates: list[Candidate], classes: list[Imag
     for candidate in candidates:
         project.maps.add(candidate.item.id, "cam", candidate.activation, round_id=round_id,
                          class_id=classes[candidate.class_index].id)
+
+
+# -- new images --------------------------------------------------------------------------------
+class EpSamPredictor:
+    """The classifier and decoder of one EP-SAM round, ready to segment items that were never
+    tagged (:mod:`.prediction` writes their proposals): the classifier's CAM and presence gate,
+    the initial mask, the round's prompt strategy and its decoder, as in the round itself."""
+
+    def __init__(self, project: Project, backbone: SamBackbone, round_: Round) -> None:
+        self.settings = settings_from_params(EpSamSettings, round_.params)
+        classifier_id = round_.params.get("classifier_checkpoint")
+        if classifier_id is None or round_.checkpoint_id is None:
+            raise ProjectError(f"round {round_.id} has no saved models (it stopped or failed "
+                               "before saving them); choose a finished round with --round")
+        decoder = _load(project, round_.checkpoint_id, round_)
+        if (decoder["model_id"], decoder["weights_sha256"]) != (backbone.model_id,
+                                                                backbone.weights_sha256):
+            raise ProjectError(
+                f"round {round_.id} trained SAM {decoder['model_id']} (weights "
+                f"{decoder['weights_sha256'][:12]}), not the {backbone.model_id} loaded now "
+                f"(weights {backbone.weights_sha256[:12]}); load that model with "
+                "--model/--checkpoint")
+        self.source = cam_source_from_checkpoint(_load(project, classifier_id, round_),
+                                                 self.settings, backbone)
+        self.classes = project.catalog.classes()
+        self.backbone, self._decoder = backbone, decoder["state"]
+
+    @contextlib.contextmanager
+    def adapted(self) -> Iterator[None]:
+        """The backbone with the round's decoder (its own decoder again afterwards)."""
+        before = self.backbone.decoder_state()
+        try:
+            self.backbone.load_decoder_state(self._decoder)
+            yield
+        finally:
+            self.backbone.load_decoder_state(before)
+
+    def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
+                ) -> Iterator[tuple[Item, np.ndarray, float]]:
+        """``(item, label image, confidence)`` per item, inside :meth:`adapted`."""
+        cache = project.embedding_cache(self.backbone)
+        for _ in cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
+                            sweep=sweep):
+            pass
+        engine = self.settings.engine
+        rng = np.random.default_rng(engine.seed)
+        values = [c.label_value for c in self.classes]
+        for item in items:
+            image = project.item_image(item)
+            embedding = cache.embed(image)
+            cam = self.source.item_cam(image, embedding)
+            label = np.zeros(image.shape[:2], dtype=np.uint8 if max(values) < 256 else np.uint16)
+            best = np.full(label.shape, -1.0, dtype=np.float32)
+            present = np.flatnonzero(presence(None, cam.probabilities, self.settings.gate))
+            confidence = 1.0 - float(np.max(cam.probabilities)) if not len(present) else 1.0
+            for c in present.tolist():
+                activation = cam.cams[c].astype(np.float32)
+                initial = (_initial_mask(activation, self.settings) if cam.masks is None
+                           else cam.masks[c])
+                prompts = generation_prompts(engine.prompts, activation, initial,
+                                             engine.prompt_points, rng)
+                mask = decode_prompts(self.backbone, embedding, prompts, engine.min_prompt_iou)
+                take = mask & (activation > best)
+                label[take], best[take] = values[c], activation[take]
+                confidence = min(confidence,
+                                 float(cam.probabilities[c]) * ids_score(initial, mask))
+            yield item, label, confidence
+
+
+def _load(project: Project, checkpoint_id: int, round_: Round) -> dict:
+    path = project.rounds.checkpoint(checkpoint_id).path
+    if not Path(path).is_file():
+        raise ProjectError(f"{path}: the models of round {round_.id} are missing from the "
+                           "project folder")
+    return torch.load(path, map_location="cpu", weights_only=True)
