@@ -25,6 +25,7 @@ WEAKMEDSAM = register(Method(
     summary="CAM + SAM affinity + random walk, in one pass.",
     settings_type=WeakMedSamSettings,
     runner="napari_weaksam.methods.weakmedsam:run_weakmedsam",
+    predictor="napari_weaksam.methods.weakmedsam:WeakMedSamPredictor",
     stages=training_plan.weakmedsam_stages,
     plan_text=training_plan.weakmedsam_plan,
     dock_options=("epochs",),

@@ -144,14 +144,26 @@ def cam_source_from_checkpoint(saved: dict, settings, backbone: SamBackbone) -> 
         return source
     if kind == "weakmedsam-image":
         source = EmbeddingCamSource(settings.embedding_classifier, backbone)
-        for member in saved["members"]:
-            model = ImageCamClassifier(**member["config"])
-            model.load_state_dict(member["state"], strict=True)
-            source.models.append(model.to(backbone.device).eval())
+        source.models = ensemble_from_checkpoint(saved, backbone.device)
         return source
     raise ProjectError(f"a {kind!r} classifier does not store its configuration, so it cannot "
                        "segment new images; run the method with the image branch (cam-input "
                        "image)")
+
+
+def ensemble_from_checkpoint(saved: dict, device: torch.device) -> list[ImageCamClassifier]:
+    """WeakMedSAM's image-branch ensemble back from its checkpoint (eval mode, on ``device``);
+    a ProjectError for the head on embeddings, which does not store its configuration."""
+    if saved.get("kind") != "weakmedsam-image":
+        raise ProjectError(f"a {saved.get('kind')!r} classifier does not store its "
+                           "configuration, so it cannot segment new images; run WeakMedSAM "
+                           "with the image branch (cam-input image)")
+    models = []
+    for member in saved["members"]:
+        model = ImageCamClassifier(**member["config"])
+        model.load_state_dict(member["state"], strict=True)
+        models.append(model.to(device).eval())
+    return models
 
 
 __all__ = ["CAM_SOURCES", "AdlCamSource", "CamSource", "EmbeddingCamSource", "ItemCam",

@@ -93,7 +93,7 @@ def choose_round(project: Project, round_id: int | None) -> Round:
             and get_method(r.method).predictor is not None]
     if not able:
         raise ProjectError(f"{project.root}: no finished round of a method that segments new "
-                           "images (EP-SAM or SAM-Mix); run one first")
+                           "images; run a method first")
     return able[-1]
 
 

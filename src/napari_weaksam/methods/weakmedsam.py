@@ -24,11 +24,12 @@ Only image-level tags enter this pipeline; ground-truth masks are used by ``eval
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,7 @@ from ..cam.subclasses import subclass_targets
 from ..cam.training import ClassifierTraining, train_classifier
 from ..method_settings import WeakMedSamSettings
 from ..progress import Progress, ProgressCallback, check_cancel
-from ..project import Item, Project
+from ..project import Item, Project, ProjectError
 from ..refine import (
     affinity_degree,
     affinity_source_map,
@@ -57,6 +58,7 @@ from ..refine import (
     transition_matrix,
     walk_cam,
 )
+from ..settings_fields import settings_from_params
 from .context import RunContext
 from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
@@ -114,7 +116,8 @@ def run_weakmedsam(context: RunContext,
                                    context.progress, context.cancel)
     timings["training"] = time.perf_counter() - start
 
-    params = settings.to_dict() | {"presence": PRESENCE_RULE}
+    params = settings.to_dict() | {"presence": PRESENCE_RULE, "backbone": backbone.model_id,
+                                   "weights_sha256": backbone.weights_sha256}
     round_id = project.rounds.start_round(METHOD, params)
     try:
         checkpoint = _save_checkpoint(project, models, round_id)
@@ -372,3 +375,55 @@ def _save_checkpoint(project: Project, models: Ensemble, round_id: int) -> int:
         torch.save(classifier_checkpoint(models), path)
         return project.rounds.add_checkpoint(path, round_id=round_id,
                                              description="WeakMedSAM classifier").id
+
+
+# -- new images --------------------------------------------------------------------------------
+class WeakMedSamPredictor:
+    """The classifier ensemble of one WeakMedSAM round, ready to segment items that were never
+    tagged (:mod:`.prediction` writes their proposals): CAM, presence gate, random walk on the
+    SAM embedding's affinities and threshold, as in the round itself."""
+
+    def __init__(self, project: Project, backbone: SamBackbone, round_) -> None:
+        from .cam_sources import ensemble_from_checkpoint
+
+        self.settings = settings_from_params(WeakMedSamSettings, round_.params)
+        if round_.checkpoint_id is None:
+            raise ProjectError(f"round {round_.id} has no saved models (it stopped or failed "
+                               "before saving them); choose a finished round with --round")
+        trained_on = (round_.params.get("backbone"), round_.params.get("weights_sha256"))
+        if trained_on[0] is not None and trained_on != (backbone.model_id,
+                                                        backbone.weights_sha256):
+            raise ProjectError(
+                f"round {round_.id} used SAM {trained_on[0]} (weights {trained_on[1][:12]}), "
+                f"not the {backbone.model_id} loaded now (weights "
+                f"{backbone.weights_sha256[:12]}); load that model with --model/--checkpoint")
+        path = project.rounds.checkpoint(round_.checkpoint_id).path
+        if not Path(path).is_file():
+            raise ProjectError(f"{path}: the models of round {round_.id} are missing from the "
+                               "project folder")
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        self.models = ensemble_from_checkpoint(saved, backbone.device)
+        self.values = [c.label_value for c in project.catalog.classes()]
+        if self.models[0].parent.out_channels != len(self.values):
+            raise ProjectError(f"round {round_.id} was trained on "
+                               f"{self.models[0].parent.out_channels} classes and the project "
+                               f"has {len(self.values)} now; train again")
+        self.backbone = backbone
+
+    @contextlib.contextmanager
+    def adapted(self) -> Iterator[None]:
+        """WeakMedSAM trains no part of SAM: the backbone stays as it is."""
+        yield
+
+    def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
+                ) -> Iterator[tuple[Item, np.ndarray, float]]:
+        """``(item, label image, confidence)`` per item."""
+        cache = project.embedding_cache(self.backbone)
+        for _ in cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
+                            sweep=sweep):
+            pass
+        for item in items:
+            image = project.item_image(item)
+            result = label_item(self.backbone, self.models, image, cache.embed(image),
+                                self.values, self.settings)
+            yield item, result.label, result.confidence
