@@ -203,6 +203,8 @@ def test_reloads_on_labels_changed_and_lists_rounds(dock):
     project.rounds.finish_round(round_id, "done")
     dock.session.labels_changed.emit()
     assert len(dock.queue.entries) == 6 and dock.queue.current.item.id == current
+    assert dock.last_change.round_id == round_id and dock.last_change.new == 1
+    assert "proposed for the first time" in dock.status_label.text()
     assert dock.round_combo.itemText(1) == f"round {round_id} · manual · preliminary"
     dock.round_combo.setCurrentIndex(1)
     assert [e.item.name for e in dock.queue.entries] == ["brain1 z013"]

@@ -54,6 +54,7 @@ from ..project import LabelState, Project, ProjectError
 from ..review import ReviewEntry, ReviewQueue, latest_proposals, review_rounds, state_name
 from ..review.history import DecisionHistory, after_text
 from ..review.queue import proposal_change
+from ..review.round_change import RoundChange, round_change
 from .box_tool import BoxToolWidget
 from .export_box import ExportBox
 from .item_view import ItemView
@@ -102,6 +103,7 @@ class ReviewWidget(SessionDock, QWidget):
         self._has_proposals = False
         self._reload_pending = False
         self._shown_ids: set[int] = set()
+        self.last_change: RoundChange | None = None   # what the last new round changed
         self._build()
         self._bind_keys()
         napari_viewer.dims.events.current_step.connect(self._on_dims_step)
@@ -319,6 +321,9 @@ class ReviewWidget(SessionDock, QWidget):
             kept = sum(e.state is not LabelState.PROPOSED for e in self.queue.entries)
             text = (f"{len(arrived)} new proposals{where}; "
                     f"{kept} reviewed images keep your decisions.")
+            if rounds:
+                self.last_change = round_change(self.project, rounds[-1])
+                text += f" {self.last_change.describe().capitalize()}."
             self._say(text)
             show_info(text)
 
