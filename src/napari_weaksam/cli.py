@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .backbones.device import DEVICE_CHOICES
-from .cli_options import add_settings_flags, given_flags
+from .cli_options import add_dask_options, add_settings_flags, given_flags
 from .cli_predict import add_predict_command
 from .cli_slides import add_slide_commands
 from .failures import describe_failure
@@ -114,11 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     embed = sub.add_parser("embed", help="compute the SAM embeddings of every item (cached)")
     embed.add_argument("project", type=Path)
     _model_options(embed)
-    embed.add_argument("--dask", nargs="?", const="local", metavar="SCHEDULER",
-                       help="encode on Dask distributed workers: the scheduler's address, or "
-                       "none for a local cluster of --workers processes")
-    embed.add_argument("--workers", type=int, default=2,
-                       help="processes of the local cluster (default 2; with --dask alone)")
+    add_dask_options(embed, "encode")
     embed.set_defaults(run=cmd_embed, embed_flags=add_settings_flags(
         embed, [("embed", options_by_flag(EncodingSettings))]))
 
@@ -250,11 +246,7 @@ def _embed_on_cluster(args: argparse.Namespace, settings: EncodingSettings) -> i
     from .progress import Progress
     from .terminal_progress import StageBars
 
-    if args.compile or args.device not in ("auto", "cpu"):
-        raise ValueError("--dask workers encode on their CPU without --compile; leave out "
-                         "--device and --compile")
-    spec = ModelSpec(args.model, str(args.checkpoint) if args.checkpoint else None,
-                     args.weights_dir, args.precision)
+    spec = ModelSpec.from_args(args)
     with Project.open(args.project) as project:   # the writer's lock: workers only read
         ids = [item.id for item in project.catalog.items()]
         address = None if args.dask == "local" else args.dask

@@ -72,3 +72,13 @@ def _check_one_kind(flag: str, holders: list[tuple[str, list[SettingsOption]]]) 
 
 def _dest(flag: str) -> str:
     return "option_" + flag.replace("-", "_")
+
+
+def add_dask_options(parser: argparse.ArgumentParser, work: str) -> None:
+    """``--dask [SCHEDULER]`` and ``--workers N``: ``work`` ("encode", "segment") on Dask
+    distributed workers (see :mod:`.cohort`)."""
+    parser.add_argument("--dask", nargs="?", const="local", metavar="SCHEDULER",
+                        help=f"{work} on Dask distributed workers: the scheduler's address, or "
+                        "none for a local cluster of --workers processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="processes of the local cluster (default 2; with --dask alone)")

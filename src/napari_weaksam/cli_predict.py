@@ -17,7 +17,7 @@ from .project.rounds import Round
 
 def add_predict_command(sub: argparse._SubParsersAction,
                         model_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    from .cli_options import add_settings_flags
+    from .cli_options import add_dask_options, add_settings_flags
     from .settings_fields import options_by_flag
     from .slides.settings import TilingSettings
 
@@ -31,11 +31,7 @@ def add_predict_command(sub: argparse._SubParsersAction,
     predict.add_argument("--copy", action="store_true",
                          help="copy the files into the project folder (portable project)")
     model_options(predict)
-    predict.add_argument("--dask", nargs="?", const="local", metavar="SCHEDULER",
-                         help="segment on Dask distributed workers: the scheduler's address, or "
-                         "none for a local cluster of --workers processes")
-    predict.add_argument("--workers", type=int, default=2,
-                         help="processes of the local cluster (default 2; with --dask alone)")
+    add_dask_options(predict, "segment")
     predict.set_defaults(run=cmd_predict, tiling_flags=add_settings_flags(
         predict, [("tiling", options_by_flag(TilingSettings))]))
 
@@ -80,11 +76,7 @@ def _predict_on_cluster(args: argparse.Namespace, project: Project, round_: Roun
 
     from .cohort import ModelSpec, predict_on_cluster
 
-    if args.compile or args.device not in ("auto", "cpu"):
-        raise ValueError("--dask workers segment on their CPU without --compile; leave out "
-                         "--device and --compile")
-    spec = ModelSpec(args.model, str(args.checkpoint) if args.checkpoint else None,
-                     args.weights_dir, args.precision)
+    spec = ModelSpec.from_args(args)
     address = None if args.dask == "local" else args.dask
     start = time.perf_counter()
     round_id = predict_on_cluster(project, spec, round_, items, address=address,

@@ -36,6 +36,16 @@ class ModelSpec:
     weights_dir: str | None = None
     precision: str = "fp32"
 
+    @classmethod
+    def from_args(cls, args) -> ModelSpec:
+        """The model flags of a ``weaksam`` command (``--model --checkpoint --weights-dir
+        --precision``); ``--device`` and ``--compile`` are refused: workers use their CPU."""
+        if args.compile or args.device not in ("auto", "cpu"):
+            raise ValueError("--dask workers run on their CPU without --compile; leave out "
+                             "--device and --compile")
+        return cls(args.model, str(args.checkpoint) if args.checkpoint else None,
+                   args.weights_dir, args.precision)
+
 
 class ClusterError(ValueError):
     """The scheduler at the address given could not be reached (the message names it)."""

@@ -244,9 +244,7 @@ def test_weakmedsam_source_gives_its_own_masks_as_initial_masks(tmp_path, backbo
 
 
 def test_predict_segments_new_images_with_the_rounds_classifier_and_decoder(
-        finished, backbone, tmp_path, copy_project):
-    import shutil
-
+        finished, backbone, tmp_path, copy_project, unseen_patches):
     from PIL import Image
 
     from napari_weaksam.methods.prediction import choose_round, import_for_prediction, predict
@@ -255,11 +253,7 @@ def test_predict_segments_new_images_with_the_rounds_classifier_and_decoder(
 
     root, report, *_ = finished
     project_root = copy_project(root, tmp_path / "copy")
-    new = tmp_path / "new"
-    new.mkdir()
-    names = sorted(p.stem for p in (sample_dir() / "masks").glob("adenocarcinoma*.png"))
-    for name in names:
-        shutil.copy(sample_dir() / "images" / f"{name}.png", new / f"unseen {name}.png")
+    new, names = unseen_patches
     pretrained = backbone.decoder_state()
     with Project.open(project_root) as project:
         round_ = choose_round(project, None)

@@ -190,18 +190,12 @@ def test_the_head_on_sam_embeddings_and_prompt_affinities_remain_available(finis
 
 
 def test_predict_gives_new_images_the_rounds_own_answer(finished, backbone, tmp_path,
-                                                        copy_project):
-    import shutil
-
+                                                        copy_project, unseen_patches):
     from napari_weaksam.methods.prediction import choose_round, import_for_prediction, predict
 
     root, report, _read, _stages = finished
     project_root = copy_project(root, tmp_path / "copy")
-    new = tmp_path / "new"
-    new.mkdir()
-    names = sorted(p.stem for p in (sample_dir() / "masks").glob("adenocarcinoma*.png"))
-    for name in names:
-        shutil.copy(sample_dir() / "images" / f"{name}.png", new / f"unseen {name}.png")
+    new, names = unseen_patches
     with Project.open(project_root) as project:
         round_ = choose_round(project, None)
         items, _ = import_for_prediction(project, [new])

@@ -32,7 +32,7 @@ import torch
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.rotation_cam import initial_mask
 from ..method_settings import EpSamSettings
-from ..project import ImageClass, Item, Project, ProjectError
+from ..project import ImageClass, Item, Project
 from ..project.rounds import Round
 from ..prompts.decode import decode_prompts
 from ..prompts.strategy import generation_prompts
@@ -53,6 +53,7 @@ from .cam_sources import (
     cam_source_from_checkpoint,
 )
 from .context import RunContext
+from .prediction import cached_embeddings, check_trained_on, round_models
 from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 from .weakmedsam import embed_items
@@ -173,20 +174,10 @@ class EpSamPredictor:
 
     def __init__(self, project: Project, backbone: SamBackbone, round_: Round) -> None:
         self.settings = settings_from_params(EpSamSettings, round_.params)
-        classifier_id = round_.params.get("classifier_checkpoint")
-        if classifier_id is None or round_.checkpoint_id is None:
-            raise ProjectError(f"round {round_.id} has no saved models (it stopped or failed "
-                               "before saving them); choose a finished round with --round")
-        decoder = _load(project, round_.checkpoint_id, round_)
-        if (decoder["model_id"], decoder["weights_sha256"]) != (backbone.model_id,
-                                                                backbone.weights_sha256):
-            raise ProjectError(
-                f"round {round_.id} trained SAM {decoder['model_id']} (weights "
-                f"{decoder['weights_sha256'][:12]}), not the {backbone.model_id} loaded now "
-                f"(weights {backbone.weights_sha256[:12]}); load that model with "
-                "--model/--checkpoint")
-        self.source = cam_source_from_checkpoint(_load(project, classifier_id, round_),
-                                                 self.settings, backbone)
+        decoder = round_models(project, round_.checkpoint_id, round_)
+        check_trained_on(round_, decoder["model_id"], decoder["weights_sha256"], backbone)
+        classifier = round_models(project, round_.params.get("classifier_checkpoint"), round_)
+        self.source = cam_source_from_checkpoint(classifier, self.settings, backbone)
         self.classes = project.catalog.classes()
         self.backbone, self._decoder = backbone, decoder["state"]
 
@@ -203,10 +194,7 @@ class EpSamPredictor:
     def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
                 ) -> Iterator[tuple[Item, np.ndarray, float]]:
         """``(item, label image, confidence)`` per item, inside :meth:`adapted`."""
-        cache = project.embedding_cache(self.backbone)
-        for _ in cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
-                            sweep=sweep):
-            pass
+        cache = cached_embeddings(project, self.backbone, items, sweep=sweep)
         engine = self.settings.engine
         rng = np.random.default_rng(engine.seed)
         values = [c.label_value for c in self.classes]
@@ -230,11 +218,3 @@ class EpSamPredictor:
                 confidence = min(confidence,
                                  float(cam.probabilities[c]) * ids_score(initial, mask))
             yield item, label, confidence
-
-
-def _load(project: Project, checkpoint_id: int, round_: Round) -> dict:
-    path = project.rounds.checkpoint(checkpoint_id).path
-    if not Path(path).is_file():
-        raise ProjectError(f"{path}: the models of round {round_.id} are missing from the "
-                           "project folder")
-    return torch.load(path, map_location="cpu", weights_only=True)

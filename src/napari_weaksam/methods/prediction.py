@@ -13,13 +13,18 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from ..project import Item, Project, ProjectError
 from ..project.importer import ImportReport, import_images
 from ..project.rounds import Round
 from .context import RunContext
+
+if TYPE_CHECKING:
+    from ..backbones.embedding_cache import EmbeddingCache
 
 
 @dataclass
@@ -34,6 +39,39 @@ class PredictReport:
     def summary(self) -> str:
         return (f"{self.items} new items segmented with the models of round {self.from_round} "
                 f"in {self.seconds:.1f} s (round {self.round_id})")
+
+
+def round_models(project: Project, checkpoint_id: int | None, round_: Round) -> dict:
+    """A checkpoint of ``round_`` loaded (weights only); a ProjectError when the round saved
+    none or its file is gone."""
+    if checkpoint_id is None:
+        raise ProjectError(f"round {round_.id} has no saved models (it stopped or failed before "
+                           "saving them); choose a finished round with --round")
+    path = project.rounds.checkpoint(checkpoint_id).path
+    if not Path(path).is_file():
+        raise ProjectError(f"{path}: the models of round {round_.id} are missing from the "
+                           "project folder")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def check_trained_on(round_: Round, model_id: str, weights_sha256: str, backbone) -> None:
+    """A ProjectError unless ``backbone`` is the SAM model the round used."""
+    if (model_id, weights_sha256) != (backbone.model_id, backbone.weights_sha256):
+        raise ProjectError(
+            f"round {round_.id} trained SAM {model_id} (weights {weights_sha256[:12]}), not "
+            f"the {backbone.model_id} loaded now (weights {backbone.weights_sha256[:12]}); "
+            "load that model with --model/--checkpoint")
+
+
+def cached_embeddings(project: Project, backbone, items: list[Item], *,
+                      sweep: bool = True) -> EmbeddingCache:
+    """The project's embedding cache with every item of ``items`` in it (computed when
+    missing); ``sweep`` as in :meth:`EmbeddingCache.fill` (off on a worker sharing it)."""
+    cache = project.embedding_cache(backbone)
+    for _ in cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
+                        sweep=sweep):
+        pass
+    return cache
 
 
 def predict(context: RunContext, round_: Round, items: list[Item]) -> PredictReport:

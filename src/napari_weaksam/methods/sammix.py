@@ -55,6 +55,7 @@ from ..prompts.dense import dense_prompt, low_res_frame
 from ..settings_fields import settings_from_params
 from ..training_loop import LoopSettings, train_loop, training_length
 from .context import RunContext
+from .prediction import cached_embeddings, check_trained_on, round_models
 from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 from .weakmedsam import embed_items
@@ -377,8 +378,9 @@ class SamMixPredictor:
     were never tagged (:mod:`.prediction` writes their proposals)."""
 
     def __init__(self, project: Project, backbone: SamBackbone, round_: Round) -> None:
-        saved = _round_models(project, round_)
-        _check_backbone(saved["segmenter"], backbone, round_)
+        saved = round_models(project, round_.checkpoint_id, round_)
+        segmenter = saved["segmenter"]
+        check_trained_on(round_, segmenter["model_id"], segmenter["weights_sha256"], backbone)
         self.model, classifier_settings = from_checkpoint(saved["classifier"],
                                                           device=backbone.device)
         self.input_size = classifier_settings.input_size
@@ -405,10 +407,7 @@ class SamMixPredictor:
                 ) -> Iterator[tuple[Item, np.ndarray, float]]:
         """``(item, label image, confidence)`` per item, inside :meth:`adapted`; ``sweep``
         as in :meth:`EmbeddingCache.fill` (off on a worker that shares the cache)."""
-        cache = project.embedding_cache(self.backbone)
-        for _ in cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
-                            sweep=sweep):
-            pass
+        cache = cached_embeddings(project, self.backbone, items, sweep=sweep)
         for item in items:
             pixels = project.item_image(item)
             image = tag_inputs([pixels], self.input_size)[0]
@@ -416,23 +415,3 @@ class SamMixPredictor:
                                                     cache.embed(pixels), None, self.classes,
                                                     self.settings)
             yield item, label, confidence
-
-
-def _round_models(project: Project, round_: Round) -> dict:
-    if round_.checkpoint_id is None:
-        raise ProjectError(f"round {round_.id} has no saved models (it stopped or failed before "
-                           "saving them); choose a finished round with --round")
-    path = project.rounds.checkpoint(round_.checkpoint_id).path
-    if not Path(path).is_file():
-        raise ProjectError(f"{path}: the models of round {round_.id} are missing from the "
-                           "project folder")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def _check_backbone(segmenter: dict, backbone: SamBackbone, round_: Round) -> None:
-    if (segmenter["model_id"], segmenter["weights_sha256"]) != (backbone.model_id,
-                                                                backbone.weights_sha256):
-        raise ProjectError(
-            f"round {round_.id} trained SAM {segmenter['model_id']} (weights "
-            f"{segmenter['weights_sha256'][:12]}), not the {backbone.model_id} loaded now "
-            f"(weights {backbone.weights_sha256[:12]}); load that model with --model/--checkpoint")

@@ -60,6 +60,7 @@ from ..refine import (
 )
 from ..settings_fields import settings_from_params
 from .context import RunContext
+from .prediction import cached_embeddings, check_trained_on, round_models
 from .tag_matrix import read_tags
 from .tag_presence import PRESENCE_RULE, presence, tagged_presence
 
@@ -387,21 +388,10 @@ class WeakMedSamPredictor:
         from .cam_sources import ensemble_from_checkpoint
 
         self.settings = settings_from_params(WeakMedSamSettings, round_.params)
-        if round_.checkpoint_id is None:
-            raise ProjectError(f"round {round_.id} has no saved models (it stopped or failed "
-                               "before saving them); choose a finished round with --round")
-        trained_on = (round_.params.get("backbone"), round_.params.get("weights_sha256"))
-        if trained_on[0] is not None and trained_on != (backbone.model_id,
-                                                        backbone.weights_sha256):
-            raise ProjectError(
-                f"round {round_.id} used SAM {trained_on[0]} (weights {trained_on[1][:12]}), "
-                f"not the {backbone.model_id} loaded now (weights "
-                f"{backbone.weights_sha256[:12]}); load that model with --model/--checkpoint")
-        path = project.rounds.checkpoint(round_.checkpoint_id).path
-        if not Path(path).is_file():
-            raise ProjectError(f"{path}: the models of round {round_.id} are missing from the "
-                               "project folder")
-        saved = torch.load(path, map_location="cpu", weights_only=True)
+        if round_.params.get("backbone") is not None:   # rounds before it was recorded: none
+            check_trained_on(round_, round_.params["backbone"], round_.params["weights_sha256"],
+                             backbone)
+        saved = round_models(project, round_.checkpoint_id, round_)
         self.models = ensemble_from_checkpoint(saved, backbone.device)
         self.values = [c.label_value for c in project.catalog.classes()]
         if self.models[0].parent.out_channels != len(self.values):
@@ -418,10 +408,7 @@ class WeakMedSamPredictor:
     def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
                 ) -> Iterator[tuple[Item, np.ndarray, float]]:
         """``(item, label image, confidence)`` per item."""
-        cache = project.embedding_cache(self.backbone)
-        for _ in cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
-                            sweep=sweep):
-            pass
+        cache = cached_embeddings(project, self.backbone, items, sweep=sweep)
         for item in items:
             image = project.item_image(item)
             result = label_item(self.backbone, self.models, image, cache.embed(image),
