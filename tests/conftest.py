@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from napari_weaksam.sample import sample_dir
+
 
 @pytest.fixture(autouse=True)
 def isolated_user_settings(tmp_path_factory, monkeypatch):
@@ -62,3 +64,16 @@ def copy_project() -> Callable[[Path, Path], Path]:
 def sample_copy(embedded_sample, tmp_path) -> Callable[[str], Path]:
     """``sample_copy(name)``: a fresh copy of the pre-embedded sample under ``tmp_path``."""
     return lambda name="sample": _copy_project(embedded_sample, tmp_path / name)
+
+
+@pytest.fixture
+def unseen_patches(tmp_path) -> tuple[Path, list[str]]:
+    """The sample's four adenocarcinoma patches copied under new names (``unseen <name>.png``)
+    into a fresh folder: images no project has seen, whose reference masks are the sample's;
+    returns the folder and the original names."""
+    folder = tmp_path / "new"
+    folder.mkdir()
+    names = sorted(p.stem for p in (sample_dir() / "masks").glob("adenocarcinoma*.png"))
+    for name in names:
+        shutil.copy(sample_dir() / "images" / f"{name}.png", folder / f"unseen {name}.png")
+    return folder, names

@@ -18,7 +18,7 @@ from .cli_predict import add_predict_command
 from .cli_slides import add_slide_commands
 from .failures import describe_failure
 from .method_settings import EncodingSettings
-from .methods.registry import all_methods, get_method, method_names
+from .methods.registry import get_method, listed_methods
 from .project import Project, ProjectError
 from .project.importer import import_images
 from .project.tags_csv import export_tags, import_tags
@@ -125,10 +125,19 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a weak-supervision method: proposals for every item")
     run.add_argument("project", type=Path)
-    run.add_argument("--method", default="weakmedsam", choices=method_names(),
+    run.add_argument("--method", default="weakmedsam",
+                     choices=[m.name for m in listed_methods()],
                      help="the method (default weakmedsam); its options are below")
     _model_options(run)
     run.set_defaults(run=cmd_run, method_flags=_method_flags(run))
+
+    retrain = sub.add_parser(
+        "retrain", help="learn from the reviewed masks: new proposals for the unreviewed items "
+                        "(incremental; 'run' again retrains from scratch)")
+    retrain.add_argument("project", type=Path)
+    _model_options(retrain)
+    retrain.set_defaults(run=cmd_run, method="retrain", method_flags=add_settings_flags(
+        retrain, [("retrain", get_method("retrain").options())]))
 
     evaluate = sub.add_parser("evaluate",
                               help="Dice, IoU, HD95 of the proposals against ground-truth masks")
@@ -187,7 +196,7 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 def _method_flags(parser: argparse.ArgumentParser) -> list[str]:
     """Every registered method's options as flags (see :mod:`.cli_options`)."""
-    return add_settings_flags(parser, [(m.name, m.options()) for m in all_methods()])
+    return add_settings_flags(parser, [(m.name, m.options()) for m in listed_methods()])
 
 
 def method_settings_from(args: argparse.Namespace):

@@ -297,3 +297,43 @@ class SamMixSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class ReviewRetrainSettings:
+    """How *Retrain* learns from the masks people accepted or corrected, on top of a finished
+    round (:mod:`.retrain.from_reviews`); stored with every proposal it makes."""
+
+    epochs: int = option(
+        4, low=1, high=1000, label="Retrain epochs",
+        help="passes over the project's items when the head starts afresh; the people's masks "
+             "are drawn more often (mask share)")
+    warm_epochs: int = option(
+        2, low=1, high=1000,
+        help="passes when it continues the previous Retrain's head (warm start)")
+    batch_size: int = option(16, low=1, high=1024, help="items per training batch")
+    learning_rate: float = option(1e-3, low=0, low_open=True, help="peak learning rate")
+    weight_decay: float = option(1e-4, low=0, help="weight decay")
+    hidden: int = option(32, low=4, high=512, help="channels of the mask head")
+    mask_share: float = option(
+        0.25, low=0, high=0.9,
+        help="share of each batch given to reviewed items (they are few: drawn more often)")
+    presence_weight: float = option(
+        0.5, low=0, help="weight of the tag loss on unreviewed items tagged with a class "
+                         "(some cells of it must light up)")
+    threshold: float = option(0.5, low=0, high=1,
+                              help="head probability that marks a cell as the class")
+    gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
+    prompts: str = option(
+        "boxes+mask", choices=("none", "boxes", "boxes+mask"),
+        help="how SAM is asked for the final mask: none (the head's mask itself), one box per "
+             "component of it, or those boxes with it as SAM's mask prompt")
+    warm_start: bool = option(True, choices=BOOL,
+                              help="continue the previous Retrain's head when it fits")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from .method_settings import (
         DecoderTraining,
         EpSamSettings,
+        ReviewRetrainSettings,
         SamMixSettings,
         WeakMedSamSettings,
     )
     from .progress import Progress
     from .project import Project
 
-    MethodSettings = EpSamSettings | WeakMedSamSettings | SamMixSettings
+    MethodSettings = (EpSamSettings | WeakMedSamSettings | SamMixSettings
+                      | ReviewRetrainSettings)
 
 LOADING = "loading the model"   # reported by the job itself before the method starts
 SHOWN_AFTER_S = 2               # a time left this short is not worth a word
@@ -96,6 +98,10 @@ def sammix_stages(settings: SamMixSettings) -> list[PlannedStage]:
             PlannedStage("pseudo-labels")]
 
 
+def retrain_stages(_settings: ReviewRetrainSettings) -> list[PlannedStage]:
+    return [PlannedStage("embedding"), PlannedStage("mask head"), PlannedStage("pseudo-labels")]
+
+
 def _weakmedsam_classifier(settings: WeakMedSamSettings) -> list[PlannedStage]:
     images = [PlannedStage("training: images")] if settings.cam_input == "image" else []
     return [*images, PlannedStage("training", members=settings.ensemble, series="classifier")]
@@ -153,6 +159,16 @@ def sammix_plan(settings: SamMixSettings, size: ProjectSize | None) -> str:
     slow = (" (encodes every image again afterwards)" if settings.scope != "decoder" else "")
     return (f"{classifier}, with {sam} on {masks} × {settings.seg_epochs}{slow}\n"
             f"then pseudo-labels for {_images(size)}")
+
+
+def retrain_plan(settings: ReviewRetrainSettings, size: ProjectSize | None) -> str:
+    masks = "your reviewed masks" if size is None else _count(size.reviewed, "reviewed mask")
+    unreviewed = ("the images nobody reviewed" if size is None
+                  else _count(size.items - size.reviewed, "unreviewed image"))
+    epochs = (f"{settings.warm_epochs} epochs continuing the last Retrain's head (else "
+              f"{settings.epochs})" if settings.warm_start else f"{settings.epochs} epochs")
+    return (f"Mask head on cached embeddings: {masks} + the tags, {epochs}\n"
+            f"then new proposals for {unreviewed}; reviewed images stay as they are")
 
 
 def _images(size: ProjectSize | None) -> str:

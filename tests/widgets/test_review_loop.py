@@ -69,20 +69,38 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     assert states[rejected.id] is LabelState.REJECTED
     accepted_mask = project.labels.final_mask(accepted.id)
 
-    # retrain: the corrected and accepted masks join the training set, reviews stay
+    # retrain: incremental, on top of the EP-SAM round; reviews stay, only unreviewed items
+    # get new proposals
     assert training.start_button.text() == "Retrain with 2 reviewed masks"
+    assert training.scratch_box.isVisible() and not training.scratch_box.isChecked()
+    reviewed_proposals = {i: project.labels.latest_proposal(i).id
+                          for i in (accepted.id, corrected.id)}
     run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=1,
                                              decoder_epochs=1))
-    rounds = [r for r in project.rounds.rounds() if r.id > first_round]
-    assert [r.params["stage"] for r in rounds] == ["preliminary", "round 1"]
-    assert all(r.metrics["people's masks"] == 2 for r in rounds)
+    (retrain,) = [r for r in project.rounds.rounds() if r.id > first_round]
+    assert retrain.method == "retrain" and retrain.metrics["stage"] == "incremental"
+    assert retrain.metrics["base_round"] == first_round
+    assert retrain.metrics["warm_start_round"] is None     # nothing to continue yet
+    assert retrain.metrics["reviewed_items"] == sorted([accepted.id, corrected.id])
+    assert set(retrain.metrics["seconds"]) == {"embeddings", "training", "pseudo-labels"}
     states = project.labels.states()
     assert (states[accepted.id], states[corrected.id], states[rejected.id]) == (
         LabelState.ACCEPTED, LabelState.CORRECTED, LabelState.REJECTED)
     assert np.array_equal(project.labels.final_mask(corrected.id), mask)
     assert np.array_equal(project.labels.final_mask(accepted.id), accepted_mask)
-    untouched = next(e.item for e in review.queue.entries if e.state is LabelState.PROPOSED)
-    assert project.labels.latest_proposal(untouched.id).round_id == rounds[-1].id
+    assert {i: project.labels.latest_proposal(i).id for i in reviewed_proposals} == \
+        reviewed_proposals
+    unreviewed = [e.item for e in review.queue.entries if e.state is LabelState.PROPOSED]
+    assert unreviewed and all(project.labels.latest_proposal(i.id).round_id == retrain.id
+                              for i in unreviewed)
+    # a second Retrain continues the first one's head
+    run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=1,
+                                             decoder_epochs=1))
+    assert project.rounds.rounds()[-1].metrics["warm_start_round"] == retrain.id
+    # From scratch: the method itself again, with the reviewed masks
+    training.scratch_box.setChecked(True)
+    assert training.start_button.text() == "Run EP-SAM from scratch with 2 reviewed masks"
+    assert not training.retrains()
 
     # export: the two reviewed masks, as the person left them
     report = review.export(tmp_path / "export")

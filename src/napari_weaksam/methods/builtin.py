@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from .. import training_plan
-from ..method_settings import EpSamSettings, SamMixSettings, WeakMedSamSettings
+from ..method_settings import (
+    EpSamSettings,
+    ReviewRetrainSettings,
+    SamMixSettings,
+    WeakMedSamSettings,
+)
 from .registry import Method, register
 
 EPSAM = register(Method(
@@ -42,4 +47,18 @@ SAMMIX = register(Method(
     dock_options=("epochs", "seg-epochs", "scope"),
     learns_from_reviews=True,
     predictor="napari_weaksam.methods.sammix:SamMixPredictor",
+))
+
+RETRAIN = register(Method(
+    name="retrain",
+    title="Retrain",
+    summary="A mask head on SAM's embeddings learns from reviewed masks and tags; SAM answers "
+            "its boxes.",
+    settings_type=ReviewRetrainSettings,
+    runner="napari_weaksam.retrain.from_reviews:retrain_from_reviews",
+    predictor="napari_weaksam.retrain.from_reviews:ReviewRetrainPredictor",
+    stages=training_plan.retrain_stages,
+    plan_text=training_plan.retrain_plan,
+    learns_from_reviews=True,
+    listed=False,
 ))

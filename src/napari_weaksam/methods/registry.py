@@ -53,6 +53,9 @@ class Method:
     plan_text: Callable[[Any, ProjectSize | None], str] = _no_plan  # the dock's "what Start does"
     dock_options: tuple[str, ...] = ()   # option keys the Train dock shows (the rest: the CLI)
     learns_from_reviews: bool = False    # people's accepted/corrected masks train it
+    # False: not a method to start from tags (the dock's list and ``run --method`` leave it
+    # out); its rounds still predict, and it has its own command (``weaksam retrain``)
+    listed: bool = True
     # factory(project, backbone, round) -> a predictor whose models segment new items (no
     # tags, no training; see .prediction), or its "package.module:name" path; None: not offered
     predictor: str | Callable[[Any, Any, Any], Any] | None = None
@@ -117,6 +120,11 @@ def all_methods() -> list[Method]:
 
 def method_names() -> tuple[str, ...]:
     return tuple(method.name for method in all_methods())
+
+
+def listed_methods() -> list[Method]:
+    """The methods a person starts from tags: the dock's list and ``weaksam run --method``."""
+    return [method for method in all_methods() if method.listed]
 
 
 def get_method(name: str) -> Method:

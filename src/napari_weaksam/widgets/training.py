@@ -24,6 +24,7 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QRect, Qt, QTimer
 from qtpy.QtGui import QFontMetrics, QShowEvent
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -40,7 +41,7 @@ from qtpy.QtWidgets import (
 
 from ..backbones.weights import available_weights
 from ..jobs import BackgroundJob, MethodChoice, method_background_job, predict_background_job
-from ..methods.registry import all_methods, get_method
+from ..methods.registry import Method, get_method, listed_methods
 from ..project import ProjectError
 from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
@@ -60,6 +61,7 @@ NO_PROJECT = "Open a project in the Tag tab to train."
 READ_ONLY = ("The project is open read-only (another process writes it): no method can run "
              "and no round can be restored here.")
 SELECT_ROUND = "Select a round in the list first."
+RETRAIN = "retrain"   # the registered method behind the Retrain button
 POLL_MS = 100
 PLOT_MIN_HEIGHT = 80     # the loss curve's least height (it takes what is left)
 ROUNDS_MIN_HEIGHT = 56   # three rounds
@@ -123,7 +125,7 @@ class TrainingWidget(QWidget):
         box = QGroupBox("Method")
         layout = QVBoxLayout(box)   # wrapped labels outside the form: it over-counts their height
         self.method_combo = QComboBox()
-        for method in all_methods():
+        for method in listed_methods():
             self.method_combo.addItem(method.title, method.name)
         self.method_combo.currentIndexChanged.connect(lambda _i: self._on_method())
         layout.addWidget(self.method_combo)
@@ -183,6 +185,13 @@ class TrainingWidget(QWidget):
         row.addWidget(self.start_button, 1)   # room for "Retrain with N reviewed masks"
         row.addWidget(self.stop_button)
         layout.addLayout(row)
+        self.scratch_box = QCheckBox("From scratch")
+        self.scratch_box.setToolTip(
+            "Run the chosen method again on every image (minutes to tens of minutes) instead "
+            "of Retrain, which learns from the reviewed masks on top of the last round (about "
+            "a minute)")
+        self.scratch_box.toggled.connect(self._refresh)
+        layout.addWidget(self.scratch_box)
         self.progress_bar = QProgressBar()
         self.progress_bar.setTextVisible(True)
         layout.addWidget(self.progress_bar)
@@ -250,13 +259,33 @@ class TrainingWidget(QWidget):
             self.say(refusal)
             return
         choice = self.choice()
+        run = self.retrain_choice() if self.retrains() else choice
         try:
-            job = method_background_job(self.project, choice)
+            job = method_background_job(self.project, run)
         except ValueError as error:  # an option out of range: the settings say which
             self.say(str(error))
             return
         set_setting(SETTING_KEY, dataclasses.asdict(choice))
         self.follow_job(job)
+
+    def retrains(self) -> bool:
+        """Whether Start is *Retrain*: people reviewed masks, a round is finished, and From
+        scratch is not ticked."""
+        return self._can_retrain() and not self.scratch_box.isChecked()
+
+    def _can_retrain(self) -> bool:
+        if self.project is None or self._reviewed() == 0:
+            return False
+        return any(r.status == "done" for r in self.project.rounds.rounds())
+
+    def _reviewed(self) -> int:
+        counts = self.project.labels.state_counts()
+        return counts["accepted"] + counts["corrected"]
+
+    def retrain_choice(self) -> MethodChoice:
+        """Retrain with its defaults, on the model and device chosen here."""
+        choice = self.choice()
+        return MethodChoice(method=RETRAIN, model=choice.model, device=choice.device)
 
     def follow_job(self, job: BackgroundJob) -> None:
         """Start ``job`` (named by its method) on the project and show its progress here."""
@@ -430,13 +459,15 @@ class TrainingWidget(QWidget):
             fields.enabled = not running
         if refusal in (NO_PROJECT, READ_ONLY):
             self.say(refusal)
-        self.start_button.setText(self._start_text(method.learns_from_reviews))
+        self.scratch_box.setVisible(self._can_retrain())
+        self.scratch_box.setEnabled(not running)
+        self.start_button.setText(self._start_text(method))
         self._show_plan()
 
     def _show_plan(self) -> None:
         """What Start will really train and label, from the method's settings and the project."""
         try:
-            settings = self.choice().settings()
+            settings = (self.retrain_choice() if self.retrains() else self.choice()).settings()
         except ValueError as error:   # the settings say which option and its range
             self.plan_label.setText(str(error))
             return
@@ -448,20 +479,23 @@ class TrainingWidget(QWidget):
         super().showEvent(event)
         self._show_plan()
 
-    def _start_text(self, learns_from_reviews: bool) -> str:
-        """A method that learns from people's masks says so on the button once there are
-        some."""
-        if self.project is None or not learns_from_reviews:
+    def _start_text(self, method: Method) -> str:
+        """Start; once people reviewed masks, Retrain (or the method from scratch)."""
+        if not self._can_retrain():
             return "Start"
-        counts = self.project.labels.state_counts()
-        people = counts["accepted"] + counts["corrected"]
-        return f"Retrain with {people} reviewed masks" if people else "Start"
+        people = self._reviewed()
+        if not self.scratch_box.isChecked():
+            return f"Retrain with {people} reviewed masks"
+        masks = f" with {people} reviewed masks" if method.learns_from_reviews else ""
+        return f"Run {method.title} from scratch{masks}"
 
 
 def _job_name(method: str) -> str:
     """"An EP-SAM run" (what the session says keeps the project busy)."""
     if method == "predict":
         return "Segmenting new images"
+    if method == RETRAIN:
+        return "Retraining"
     try:
         title = get_method(method).title
     except ValueError:

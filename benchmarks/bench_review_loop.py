@@ -1,0 +1,203 @@
+"""The learning loop with a simulated reviewer: does Retrain with K reviewed items improve the
+images nobody reviewed, and how long does it take?
+
+Run from the repository root (needs the shared data folder next to the repository)::
+
+    python benchmarks/bench_review_loop.py --data lgg ebhi --base-method weakmedsam \
+        --masks 0 5 10 20 50 --order least-confident random --seeds 0 1 2 --plot loop.png
+
+For each set: a project is made from the images and their tags (``labels.csv``), and the base
+method runs once from the tags (its round is reused by later runs of this script). Then, for each
+review order and seed, from no reviews: the simulated reviewer works the review queue (least
+confident first, by the latest proposals, as the Review tab orders it; or in a random order)
+until K items are reviewed: it accepts a proposal whose Dice to the reference mask is ≥ 0.9 and
+otherwise records the reference mask as the correction. Then Retrain runs exactly as the Train
+tab's button does (incremental: the previous Retrain's head is continued), and the latest
+proposals are scored **on the items nobody reviewed**: Dice on positives, the median predicted /
+reference area, the false-positive rate on negatives (any predicted pixel), and the Retrain's
+wall-clock time. Reference masks are read only by the reviewer and the scorer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from bench_weakmedsam import SETS, open_project, require_data, truth_of
+
+from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.methods.context import RunContext
+from napari_weaksam.methods.registry import get_method
+from napari_weaksam.metrics import dice
+from napari_weaksam.project import LabelState, Project
+
+ACCEPT_DICE = 0.9
+ORDERS = ("least-confident", "random")
+
+
+def base_round(project: Project, method: str, backbone, flags: dict) -> int:
+    """The project's finished round of ``method`` (run from the tags when there is none)."""
+    for round_ in reversed(project.rounds.rounds()):
+        if round_.method == method and round_.status == "done":
+            return round_.id
+    chosen = get_method(method)
+    report = chosen.run(RunContext(project, backbone), chosen.settings_from_flags(flags))
+    return report.round_id
+
+
+def reset(project: Project, round_id: int) -> None:
+    """No reviews, and ``round_id``'s proposals current again (later rounds' are dropped)."""
+    from napari_weaksam.project.restore import restore_round
+
+    for item_id, state in project.labels.states().items():
+        if state is not LabelState.PROPOSED:
+            project.labels.clear_review(item_id)
+    restore_round(project, round_id)
+
+
+def review(project: Project, truth: dict[int, np.ndarray], count: int, order: str,
+           rng: np.random.Generator) -> int:
+    """Review unreviewed items in ``order`` until ``count`` are reviewed; how many were
+    accepted as proposed."""
+    states = project.labels.states()
+    reviewed = sum(s is not LabelState.PROPOSED for s in states.values())
+    waiting = [i for i in truth if states.get(i) is LabelState.PROPOSED]
+    if order == "random":
+        queue = list(rng.permutation(waiting))
+    else:
+        queue = sorted(waiting, key=lambda i: project.labels.latest_proposal(i).confidence)
+    value = project.catalog.classes()[0].label_value
+    accepted = 0
+    for item_id in queue[:max(0, count - reviewed)]:
+        item_id = int(item_id)
+        proposed = project.labels.proposal_mask(project.labels.latest_proposal(item_id)) > 0
+        reference = truth[item_id]
+        if _agreement(proposed, reference) >= ACCEPT_DICE:
+            project.labels.review(item_id, LabelState.ACCEPTED)
+            accepted += 1
+        else:
+            project.labels.review(item_id, LabelState.CORRECTED, reference.astype(np.uint8) * value)
+    return accepted
+
+
+def _agreement(proposed: np.ndarray, reference: np.ndarray) -> float:
+    if not proposed.any() and not reference.any():
+        return 1.0
+    return dice(proposed, reference)
+
+
+def score(project: Project, truth: dict[int, np.ndarray]) -> dict[str, float]:
+    """Dice on positives, median area ratio, FP rate on negatives: unreviewed items only."""
+    states = project.labels.states()
+    dices, ratios, false_positive = [], [], []
+    for item_id, reference in truth.items():
+        if states.get(item_id) is not LabelState.PROPOSED:
+            continue
+        predicted = project.labels.proposal_mask(project.labels.latest_proposal(item_id)) > 0
+        if reference.any():
+            dices.append(dice(predicted, reference))
+            ratios.append(predicted.sum() / reference.sum())
+        else:
+            false_positive.append(predicted.any())
+    return {"dice": float(np.mean(dices)), "ratio": float(np.median(ratios)),
+            "fp": float(np.mean(false_positive)) if false_positive else float("nan"),
+            "positives": len(dices)}
+
+
+def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
+          args: argparse.Namespace) -> list[dict]:
+    reset(project, base)
+    retrain = get_method("retrain")
+    flags = {"seed": seed} | ({"prompts": args.prompts} if args.prompts else {})
+    rng = np.random.default_rng(seed)
+    rows = []
+    for count in args.masks:
+        accepted = review(project, truth, count, order, rng) if count else 0
+        seconds, warm = 0.0, None
+        if count:
+            start = time.perf_counter()
+            report = retrain.run(RunContext(project, backbone), retrain.settings_from_flags(flags))
+            seconds, warm = time.perf_counter() - start, report.warm_start_round
+        rows.append(score(project, truth) | {"k": count, "order": order, "seed": seed,
+                                             "accepted": accepted, "seconds": seconds,
+                                             "warm": warm is not None})
+    return rows
+
+
+def print_row(name: str, method: str, row: dict) -> None:
+    took = f"{row['seconds']:.0f} s ({'warm' if row['warm'] else 'new head'})" \
+        if row["k"] else "–"
+    print(f"| {name} | {method} | {row['order']} | {row['seed']} | {row['k']} | "
+          f"{row['accepted']} | {row['positives']} | {row['dice']:.3f} | {row['ratio']:.2f} | "
+          f"{row['fp']:.3f} | {took} |", flush=True)
+
+
+def plot(results: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    for axis, (name, rows) in zip(axes[0], results.items(), strict=True):
+        for order in ORDERS:
+            mine = [r for r in rows if r["order"] == order]
+            if not mine:
+                continue
+            ks = sorted({r["k"] for r in mine})
+            values = np.array([[r["dice"] for r in mine if r["k"] == k] for k in ks])
+            axis.errorbar(ks, values.mean(axis=1), yerr=values.std(axis=1), marker="o",
+                          capsize=3, label=f"{order} ({values.shape[1]} seeds)")
+        axis.set(title=name, xlabel="reviewed items K", ylabel="Dice, unreviewed positives")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    print(f"\nplot: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["lgg", "ebhi"])
+    parser.add_argument("--base-method", default="weakmedsam")
+    parser.add_argument("--masks", nargs="+", type=int, default=[0, 5, 10, 20, 50])
+    parser.add_argument("--order", nargs="+", choices=ORDERS, default=list(ORDERS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--prompts", choices=("none", "boxes", "boxes+mask"),
+                        help="Retrain's prompts (default: its setting's default)")
+    parser.add_argument("--workdir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "weaksam-bench-loop")
+    parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
+    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    require_data(args.threads)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
+          f"{args.precision}\n")
+    print("| set | base | order | seed | reviewed K | accepted | unreviewed positives | "
+          "Dice (pos) | area ratio (median) | FP rate (neg) | Retrain |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    backbone = load_backbone("litemedsam")
+    backbone.set_precision(args.precision)
+    results: dict[str, list[dict]] = {}
+    for name in args.data:
+        with open_project(name, args.workdir) as project:
+            truth = {item.id: truth_of(name, project, item) for item in project.catalog.items()}
+            base = base_round(project, args.base_method, backbone, {})
+            results[name] = []
+            for order in args.order:
+                for seed in args.seeds:
+                    for row in curve(project, truth, backbone, base, order, seed, args):
+                        print_row(name, args.base_method, row)
+                        results[name].append(row)
+    if args.plot:
+        plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()

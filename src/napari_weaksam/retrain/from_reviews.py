@@ -1,0 +1,352 @@
+"""Retrain: the masks people accepted or corrected teach where each class is, in about a minute.
+
+What decides where SAM is asked to look is a mask head on the cached SAM embeddings
+(:mod:`..cam.mask_head`), trained on everything the project knows about pixels at once: a
+reviewed mask sets every cell of its item; an item tagged without a class sets every cell to
+"not this class"; an unreviewed item tagged with a class only says that some of its cells have
+it. For every item nobody reviewed, the head's map, thresholded, becomes SAM's prompts (one box
+per component, and the map as SAM's mask prompt) and SAM's answer the new proposal. Reviewed
+items are never touched.
+
+It is incremental: the embeddings come from the cache (the round it follows encoded them), and
+the head continues the previous Retrain's head (fewer epochs) when one fits; no classifier is
+trained again from scratch. Each Retrain is a round (method ``retrain``) that records the round
+it follows, the head it continued, the reviewed items it learnt from and how long each stage
+took. A method's full run stays available ("Retrain from scratch").
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..backbones.embedding_grid import cells_to_item, mask_to_cells, valid_cell_mask
+from ..backbones.sam import Embedding, SamBackbone
+from ..cam.mask_head import MaskHead, head_config, presence_logits
+from ..method_settings import ReviewRetrainSettings
+from ..methods.context import RunContext
+from ..methods.tag_presence import PRESENCE_RULE, presence, tagged_presence
+from ..methods.weakmedsam import embed_items
+from ..project import ImageClass, Item, Project, ProjectError
+from ..project.rounds import Round
+from ..prompts.decode import decode_prompts
+from ..prompts.strategy import generation_prompts
+from ..settings_fields import settings_from_params
+from ..training_loop import LoopSettings, train_loop
+
+METHOD = "retrain"
+#: What a Retrain round records as its stage (the GUI test and the benchmark read it).
+INCREMENTAL = "incremental"
+
+
+@dataclass
+class ReviewRetrainReport:
+    round_id: int
+    base_round: int | None
+    reviewed: int
+    proposals: int
+    warm_start_round: int | None
+    losses: list[float]
+    seconds: dict[str, float]
+
+    def summary(self) -> str:
+        start = (f"continued round {self.warm_start_round}'s head"
+                 if self.warm_start_round else "a new head")
+        return (f"round {self.round_id}: learnt from {self.reviewed} reviewed items ({start}), "
+                f"new proposals for {self.proposals} unreviewed items in "
+                f"{sum(self.seconds.values()):.1f} s")
+
+
+@dataclass
+class Supervision:
+    """Per item (N) and class (P): what trains the head."""
+
+    features: torch.Tensor      # (N, C, g, g) embeddings, float16
+    valid: torch.Tensor         # (N, g, g) bool: cells that hold the image
+    targets: torch.Tensor       # (N, P, g, g) share of each cell that is the class
+    pixel_weight: torch.Tensor  # (N, P) 1: every cell's target is known (reviewed, tagged absent)
+    present: torch.Tensor       # (N, P) 1: tagged present, not reviewed (some cells are)
+    reviewed: torch.Tensor      # (N,) bool
+
+    def pool(self, mask_share: float) -> torch.Tensor:
+        """Item indices that train, reviewed ones repeated so they make about ``mask_share`` of
+        what is drawn."""
+        teaching = ((self.pixel_weight + self.present).sum(dim=1) > 0).nonzero()[:, 0]
+        reviewed = self.reviewed.nonzero()[:, 0]
+        if len(reviewed) == 0 or mask_share == 0:
+            return teaching
+        others = len(teaching) - len(reviewed)
+        repeats = max(1, round(mask_share * others / (len(reviewed) * (1 - mask_share))))
+        return torch.cat([teaching, reviewed.repeat(repeats - 1)])
+
+
+def retrain_from_reviews(context: RunContext,
+                         settings: ReviewRetrainSettings | None = None) -> ReviewRetrainReport:
+    """One Retrain round on the context's project (see the module docstring)."""
+    settings = settings or ReviewRetrainSettings()
+    project, backbone = context.project, context.backbone
+    base = base_round(project)
+    items, classes = project.catalog.items(), project.catalog.classes()
+    reviewed_masks = project.labels.reviewed_masks()
+    if not any(item.id in reviewed_masks for item in items):
+        raise ProjectError("nothing reviewed yet: accept or correct some proposals first (or "
+                           "run a method from scratch)")
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    embeddings = embed_items(context, items)
+    seconds["embeddings"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    data = supervision(project, items, classes, embeddings, backbone.preprocessing.size)
+    head, warm = starting_head(project, base, classes, data, settings, backbone)
+    losses = train_head(context, head, data, settings, warm is not None)
+    seconds["training"] = time.perf_counter() - start
+
+    params = settings.to_dict() | {
+        "backbone": backbone.model_id, "weights_sha256": backbone.weights_sha256,
+        "base_round": base.id if base else None, "warm_start_round": warm,
+        "presence": PRESENCE_RULE,
+        "reviewed_items": sorted(i for i in reviewed_masks if i in {it.id for it in items}),
+    }
+    round_id = project.rounds.start_round(METHOD, params)
+    try:
+        checkpoint_id = save_head(project, head, backbone, round_id)
+        start = time.perf_counter()
+        unreviewed = [(item, e) for item, e in zip(items, embeddings, strict=True)
+                      if item.id not in reviewed_masks]
+        tags = project.catalog.all_tags()
+        for done, (item, embedding) in enumerate(unreviewed, start=1):
+            context.check_cancel()
+            label, confidence = segment_item(backbone, head, embedding,
+                                             tagged_presence(item, tags, classes), classes,
+                                             settings)
+            project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
+                                        checkpoint_id=checkpoint_id, params=params,
+                                        confidence=confidence)
+            context.report("pseudo-labels", done, len(unreviewed), item.name)
+        seconds["pseudo-labels"] = time.perf_counter() - start
+        project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id, metrics={
+            "stage": INCREMENTAL, "base_round": params["base_round"], "warm_start_round": warm,
+            "reviewed_items": params["reviewed_items"], "seconds": seconds, "losses": losses})
+    except BaseException as error:
+        project.rounds.abandon_round(round_id, error)
+        raise
+    return ReviewRetrainReport(round_id, params["base_round"], len(params["reviewed_items"]),
+                               len(unreviewed), warm, losses, seconds)
+
+
+def base_round(project: Project) -> Round | None:
+    """The latest finished round: what Retrain follows (None: masks drawn before any run)."""
+    done = [r for r in project.rounds.rounds() if r.status == "done"]
+    return done[-1] if done else None
+
+
+# -- what trains the head ---------------------------------------------------------------------
+def supervision(project: Project, items: list[Item], classes: list[ImageClass],
+                embeddings: list[Embedding], model_size: int) -> Supervision:
+    """The head's training data from the reviewed masks and the tags (never anything else)."""
+    reviewed = project.labels.reviewed_masks()
+    tags = project.catalog.all_tags()
+    n, p = len(items), len(classes)
+    grid = embeddings[0].features.shape[-2:]
+    targets = torch.zeros((n, p, *grid))
+    pixel_weight, present = torch.zeros((n, p)), torch.zeros((n, p))
+    for i, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
+        if item.id in reviewed:
+            mask = reviewed[item.id][1]
+            for c, image_class in enumerate(classes):
+                targets[i, c] = mask_to_cells(mask == image_class.label_value, embedding,
+                                              model_size)
+            pixel_weight[i] = 1
+            continue
+        tagged = tagged_presence(item, tags, classes)
+        if tagged is not None:
+            pixel_weight[i] = torch.from_numpy(~tagged).float()   # absent: no cell has it
+            present[i] = torch.from_numpy(tagged).float()
+    return Supervision(
+        features=torch.stack([e.features.half() for e in embeddings]),
+        valid=torch.stack([valid_cell_mask(e, model_size) for e in embeddings]),
+        targets=targets, pixel_weight=pixel_weight, present=present,
+        reviewed=torch.tensor([item.id in reviewed for item in items]))
+
+
+def batch_loss(head: MaskHead, data: Supervision, index: torch.Tensor,
+               presence_weight: float) -> torch.Tensor:
+    """Pixel BCE where every cell is known, soft Dice on reviewed masks with the class, and
+    the tag loss (top cells pooled → present) on unreviewed items tagged with it."""
+    logits = head(data.features[index])
+    valid = data.valid[index]
+    targets, weight, present = data.targets[index], data.pixel_weight[index], data.present[index]
+    cells = valid[:, None].float()
+    bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    per_map = (bce * cells).sum(dim=(2, 3)) / cells.sum(dim=(2, 3)).clamp(min=1)
+    loss = (per_map * weight).sum() / weight.sum().clamp(min=1)
+    has = (targets.sum(dim=(2, 3)) > 0) & (weight > 0)
+    if has.any():
+        probability = torch.sigmoid(logits) * cells
+        overlap = (probability * targets).sum(dim=(2, 3))
+        total = probability.sum(dim=(2, 3)) + targets.sum(dim=(2, 3))
+        loss = loss + (1 - (2 * overlap + 1) / (total + 1))[has].mean()
+    if present.any() and presence_weight > 0:
+        pooled = presence_logits(logits, valid)
+        tag_loss = F.binary_cross_entropy_with_logits(pooled, torch.ones_like(pooled),
+                                                      reduction="none")
+        loss = loss + presence_weight * (tag_loss * present).sum() / present.sum()
+    return loss
+
+
+def starting_head(project: Project, base: Round | None, classes: list[ImageClass],
+                  data: Supervision, settings: ReviewRetrainSettings,
+                  backbone: SamBackbone) -> tuple[MaskHead, int | None]:
+    """The head to train and the round it continues (None: a new head).
+
+    The previous Retrain's head is continued when warm start is on, the round Retrain builds on
+    (``base``) is that Retrain (a method run from scratch or going back to a round starts
+    afresh), everything it learnt from is still reviewed, and it fits (same SAM model, same
+    classes, same size)."""
+    torch.manual_seed(settings.seed)
+    head = MaskHead(len(classes), data.features.shape[1], settings.hidden)
+    head.set_input_statistics(data.features[:: max(1, len(data.features) // 64)])
+    if not settings.warm_start or base is None or base.method != METHOD \
+            or base.checkpoint_id is None:
+        return head, None
+    reviewed = set(project.labels.reviewed_masks())
+    saved = _load_head(project, base)
+    fits = (saved is not None and saved["model_id"] == backbone.model_id
+            and saved["config"] == head_config(head)
+            and saved["class_ids"] == [c.id for c in classes]
+            and set(base.params.get("reviewed_items", [])) <= reviewed)
+    if not fits:
+        return head, None
+    head.load_state_dict(saved["state"])
+    return head, base.id
+
+
+def train_head(context: RunContext, head: MaskHead, data: Supervision,
+               settings: ReviewRetrainSettings, warm: bool) -> list[float]:
+    pool = data.pool(settings.mask_share)
+    loop = LoopSettings(epochs=settings.warm_epochs if warm else settings.epochs,
+                        batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+                        weight_decay=settings.weight_decay, seed=settings.seed)
+
+    def on_epoch(epoch: int, epochs: int, loss: float) -> None:
+        context.report("mask head", epoch, epochs, loss=loss)
+
+    head.train()
+    losses = train_loop(head.parameters(), len(pool),
+                        lambda index: batch_loss(head, data, pool[index],
+                                                 settings.presence_weight),
+                        loop, on_epoch=on_epoch, cancel=context.cancel)
+    head.eval()
+    return losses
+
+
+# -- proposals ---------------------------------------------------------------------------------
+def class_maps(head: MaskHead, embedding: Embedding,
+               model_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Presence probabilities (P,) and per-class probability maps (P, H, W) in the item frame."""
+    valid = valid_cell_mask(embedding, model_size)
+    with torch.inference_mode():
+        logits = head(embedding.features[None])
+        probabilities = torch.sigmoid(presence_logits(logits, valid[None]))[0]
+        maps = cells_to_item(torch.sigmoid(logits[0]), embedding, model_size)
+    return probabilities.numpy(), maps
+
+
+def class_region(probability: np.ndarray, threshold: float, tagged: bool) -> np.ndarray:
+    """Where the head marks the class; on an item tagged with it where no pixel reaches the
+    threshold, the pixels at least half the map's maximum (the person says it is there)."""
+    region = probability >= threshold
+    if tagged and not region.any() and probability.max() > 0:
+        region = probability >= 0.5 * probability.max()
+    return region
+
+
+def segment_item(backbone: SamBackbone, head: MaskHead, embedding: Embedding,
+                 tagged: np.ndarray | None, classes: list[ImageClass],
+                 settings: ReviewRetrainSettings) -> tuple[np.ndarray, float]:
+    """One item's label image (per pixel the class with the highest head probability among
+    those masked there) and its confidence (the lowest over its classes of the mean head
+    probability inside the mask; for an item with no class, 1 − the highest presence
+    probability, or 1 when tagged)."""
+    size = backbone.preprocessing.size
+    probabilities, maps = class_maps(head, embedding, size)
+    shape = embedding.original_shape
+    values = [c.label_value for c in classes]
+    label = np.zeros(shape, dtype=np.uint8 if max(values) < 256 else np.uint16)
+    best = np.full(shape, -1.0, dtype=np.float32)
+    scores = []
+    rng = np.random.default_rng(0)
+    for c in np.flatnonzero(presence(tagged, probabilities, settings.gate)):
+        region = class_region(maps[c], settings.threshold, tagged is not None)
+        mask = region if settings.prompts == "none" else decode_prompts(
+            backbone, embedding, generation_prompts(settings.prompts, maps[c], region, 0, rng))
+        take = mask & (maps[c] > best)
+        label[take] = values[c]
+        best[take] = maps[c][take]
+        scores.append(float(maps[c][mask].mean()) if mask.any() else 0.0)
+    if scores:
+        return label, min(scores)
+    return label, 1.0 if tagged is not None else 1.0 - float(probabilities.max())
+
+
+# -- the head on disk --------------------------------------------------------------------------
+def save_head(project: Project, head: MaskHead, backbone: SamBackbone, round_id: int) -> int:
+    saved = {"config": head_config(head), "state": head.state_dict(),
+             "model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
+             "class_ids": [c.id for c in project.catalog.classes()]}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "mask-head.pt"
+        torch.save(saved, path)
+        return project.rounds.add_checkpoint(path, round_id=round_id,
+                                             description="retrain: mask head").id
+
+
+def _load_head(project: Project, round_: Round) -> dict | None:
+    path = Path(project.rounds.checkpoint(round_.checkpoint_id).path)
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# -- new images --------------------------------------------------------------------------------
+class ReviewRetrainPredictor:
+    """A Retrain round's head and SAM, segmenting items that were never tagged."""
+
+    def __init__(self, project: Project, backbone: SamBackbone, round_: Round) -> None:
+        from ..methods.prediction import check_trained_on, round_models
+
+        saved = round_models(project, round_.checkpoint_id, round_)
+        check_trained_on(round_, saved["model_id"], saved["weights_sha256"], backbone)
+        self.classes = project.catalog.classes()
+        if saved["class_ids"] != [c.id for c in self.classes]:
+            raise ProjectError(f"round {round_.id} was trained on other classes than the "
+                               "project has now; retrain")
+        self.head = MaskHead(**saved["config"])
+        self.head.load_state_dict(saved["state"])
+        self.head.eval()
+        self.settings = settings_from_params(ReviewRetrainSettings, round_.params)
+        self.backbone = backbone
+
+    def adapted(self):
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
+                ) -> Iterator[tuple[Item, np.ndarray, float]]:
+        from ..methods.prediction import cached_embeddings
+
+        cache = cached_embeddings(project, self.backbone, items, sweep=sweep)
+        for item in items:
+            embedding = cache.embed(project.item_image(item))
+            label, confidence = segment_item(self.backbone, self.head, embedding, None,
+                                             self.classes, self.settings)
+            yield item, label, confidence

@@ -1,0 +1,27 @@
+"""The mask head: per-class cell logits, and presence pooled over the image's cells only."""
+
+from __future__ import annotations
+
+import torch
+
+from napari_weaksam.cam.mask_head import MaskHead, head_config, presence_logits
+
+
+def test_cell_logits_per_class_at_the_embedding_resolution():
+    head = MaskHead(classes=3, in_channels=16, hidden=8)
+    assert head(torch.randn(2, 16, 12, 12)).shape == (2, 3, 12, 12)
+    assert head_config(head) == {"classes": 3, "in_channels": 16, "hidden": 8}
+
+
+def test_presence_pools_the_top_cells_of_the_image_not_of_the_padding():
+    logits = torch.full((2, 1, 10, 10), -5.0)
+    valid = torch.zeros((2, 10, 10), dtype=torch.bool)
+    valid[0] = True
+    valid[1, :, :5] = True                # the second item: the right half is padding
+    logits[:, 0, :, 5:] = 9.0              # high everywhere in that padding
+    logits[0, 0, 0, 0] = 3.0
+    pooled = presence_logits(logits, valid, share=0.01)   # k = 1 cell
+    assert pooled[0, 0] == 9.0             # real cells of the first item
+    assert pooled[1, 0] == -5.0            # the padding never counts
+    spread = presence_logits(logits, valid, share=0.5)    # k = 50 > the 50 valid cells? equal
+    assert spread[1, 0] == -5.0

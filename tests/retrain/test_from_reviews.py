@@ -1,0 +1,175 @@
+"""Retrain from reviewed masks on the bundled sample (real LiteMedSAM, cached embeddings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+import napari_weaksam.project.project as project_module
+from napari_weaksam.cli import main
+from napari_weaksam.method_settings import ReviewRetrainSettings
+from napari_weaksam.methods.context import RunContext
+from napari_weaksam.methods.prediction import predict
+from napari_weaksam.metrics import dice
+from napari_weaksam.project import LabelState, Project, ProjectError
+from napari_weaksam.project.importer import import_images
+from napari_weaksam.project.restore import restore_round
+from napari_weaksam.retrain.from_reviews import (
+    INCREMENTAL,
+    retrain_from_reviews,
+    supervision,
+)
+from napari_weaksam.sample import sample_dir
+
+FAST = ReviewRetrainSettings(epochs=2, warm_epochs=1)
+
+
+def reference(project: Project, item) -> np.ndarray | None:
+    """The H&E patch's reference mask (None for other items)."""
+    path = sample_dir() / "masks" / Path(project.catalog.source(item.source_id).path).name
+    return iio.imread(path) > 0 if path.suffix == ".png" and path.exists() else None
+
+
+def correct(project: Project, count: int) -> list[int]:
+    """The first ``count`` adenocarcinoma patches corrected with their reference masks."""
+    done = []
+    for item in project.catalog.items():
+        mask = reference(project, item)
+        if mask is not None and mask.any() and len(done) < count:
+            project.labels.review(item.id, LabelState.CORRECTED, mask.astype(np.uint8))
+            done.append(item.id)
+    return done
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory, litemedsam, embedded_sample, copy_project):
+    """The sample with two corrected patches, retrained twice; files read by the runs are
+    recorded (only the reviewer above reads the reference masks)."""
+    root = copy_project(embedded_sample, tmp_path_factory.mktemp("rr") / "sample")
+    read: list[str] = []
+    original = project_module.read_image
+    with Project.open(root) as project:
+        corrected = correct(project, 2)
+        project_module.read_image = lambda p, **kw: read.append(str(p)) or original(p, **kw)
+        try:
+            first = retrain_from_reviews(RunContext(project, litemedsam), FAST)
+            second = retrain_from_reviews(RunContext(project, litemedsam), FAST)
+        finally:
+            project_module.read_image = original
+    return root, corrected, first, second, read
+
+
+def test_unreviewed_items_get_proposals_and_the_reviewed_keep_their_masks(retrained):
+    root, corrected, first, _second, read = retrained
+    with Project.open(root, read_only=True) as project:
+        items = project.catalog.items()
+        assert first.proposals == len(items) - 2 and first.reviewed == 2
+        tags = project.catalog.all_tags()
+        for item in items:
+            proposal = project.labels.latest_proposal(item.id)
+            if item.id in corrected:
+                # Retrain never proposes for a reviewed item
+                assert proposal is None or proposal.method != "retrain"
+                assert np.array_equal(project.labels.final_mask(item.id) > 0,
+                                      reference(project, item))
+                continue
+            assert proposal.method == "retrain" and proposal.params["reviewed_items"] == \
+                sorted(corrected)
+            if tags.get(item.id) == set():   # tagged no finding: nothing, sure of it
+                assert not project.labels.proposal_mask(proposal).any()
+    masks = str(sample_dir() / "masks")
+    assert read and not any(path.startswith(masks) for path in read)
+
+
+def test_each_retrain_is_a_round_that_says_what_it_learnt_from(retrained):
+    root, corrected, first, second, _read = retrained
+    with Project.open(root, read_only=True) as project:
+        rounds = {r.id: r for r in project.rounds.rounds()}
+    one, two = rounds[first.round_id], rounds[second.round_id]
+    assert one.metrics["stage"] == two.metrics["stage"] == INCREMENTAL
+    assert one.metrics["base_round"] is None and one.metrics["warm_start_round"] is None
+    assert two.metrics["base_round"] == two.metrics["warm_start_round"] == first.round_id
+    assert two.metrics["reviewed_items"] == sorted(corrected)
+    assert len(one.metrics["losses"]) == 2 and len(two.metrics["losses"]) == 1   # warm: fewer
+    assert set(two.metrics["seconds"]) == {"embeddings", "training", "pseudo-labels"}
+
+
+def test_the_corrected_patches_are_learnt(retrained, litemedsam):
+    """The head's own masks on the patches it learnt from match them (a floor, not a target:
+    two masks and three epochs)."""
+    root, corrected, _first, second, _read = retrained
+    from napari_weaksam.retrain.from_reviews import ReviewRetrainPredictor
+
+    with Project.open(root, read_only=True) as project:
+        round_ = next(r for r in project.rounds.rounds() if r.id == second.round_id)
+        predictor = ReviewRetrainPredictor(project, litemedsam, round_)
+        items = [project.catalog.item(i) for i in corrected]
+        scores = [dice(label > 0, reference(project, item))
+                  for item, label, _c in predictor.segment(project, items)]
+    assert min(scores) > 0.5, scores
+
+
+def test_supervision_from_masks_and_tags_only(tmp_path, litemedsam, sample_copy):
+    with Project.open(sample_copy()) as project:
+        corrected = correct(project, 1)
+        items, classes = project.catalog.items(), project.catalog.classes()
+        cache = project.embedding_cache(litemedsam)
+        embeddings = [cache.get(project.item_image(item)) for item in items]
+        data = supervision(project, items, classes, embeddings, 256)
+        tags = project.catalog.all_tags()
+    index = {item.id: i for i, item in enumerate(items)}
+    reviewed = index[corrected[0]]
+    assert data.reviewed.nonzero()[:, 0].tolist() == [reviewed]
+    assert data.pixel_weight[reviewed, 0] == 1 and data.targets[reviewed].sum() > 0
+    for item in items:
+        i = index[item.id]
+        if i == reviewed:
+            continue
+        assert data.targets[i].sum() == 0     # nothing but a review sets a pixel target
+        if item.id not in tags:
+            assert data.pixel_weight[i, 0] == data.present[i, 0] == 0
+        else:
+            assert data.present[i, 0] == float(bool(tags[item.id]))
+            assert data.pixel_weight[i, 0] == float(not tags[item.id])
+    pool = data.pool(0.25).tolist()
+    assert pool.count(reviewed) > 1 and abs(pool.count(reviewed) / len(pool) - 0.25) < 0.1
+
+
+def test_going_back_to_a_round_starts_a_new_head(tmp_path, litemedsam, sample_copy):
+    with Project.open(sample_copy()) as project:
+        correct(project, 1)
+        first = retrain_from_reviews(RunContext(project, litemedsam), FAST)
+        restore_round(project, first.round_id)
+        again = retrain_from_reviews(RunContext(project, litemedsam), FAST)
+        assert again.warm_start_round is None
+        (item_id,) = [i for i, s in project.labels.states().items()
+                      if s is LabelState.CORRECTED]
+        project.labels.clear_review(item_id)   # it learnt from a review that is gone
+        with pytest.raises(ProjectError, match="nothing reviewed"):
+            retrain_from_reviews(RunContext(project, litemedsam), FAST)
+
+
+def test_cli_retrain_and_predict_with_its_round(retrained, tmp_path, copy_project, capsys,
+                                               unseen_patches, litemedsam):
+    root = copy_project(retrained[0], tmp_path / "p")
+    assert main(["retrain", str(root), "--epochs", "1", "--warm-epochs", "1"]) == 0
+    assert "learnt from 2 reviewed items (continued round" in capsys.readouterr().out
+    folder, names = unseen_patches
+    with Project.open(root) as project:
+        latest = project.rounds.rounds()[-1]
+        import_images(project, [folder])
+        new = [i for i in project.catalog.items() if i.name.startswith("unseen")]
+        report = predict(RunContext(project, litemedsam), latest, new)
+        assert report.items == len(names) == len(new)
+        labels = [project.labels.proposal_mask(project.labels.latest_proposal(i.id))
+                  for i in new]
+    assert all(label.shape == (i.height, i.width) for label, i in zip(labels, new, strict=True))
+
+
+def test_retrain_is_not_a_method_to_start_from_tags(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "somewhere", "--method", "retrain"])
+    assert "invalid choice: 'retrain'" in capsys.readouterr().err
