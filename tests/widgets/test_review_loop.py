@@ -72,7 +72,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     # retrain: incremental, on top of the EP-SAM round; reviews stay, only unreviewed items
     # get new proposals
     assert training.start_button.text() == "Retrain with 2 reviewed masks"
-    assert training.scratch_box.isVisible() and not training.scratch_box.isChecked()
+    assert not training.scratch_box.isHidden() and not training.scratch_box.isChecked()
     reviewed_proposals = {i: project.labels.latest_proposal(i).id
                           for i in (accepted.id, corrected.id)}
     run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=1,
