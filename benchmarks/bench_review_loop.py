@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +110,12 @@ def score(project: Project, truth: dict[int, np.ndarray]) -> dict[str, float]:
 
 
 def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
-          args: argparse.Namespace) -> list[dict]:
+          args: argparse.Namespace) -> Iterator[dict]:
+    """One row per K (printed as it comes)."""
     reset(project, base)
     retrain = get_method("retrain")
-    flags = {"seed": seed} | ({"prompts": args.prompts} if args.prompts else {})
+    flags = {"seed": seed} | retrain_flags(args.retrain)
     rng = np.random.default_rng(seed)
-    rows = []
     for count in args.masks:
         accepted = review(project, truth, count, order, rng) if count else 0
         seconds, warm = 0.0, None
@@ -122,10 +123,20 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
             start = time.perf_counter()
             report = retrain.run(RunContext(project, backbone), retrain.settings_from_flags(flags))
             seconds, warm = time.perf_counter() - start, report.warm_start_round
-        rows.append(score(project, truth) | {"k": count, "order": order, "seed": seed,
-                                             "accepted": accepted, "seconds": seconds,
-                                             "warm": warm is not None})
-    return rows
+        yield score(project, truth) | {"k": count, "order": order, "seed": seed,
+                                       "accepted": accepted, "seconds": seconds,
+                                       "warm": warm is not None}
+
+
+def retrain_flags(pairs: list[str]) -> dict:
+    """``["prompts=boxes", "prior=1"]`` → Retrain's flags with values of the right type."""
+    options = get_method("retrain").options()
+    flags = {}
+    for pair in pairs:
+        flag, value = pair.split("=", 1)
+        kind = options[flag][0].kind
+        flags[flag] = bool(int(value)) if kind is bool else kind(value)
+    return flags
 
 
 def print_row(name: str, method: str, row: dict) -> None:
@@ -164,11 +175,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["lgg", "ebhi"])
     parser.add_argument("--base-method", default="weakmedsam")
+    parser.add_argument("--base-round", type=int,
+                        help="this round of the base method (default: its latest)")
     parser.add_argument("--masks", nargs="+", type=int, default=[0, 5, 10, 20, 50])
     parser.add_argument("--order", nargs="+", choices=ORDERS, default=list(ORDERS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--prompts", choices=("none", "boxes", "boxes+mask"),
-                        help="Retrain's prompts (default: its setting's default)")
+    parser.add_argument("--retrain", nargs="*", default=[], metavar="FLAG=VALUE",
+                        help="Retrain options other than its defaults, e.g. prompts=boxes")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "weaksam-bench-loop")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
@@ -188,7 +201,7 @@ def main() -> None:
     for name in args.data:
         with open_project(name, args.workdir) as project:
             truth = {item.id: truth_of(name, project, item) for item in project.catalog.items()}
-            base = base_round(project, args.base_method, backbone, {})
+            base = args.base_round or base_round(project, args.base_method, backbone, {})
             results[name] = []
             for order in args.order:
                 for seed in args.seeds:

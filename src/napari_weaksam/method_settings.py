@@ -315,6 +315,18 @@ class ReviewRetrainSettings:
     learning_rate: float = option(1e-3, low=0, low_open=True, help="peak learning rate")
     weight_decay: float = option(1e-4, low=0, help="weight decay")
     hidden: int = option(32, low=4, high=512, help="channels of the mask head")
+    pseudo_weight: float = option(
+        0.5, low=0, high=1,
+        help="weight of the proposals of the method round Retrain follows as targets on the "
+             "unreviewed items tagged with a class (a reviewed mask weighs 1; 0: tags only)")
+    pseudo_trust: str = option(
+        "fixed", choices=("fixed", "reviews"),
+        help="fixed: the proposals weigh pseudo-weight; reviews: pseudo-weight × their mean "
+             "Dice to the masks people reviewed")
+    prior: bool = option(
+        True, choices=BOOL,
+        help="the head also reads those proposals as an input, and learns from the reviewed "
+             "items where they go wrong")
     mask_share: float = option(
         0.25, low=0, high=0.9,
         help="share of each batch given to reviewed items (they are few: drawn more often)")

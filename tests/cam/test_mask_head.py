@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from napari_weaksam.cam.mask_head import MaskHead, head_config, presence_logits
@@ -10,7 +11,17 @@ from napari_weaksam.cam.mask_head import MaskHead, head_config, presence_logits
 def test_cell_logits_per_class_at_the_embedding_resolution():
     head = MaskHead(classes=3, in_channels=16, hidden=8)
     assert head(torch.randn(2, 16, 12, 12)).shape == (2, 3, 12, 12)
-    assert head_config(head) == {"classes": 3, "in_channels": 16, "hidden": 8}
+    assert head_config(head) == {"classes": 3, "in_channels": 16, "hidden": 8, "prior": False}
+
+
+def test_a_head_that_reads_a_prior_needs_one_and_it_changes_the_answer():
+    torch.manual_seed(0)
+    head = MaskHead(classes=2, in_channels=16, hidden=8, prior=True)
+    embeddings = torch.randn(1, 16, 12, 12)
+    with pytest.raises(ValueError, match="prior"):
+        head(embeddings)
+    empty, full = torch.zeros(1, 2, 12, 12), torch.ones(1, 2, 12, 12)
+    assert not torch.equal(head(embeddings, empty), head(embeddings, full))
 
 
 def test_presence_pools_the_top_cells_of_the_image_not_of_the_padding():

@@ -7,6 +7,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 
 import napari_weaksam.project.project as project_module
 from napari_weaksam.cli import main
@@ -133,9 +134,38 @@ def test_supervision_from_masks_and_tags_only(tmp_path, litemedsam, sample_copy)
             assert data.pixel_weight[i, 0] == data.present[i, 0] == 0
         else:
             assert data.present[i, 0] == float(bool(tags[item.id]))
-            assert data.pixel_weight[i, 0] == float(not tags[item.id])
+            assert data.pixel_weight[i, 0] == float(not tags[item.id])   # no proposals here
     pool = data.pool(0.25).tolist()
     assert pool.count(reviewed) > 1 and abs(pool.count(reviewed) / len(pool) - 0.25) < 0.1
+
+
+def test_a_methods_proposals_are_targets_where_tagged_weighted_by_trust(litemedsam,
+                                                                        sample_copy):
+    with Project.open(sample_copy()) as project:
+        corrected = correct(project, 1)
+        items, classes = project.catalog.items(), project.catalog.classes()
+        cache = project.embedding_cache(litemedsam)
+        embeddings = [cache.get(project.item_image(item)) for item in items]
+        tags = project.catalog.all_tags()
+        tagged = [i for i, item in enumerate(items)
+                  if tags.get(item.id) and item.id not in corrected]
+        square = {}
+        for i in [*tagged, *(i for i, it in enumerate(items) if it.id in corrected)]:
+            label = np.zeros((items[i].height, items[i].width), np.uint8)
+            label[: items[i].height // 2, : items[i].width // 2] = 1   # the method's answer
+            square[items[i].id] = label
+        fixed = supervision(project, items, classes, embeddings, 256, square,
+                            ReviewRetrainSettings(pseudo_weight=0.5))
+        reviews = supervision(project, items, classes, embeddings, 256, square,
+                              ReviewRetrainSettings(pseudo_weight=0.5, pseudo_trust="reviews"))
+        truth = project.labels.final_mask(corrected[0]) > 0
+    i = tagged[0]
+    assert fixed.pixel_weight[i, 0] == 0.5 and fixed.targets[i, 0].sum() > 0
+    assert torch.equal(fixed.targets[i], fixed.prior[i])   # the answer is the target
+    said = square[corrected[0]] > 0
+    agreement = 2 * (truth & said).sum() / (truth.sum() + said.sum())
+    assert reviews.trust[0] == pytest.approx(0.5 * agreement)
+    assert reviews.pixel_weight[i, 0] == pytest.approx(0.5 * agreement)
 
 
 def test_going_back_to_a_round_starts_a_new_head(tmp_path, litemedsam, sample_copy):

@@ -21,14 +21,17 @@ TOP_SHARE = 0.01
 
 
 class MaskHead(nn.Module):
-    """Per-class cell logits (B, P, h, w) from embeddings (B, C, h, w)."""
+    """Per-class cell logits (B, P, h, w) from embeddings (B, C, h, w) and, with ``prior``,
+    a method's proposal (B, P, h, w): the share of each cell it gave each class."""
 
-    def __init__(self, classes: int, in_channels: int = 256, hidden: int = 32) -> None:
+    def __init__(self, classes: int, in_channels: int = 256, hidden: int = 32,
+                 prior: bool = False) -> None:
         super().__init__()
+        self.prior = prior
+        self.features = nn.Sequential(nn.Conv2d(in_channels, hidden, 1), nn.GELU())
         self.net = nn.Sequential(
-            nn.Conv2d(in_channels, hidden, 1), nn.GELU(),
             # 3 × 3: a cell's neighbours decide with it (a lesion's edge, a lone bright cell)
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.GELU(),
+            nn.Conv2d(hidden + (classes if prior else 0), hidden, 3, padding=1), nn.GELU(),
             nn.Conv2d(hidden, classes, 1),
         )
         # SAM embeddings are small (std ≈ 0.1) and alike between images: standardise each
@@ -42,11 +45,11 @@ class MaskHead(nn.Module):
 
     @property
     def in_channels(self) -> int:
-        return self.net[0].in_channels
+        return self.features[0].in_channels
 
     @property
     def hidden(self) -> int:
-        return self.net[0].out_channels
+        return self.features[0].out_channels
 
     def set_input_statistics(self, embeddings: torch.Tensor) -> None:
         """Per-channel mean and std over (N, C, h, w) embeddings."""
@@ -54,9 +57,14 @@ class MaskHead(nn.Module):
         self.input_mean.copy_(flat.mean(dim=1))
         self.input_std.copy_(flat.std(dim=1).clamp(min=1e-6))
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: torch.Tensor, prior: torch.Tensor | None = None) -> torch.Tensor:
         mean, std = self.input_mean[:, None, None], self.input_std[:, None, None]
-        return self.net((embeddings.float() - mean) / std)
+        features = self.features((embeddings.float() - mean) / std)
+        if self.prior:
+            if prior is None:
+                raise ValueError("this head reads a method's proposals: give them as prior")
+            features = torch.cat([features, prior.float()], dim=1)
+        return self.net(features)
 
 
 def presence_logits(logits: torch.Tensor, valid: torch.Tensor,
@@ -71,6 +79,7 @@ def presence_logits(logits: torch.Tensor, valid: torch.Tensor,
     return top.masked_fill(~finite, 0.0).sum(dim=2) / finite.sum(dim=2).clamp(min=1)
 
 
-def head_config(head: MaskHead) -> dict[str, int]:
+def head_config(head: MaskHead) -> dict[str, int | bool]:
     """What rebuilds ``head`` (stored with its weights)."""
-    return {"classes": head.classes, "in_channels": head.in_channels, "hidden": head.hidden}
+    return {"classes": head.classes, "in_channels": head.in_channels, "hidden": head.hidden,
+            "prior": head.prior}

@@ -17,6 +17,7 @@ took. A method's full run stays available ("Retrain from scratch").
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
@@ -74,6 +75,8 @@ class Supervision:
     pixel_weight: torch.Tensor  # (N, P) 1: every cell's target is known (reviewed, tagged absent)
     present: torch.Tensor       # (N, P) 1: tagged present, not reviewed (some cells are)
     reviewed: torch.Tensor      # (N,) bool
+    prior: torch.Tensor         # (N, P, g, g) the method's proposal, share of each cell per class
+    trust: np.ndarray           # (P,) weight of the method's proposals as targets
 
     def pool(self, mask_share: float) -> torch.Tensor:
         """Item indices that train, reviewed ones repeated so they make about ``mask_share`` of
@@ -104,7 +107,10 @@ def retrain_from_reviews(context: RunContext,
     seconds["embeddings"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    data = supervision(project, items, classes, embeddings, backbone.preprocessing.size)
+    source = prior_round(project, base)
+    proposals = method_proposals(project, source, items)
+    data = supervision(project, items, classes, embeddings, backbone.preprocessing.size,
+                       proposals, settings)
     head, warm = starting_head(project, base, classes, data, settings, backbone)
     losses = train_head(context, head, data, settings, warm is not None)
     seconds["training"] = time.perf_counter() - start
@@ -112,6 +118,7 @@ def retrain_from_reviews(context: RunContext,
     params = settings.to_dict() | {
         "backbone": backbone.model_id, "weights_sha256": backbone.weights_sha256,
         "base_round": base.id if base else None, "warm_start_round": warm,
+        "prior_round": source.id if source else None,
         "presence": PRESENCE_RULE,
         "reviewed_items": sorted(i for i in reviewed_masks if i in {it.id for it in items}),
     }
@@ -119,14 +126,13 @@ def retrain_from_reviews(context: RunContext,
     try:
         checkpoint_id = save_head(project, head, backbone, round_id)
         start = time.perf_counter()
-        unreviewed = [(item, e) for item, e in zip(items, embeddings, strict=True)
-                      if item.id not in reviewed_masks]
+        unreviewed = [(i, item) for i, item in enumerate(items) if item.id not in reviewed_masks]
         tags = project.catalog.all_tags()
-        for done, (item, embedding) in enumerate(unreviewed, start=1):
+        for done, (i, item) in enumerate(unreviewed, start=1):
             context.check_cancel()
-            label, confidence = segment_item(backbone, head, embedding,
+            label, confidence = segment_item(backbone, head, embeddings[i],
                                              tagged_presence(item, tags, classes), classes,
-                                             settings)
+                                             settings, data.prior[i])
             project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
                                         checkpoint_id=checkpoint_id, params=params,
                                         confidence=confidence)
@@ -134,7 +140,8 @@ def retrain_from_reviews(context: RunContext,
         seconds["pseudo-labels"] = time.perf_counter() - start
         project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id, metrics={
             "stage": INCREMENTAL, "base_round": params["base_round"], "warm_start_round": warm,
-            "reviewed_items": params["reviewed_items"], "seconds": seconds, "losses": losses})
+            "reviewed_items": params["reviewed_items"], "seconds": seconds, "losses": losses,
+            "proposal_trust": [round(float(t), 4) for t in data.trust]})
     except BaseException as error:
         project.rounds.abandon_round(round_id, error)
         raise
@@ -148,52 +155,120 @@ def base_round(project: Project) -> Round | None:
     return done[-1] if done else None
 
 
+def prior_round(project: Project, base: Round | None) -> Round | None:
+    """The method round whose proposals the head reads: ``base``, or for a Retrain the one it
+    read (every Retrain in a row reads the same method's answers)."""
+    if base is None or base.method != METHOD:
+        return base
+    known = {r.id: r for r in project.rounds.rounds()}
+    return known.get(base.params.get("prior_round"))
+
+
+def method_proposals(project: Project, round_: Round | None,
+                     items: list[Item]) -> dict[int, np.ndarray]:
+    """Item id → the label image ``round_`` proposed for it (items it did not label: none)."""
+    if round_ is None:
+        return {}
+    wanted = {item.id for item in items}
+    rows = project.db.rows("SELECT id, item_id FROM proposals WHERE round_id = ?", (round_.id,))
+    return {row["item_id"]: project.labels.proposal_mask(project.labels.proposal(row["id"]))
+            for row in rows if row["item_id"] in wanted}
+
+
 # -- what trains the head ---------------------------------------------------------------------
 def supervision(project: Project, items: list[Item], classes: list[ImageClass],
-                embeddings: list[Embedding], model_size: int) -> Supervision:
-    """The head's training data from the reviewed masks and the tags (never anything else)."""
+                embeddings: list[Embedding], model_size: int,
+                proposals: dict[int, np.ndarray] | None = None,
+                settings: ReviewRetrainSettings | None = None) -> Supervision:
+    """The head's training data from the reviewed masks, the tags and ``proposals`` (item id →
+    the label image of the method round Retrain follows), never anything else."""
+    settings = settings or ReviewRetrainSettings()
+    proposals = proposals or {}
     reviewed = project.labels.reviewed_masks()
     tags = project.catalog.all_tags()
     n, p = len(items), len(classes)
     grid = embeddings[0].features.shape[-2:]
     targets = torch.zeros((n, p, *grid))
     pixel_weight, present = torch.zeros((n, p)), torch.zeros((n, p))
+    prior = torch.zeros((n, p, *grid))
+    trust = np.full(p, settings.pseudo_weight)
+    if settings.pseudo_trust == "reviews":
+        trust = trust * method_agreement(proposals, reviewed, classes)
     for i, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
+        if item.id in proposals:
+            prior[i] = label_cells(proposals[item.id], classes, embedding, model_size)
         if item.id in reviewed:
-            mask = reviewed[item.id][1]
-            for c, image_class in enumerate(classes):
-                targets[i, c] = mask_to_cells(mask == image_class.label_value, embedding,
-                                              model_size)
+            targets[i] = label_cells(reviewed[item.id][1], classes, embedding, model_size)
             pixel_weight[i] = 1
             continue
         tagged = tagged_presence(item, tags, classes)
-        if tagged is not None:
-            pixel_weight[i] = torch.from_numpy(~tagged).float()   # absent: no cell has it
-            present[i] = torch.from_numpy(tagged).float()
+        if tagged is None:
+            continue
+        present[i] = torch.from_numpy(tagged).float()
+        pixel_weight[i] = torch.from_numpy(~tagged).float()   # absent: no cell has it
+        for c in np.flatnonzero(tagged):                       # present: the method's answer
+            if trust[c] > 0 and prior[i, c].sum() > 0:
+                targets[i, c] = prior[i, c]
+                pixel_weight[i, c] = float(trust[c])
     return Supervision(
         features=torch.stack([e.features.half() for e in embeddings]),
         valid=torch.stack([valid_cell_mask(e, model_size) for e in embeddings]),
         targets=targets, pixel_weight=pixel_weight, present=present,
-        reviewed=torch.tensor([item.id in reviewed for item in items]))
+        reviewed=torch.tensor([item.id in reviewed for item in items]), prior=prior,
+        trust=trust)
+
+
+def method_agreement(proposals: dict[int, np.ndarray],
+                     reviewed: dict[int, tuple[object, np.ndarray]],
+                     classes: list[ImageClass]) -> np.ndarray:
+    """(P,) how far the method's answers can be trusted, from what people said of them: per
+    class, the mean Dice between the method's proposal and the reviewed mask over the reviewed
+    items where either has the class (1 where no reviewed item tells)."""
+    agreement = np.ones(len(classes))
+    for c, image_class in enumerate(classes):
+        scores = []
+        for item_id, (_state, mask) in reviewed.items():
+            if item_id not in proposals:
+                continue
+            truth = mask == image_class.label_value
+            said = proposals[item_id] == image_class.label_value
+            if truth.any() or said.any():
+                scores.append(2 * (truth & said).sum() / (truth.sum() + said.sum()))
+        if scores:
+            agreement[c] = float(np.mean(scores))
+    return agreement
+
+
+def no_prior(classes: list[ImageClass], embedding: Embedding) -> torch.Tensor:
+    """(P, g, g) zeros: no method round to read (masks drawn before any run)."""
+    return torch.zeros((len(classes), *embedding.features.shape[-2:]))
+
+
+def label_cells(label: np.ndarray, classes: list[ImageClass], embedding: Embedding,
+                model_size: int) -> torch.Tensor:
+    """(P, g, g): the share of each cell a label image gives each class."""
+    return torch.stack([mask_to_cells(label == c.label_value, embedding, model_size)
+                        for c in classes])
 
 
 def batch_loss(head: MaskHead, data: Supervision, index: torch.Tensor,
                presence_weight: float) -> torch.Tensor:
     """Pixel BCE where every cell is known, soft Dice on reviewed masks with the class, and
     the tag loss (top cells pooled → present) on unreviewed items tagged with it."""
-    logits = head(data.features[index])
+    logits = head(data.features[index], data.prior[index])
     valid = data.valid[index]
     targets, weight, present = data.targets[index], data.pixel_weight[index], data.present[index]
     cells = valid[:, None].float()
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     per_map = (bce * cells).sum(dim=(2, 3)) / cells.sum(dim=(2, 3)).clamp(min=1)
     loss = (per_map * weight).sum() / weight.sum().clamp(min=1)
-    has = (targets.sum(dim=(2, 3)) > 0) & (weight > 0)
+    has = ((targets.sum(dim=(2, 3)) > 0) & (weight > 0)).float() * weight
     if has.any():
         probability = torch.sigmoid(logits) * cells
         overlap = (probability * targets).sum(dim=(2, 3))
         total = probability.sum(dim=(2, 3)) + targets.sum(dim=(2, 3))
-        loss = loss + (1 - (2 * overlap + 1) / (total + 1))[has].mean()
+        dice_loss = 1 - (2 * overlap + 1) / (total + 1)
+        loss = loss + (dice_loss * has).sum() / has.sum()
     if present.any() and presence_weight > 0:
         pooled = presence_logits(logits, valid)
         tag_loss = F.binary_cross_entropy_with_logits(pooled, torch.ones_like(pooled),
@@ -212,7 +287,7 @@ def starting_head(project: Project, base: Round | None, classes: list[ImageClass
     afresh), everything it learnt from is still reviewed, and it fits (same SAM model, same
     classes, same size)."""
     torch.manual_seed(settings.seed)
-    head = MaskHead(len(classes), data.features.shape[1], settings.hidden)
+    head = MaskHead(len(classes), data.features.shape[1], settings.hidden, settings.prior)
     head.set_input_statistics(data.features[:: max(1, len(data.features) // 64)])
     if not settings.warm_start or base is None or base.method != METHOD \
             or base.checkpoint_id is None:
@@ -249,12 +324,13 @@ def train_head(context: RunContext, head: MaskHead, data: Supervision,
 
 
 # -- proposals ---------------------------------------------------------------------------------
-def class_maps(head: MaskHead, embedding: Embedding,
-               model_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Presence probabilities (P,) and per-class probability maps (P, H, W) in the item frame."""
+def class_maps(head: MaskHead, embedding: Embedding, model_size: int,
+               prior: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+    """Presence probabilities (P,) and per-class probability maps (P, H, W) in the item frame;
+    ``prior``: the method's proposal on the grid (P, g, g), for a head that reads one."""
     valid = valid_cell_mask(embedding, model_size)
     with torch.inference_mode():
-        logits = head(embedding.features[None])
+        logits = head(embedding.features[None], None if prior is None else prior[None])
         probabilities = torch.sigmoid(presence_logits(logits, valid[None]))[0]
         maps = cells_to_item(torch.sigmoid(logits[0]), embedding, model_size)
     return probabilities.numpy(), maps
@@ -271,13 +347,14 @@ def class_region(probability: np.ndarray, threshold: float, tagged: bool) -> np.
 
 def segment_item(backbone: SamBackbone, head: MaskHead, embedding: Embedding,
                  tagged: np.ndarray | None, classes: list[ImageClass],
-                 settings: ReviewRetrainSettings) -> tuple[np.ndarray, float]:
+                 settings: ReviewRetrainSettings,
+                 prior: torch.Tensor | None = None) -> tuple[np.ndarray, float]:
     """One item's label image (per pixel the class with the highest head probability among
     those masked there) and its confidence (the lowest over its classes of the mean head
     probability inside the mask; for an item with no class, 1 − the highest presence
     probability, or 1 when tagged)."""
     size = backbone.preprocessing.size
-    probabilities, maps = class_maps(head, embedding, size)
+    probabilities, maps = class_maps(head, embedding, size, prior)
     shape = embedding.original_shape
     values = [c.label_value for c in classes]
     label = np.zeros(shape, dtype=np.uint8 if max(values) < 256 else np.uint16)
@@ -318,7 +395,8 @@ def _load_head(project: Project, round_: Round) -> dict | None:
 
 # -- new images --------------------------------------------------------------------------------
 class ReviewRetrainPredictor:
-    """A Retrain round's head and SAM, segmenting items that were never tagged."""
+    """A Retrain round's head and SAM, segmenting items that were never tagged; a head that
+    reads a method's proposals gets them from that method round's own models first."""
 
     def __init__(self, project: Project, backbone: SamBackbone, round_: Round) -> None:
         from ..methods.prediction import check_trained_on, round_models
@@ -334,19 +412,42 @@ class ReviewRetrainPredictor:
         self.head.eval()
         self.settings = settings_from_params(ReviewRetrainSettings, round_.params)
         self.backbone = backbone
+        reads = self.head.prior and round_.params.get("prior_round") is not None
+        self.prior = _prior_predictor(project, backbone, round_) if reads else None
 
     def adapted(self):
-        from contextlib import nullcontext
-
-        return nullcontext()
+        return contextlib.nullcontext()   # SAM as pretrained; the prior's models adapt apart
 
     def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
                 ) -> Iterator[tuple[Item, np.ndarray, float]]:
         from ..methods.prediction import cached_embeddings
 
+        labels: dict[int, np.ndarray] = {}
+        if self.prior is not None:
+            with self.prior.adapted():
+                labels = {item.id: label for item, label, _c in
+                          self.prior.segment(project, items, sweep=sweep)}
         cache = cached_embeddings(project, self.backbone, items, sweep=sweep)
+        size = self.backbone.preprocessing.size
         for item in items:
             embedding = cache.embed(project.item_image(item))
+            prior = (label_cells(labels[item.id], self.classes, embedding, size)
+                     if self.prior is not None else no_prior(self.classes, embedding))
             label, confidence = segment_item(self.backbone, self.head, embedding, None,
-                                             self.classes, self.settings)
+                                             self.classes, self.settings, prior)
             yield item, label, confidence
+
+
+def _prior_predictor(project: Project, backbone: SamBackbone, round_: Round):
+    """The predictor of the method round whose proposals ``round_``'s head reads."""
+    from ..methods.registry import get_method
+    from ..project.restore import RESTORE_METHOD
+
+    known = {r.id: r for r in project.rounds.rounds()}
+    source = known.get(round_.params.get("prior_round"))
+    while source is not None and source.method == RESTORE_METHOD:
+        source = known.get(source.params.get("restored_round"))
+    if source is None:
+        raise ProjectError(f"round {round_.id}'s head reads the proposals of a method round "
+                           "that is no longer in the project")
+    return get_method(source.method).make_predictor(project, backbone, source)
