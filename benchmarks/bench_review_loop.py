@@ -160,15 +160,32 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
             if not mine:
                 continue
             ks = sorted({r["k"] for r in mine})
-            values = np.array([[r["dice"] for r in mine if r["k"] == k] for k in ks])
-            axis.errorbar(ks, values.mean(axis=1), yerr=values.std(axis=1), marker="o",
-                          capsize=3, label=f"{order} ({values.shape[1]} seeds)")
-        axis.set(title=name, xlabel="reviewed items K", ylabel="Dice, unreviewed positives")
+            values = [[r["dice"] for r in mine if r["k"] == k] for k in ks]
+            seeds = len({r["seed"] for r in mine})
+            axis.errorbar(ks, [np.mean(v) for v in values], yerr=[np.std(v) for v in values],
+                          marker="o", capsize=3,
+                          label=f"{order} ({seeds} seed{'s' if seeds > 1 else ''})")
+        axis.set(title=SETS[name][0] if name in SETS else name, xlabel="reviewed items K",
+                 ylabel="Dice, unreviewed positives")
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     print(f"\nplot: {path}")
+
+
+def read_tables(paths: list[Path]) -> dict[str, list[dict]]:
+    """The rows this script printed (saved output files), by set, to plot them again."""
+    results: dict[str, list[dict]] = {}
+    for path in paths:
+        for line in path.read_text().splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 11 or not cells[4].isdigit():
+                continue
+            results.setdefault(cells[0], []).append(
+                {"order": cells[2], "seed": int(cells[3]), "k": int(cells[4]),
+                 "dice": float(cells[7])})
+    return results
 
 
 def main() -> None:
@@ -187,7 +204,12 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--replot", nargs="+", type=Path, metavar="OUTPUT",
+                        help="only draw --plot from saved outputs of this script")
     args = parser.parse_args()
+    if args.replot:
+        plot(read_tables(args.replot), args.plot)
+        return
     require_data(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "

@@ -166,3 +166,15 @@ def test_a_stage_not_planned_is_shown_under_the_current_one():
     clock.seen(note, now=1)
     assert clock.unplanned == {"preliminary: IDS filter"}
     assert clock.line(note, now=1) == "stage 7 of 7 · preliminary: IDS filter · 3/30"
+
+
+def test_retrain_says_what_it_learns_from_and_what_it_leaves_alone():
+    from napari_weaksam.method_settings import ReviewRetrainSettings
+
+    settings = ReviewRetrainSettings(epochs=4, warm_epochs=2)
+    assert plan_text(settings, ProjectSize(items=40, tagged=30, reviewed=3)) == (
+        "Retrain: a mask head on cached embeddings learns from 3 reviewed masks, the tags and "
+        "the last round's proposals (2 epochs when it continues the last Retrain's head, else "
+        "4)\nthen new proposals for 37 unreviewed images; reviewed images stay as they are")
+    assert [s.name for s in planned_stages(settings)] == [
+        LOADING, "embedding", "mask head", "pseudo-labels"]

@@ -165,9 +165,10 @@ def retrain_plan(settings: ReviewRetrainSettings, size: ProjectSize | None) -> s
     masks = "your reviewed masks" if size is None else _count(size.reviewed, "reviewed mask")
     unreviewed = ("the images nobody reviewed" if size is None
                   else _count(size.items - size.reviewed, "unreviewed image"))
-    epochs = (f"{settings.warm_epochs} epochs continuing the last Retrain's head (else "
-              f"{settings.epochs})" if settings.warm_start else f"{settings.epochs} epochs")
-    return (f"Mask head on cached embeddings: {masks} + the tags, {epochs}\n"
+    epochs = (f"{settings.warm_epochs} epochs when it continues the last Retrain's head, else "
+              f"{settings.epochs}" if settings.warm_start else f"{settings.epochs} epochs")
+    return (f"Retrain: a mask head on cached embeddings learns from {masks}, the tags and the "
+            f"last round's proposals ({epochs})\n"
             f"then new proposals for {unreviewed}; reviewed images stay as they are")
 
 
