@@ -13,7 +13,7 @@ import pytest
 
 from napari_weaksam import __version__
 from napari_weaksam.cli import main
-from napari_weaksam.methods.registry import method_names
+from napari_weaksam.methods.registry import listed_methods
 from napari_weaksam.project import Project
 
 
@@ -205,7 +205,7 @@ def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, samp
         assert params["engine"]["decoder"]["prompts"] == "uniform"
 
 
-@pytest.mark.parametrize("method", method_names())
+@pytest.mark.parametrize("method", [m.name for m in listed_methods()])
 def test_run_without_options_builds_the_settings_defaults(tmp_path, method):
     """The CLI declares no default of its own: an unset option is the dataclass's default."""
     from napari_weaksam.cli import _parser, method_settings_from
@@ -213,6 +213,18 @@ def test_run_without_options_builds_the_settings_defaults(tmp_path, method):
 
     args = _parser().parse_args(["run", str(tmp_path), "--method", method])
     assert method_settings_from(args) == get_method(method).settings_type()
+
+
+def test_retrain_options_come_from_its_settings(tmp_path):
+    from napari_weaksam.cli import _parser, method_settings_from
+    from napari_weaksam.method_settings import ReviewRetrainSettings
+
+    parser = _parser()
+    assert method_settings_from(parser.parse_args(["retrain", str(tmp_path)])) == \
+        ReviewRetrainSettings()
+    args = parser.parse_args(["retrain", str(tmp_path), "--warm-epochs", "3", "--prompts",
+                              "none"])
+    assert method_settings_from(args) == ReviewRetrainSettings(warm_epochs=3, prompts="none")
 
 
 def test_every_command_parses_with_its_required_arguments_only(tmp_path):
@@ -227,7 +239,7 @@ def test_every_command_parses_with_its_required_arguments_only(tmp_path):
                 "demo": [], "view": [], "info": [],
                 "tag-slide": [str(tmp_path), "s.svs", "--negative"],
                 "stitch": [str(tmp_path)], "export-slide": [str(tmp_path), "s.svs", "o.geojson"],
-                "predict": [str(tmp_path), "x.png"]}
+                "predict": [str(tmp_path), "x.png"], "retrain": [str(tmp_path)]}
     commands = set(parser._subparsers._group_actions[0].choices)
     assert commands == set(required)
     for command, args in required.items():
