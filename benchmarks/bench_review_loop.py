@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_sammix import score
 from bench_weakmedsam import SETS, open_project, require_data, truth_of
 
 from napari_weaksam.backbones.loaders import load_backbone
@@ -89,24 +90,6 @@ def _agreement(proposed: np.ndarray, reference: np.ndarray) -> float:
     if not proposed.any() and not reference.any():
         return 1.0
     return dice(proposed, reference)
-
-
-def score(project: Project, truth: dict[int, np.ndarray]) -> dict[str, float]:
-    """Dice on positives, median area ratio, FP rate on negatives: unreviewed items only."""
-    states = project.labels.states()
-    dices, ratios, false_positive = [], [], []
-    for item_id, reference in truth.items():
-        if states.get(item_id) is not LabelState.PROPOSED:
-            continue
-        predicted = project.labels.proposal_mask(project.labels.latest_proposal(item_id)) > 0
-        if reference.any():
-            dices.append(dice(predicted, reference))
-            ratios.append(predicted.sum() / reference.sum())
-        else:
-            false_positive.append(predicted.any())
-    return {"dice": float(np.mean(dices)), "ratio": float(np.median(ratios)),
-            "fp": float(np.mean(false_positive)) if false_positive else float("nan"),
-            "positives": len(dices)}
 
 
 def curve(project: Project, truth, backbone, base: int, order: str, seed: int,

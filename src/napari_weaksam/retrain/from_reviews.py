@@ -120,7 +120,7 @@ def retrain_from_reviews(context: RunContext,
         "base_round": base.id if base else None, "warm_start_round": warm,
         "prior_round": source.id if source else None,
         "presence": PRESENCE_RULE,
-        "reviewed_items": sorted(i for i in reviewed_masks if i in {it.id for it in items}),
+        "reviewed_items": sorted(set(reviewed_masks) & {item.id for item in items}),
     }
     round_id = project.rounds.start_round(METHOD, params)
     try:
