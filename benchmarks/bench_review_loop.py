@@ -108,7 +108,21 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
             seconds, warm = time.perf_counter() - start, report.warm_start_round
         yield score(project, truth) | {"k": count, "order": order, "seed": seed,
                                        "accepted": accepted, "seconds": seconds,
-                                       "warm": warm is not None}
+                                       "warm": warm is not None,
+                                       "before": base_dice(project, truth, base)}
+
+
+def base_dice(project: Project, truth: dict[int, np.ndarray], base: int) -> float:
+    """Mean Dice of the base round's proposals on the positives nobody has reviewed yet: what
+    Retrain is compared with on the same items (removing the reviewed items alone changes the
+    mean, as the least confident are the worst)."""
+    states = project.labels.states()
+    rows = project.db.rows("SELECT id, item_id FROM proposals WHERE round_id = ?", (base,))
+    scores = [dice(project.labels.proposal_mask(project.labels.proposal(row["id"])) > 0,
+                   truth[row["item_id"]])
+              for row in rows if truth[row["item_id"]].any()
+              and states.get(row["item_id"]) is LabelState.PROPOSED]
+    return float(np.mean(scores))
 
 
 def retrain_flags(pairs: list[str]) -> dict:
@@ -126,7 +140,8 @@ def print_row(name: str, method: str, row: dict) -> None:
     took = f"{row['seconds']:.0f} s ({'warm' if row['warm'] else 'new head'})" \
         if row["k"] else "–"
     print(f"| {name} | {method} | {row['order']} | {row['seed']} | {row['k']} | "
-          f"{row['accepted']} | {row['positives']} | {row['dice']:.3f} | {row['ratio']:.2f} | "
+          f"{row['accepted']} | {row['positives']} | {row['before']:.3f} | {row['dice']:.3f} | "
+          f"{row['dice'] - row['before']:+.3f} | {row['ratio']:.2f} | "
           f"{row['fp']:.3f} | {took} |", flush=True)
 
 
@@ -163,11 +178,12 @@ def read_tables(paths: list[Path]) -> dict[str, list[dict]]:
     for path in paths:
         for line in path.read_text().splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) != 11 or not cells[4].isdigit():
+            if len(cells) not in (11, 13) or not cells[4].isdigit():
                 continue
+            dice_cell = 7 if len(cells) == 11 else 8   # older outputs: no base-round column
             results.setdefault(cells[0], []).append(
                 {"order": cells[2], "seed": int(cells[3]), "k": int(cells[4]),
-                 "dice": float(cells[7])})
+                 "dice": float(cells[dice_cell])})
     return results
 
 
@@ -198,8 +214,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
           f"{args.precision}\n")
     print("| set | base | order | seed | reviewed K | accepted | unreviewed positives | "
-          "Dice (pos) | area ratio (median) | FP rate (neg) | Retrain |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "base round's Dice on them | Dice (pos) | gain on the same items | "
+          "area ratio (median) | FP rate (neg) | Retrain |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     backbone = load_backbone("litemedsam")
     backbone.set_precision(args.precision)
     results: dict[str, list[dict]] = {}

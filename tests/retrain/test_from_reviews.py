@@ -14,6 +14,7 @@ from napari_weaksam.cli import main
 from napari_weaksam.method_settings import ReviewRetrainSettings
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.prediction import predict
+from napari_weaksam.methods.registry import get_method
 from napari_weaksam.metrics import dice
 from napari_weaksam.project import LabelState, Project, ProjectError
 from napari_weaksam.project.importer import import_images
@@ -199,3 +200,31 @@ def test_retrain_is_not_a_method_to_start_from_tags(capsys):
     with pytest.raises(SystemExit):
         main(["run", "somewhere", "--method", "retrain"])
     assert "invalid choice: 'retrain'" in capsys.readouterr().err
+
+
+def test_a_retrain_that_trains_sam_keeps_it_with_the_round_and_leaves_sam_pretrained(
+        retrained, tmp_path, copy_project, unseen_patches, litemedsam):
+    root = copy_project(retrained[0], tmp_path / "p")
+    pretrained = litemedsam.decoder_state()
+    with Project.open(root) as project:
+        settings = ReviewRetrainSettings(epochs=1, warm_epochs=1, decoder_epochs=2)
+        report = retrain_from_reviews(RunContext(project, litemedsam), settings)
+        round_ = project.rounds.rounds()[-1]
+        assert round_.id == report.round_id and len(round_.metrics["decoder_losses"]) == 2
+        assert "decoder" in round_.metrics["seconds"]
+        checkpoint = project.rounds.checkpoint(round_.checkpoint_id)
+        trained = torch.load(checkpoint.path, weights_only=True)["sam"]
+        assert "SAM decoder" in checkpoint.description
+        assert any(not torch.equal(trained[k], pretrained[k]) for k in pretrained)
+        assert all(torch.equal(v, pretrained[k]) for k, v in litemedsam.decoder_state().items())
+        # a new image is segmented with the SAM the round trained, and SAM is pretrained after
+        folder, _names = unseen_patches
+        import_images(project, [folder])
+        new = [i for i in project.catalog.items() if i.name.startswith("unseen")]
+        predictor = get_method("retrain").make_predictor(project, litemedsam, round_)
+        with predictor.adapted():
+            answers = predictor.segment(project, new)
+            next(answers)
+            assert all(torch.equal(litemedsam.decoder_state()[k], trained[k]) for k in trained)
+            assert len(list(answers)) == len(new) - 1
+    assert all(torch.equal(v, pretrained[k]) for k, v in litemedsam.decoder_state().items())

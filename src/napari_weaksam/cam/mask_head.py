@@ -25,13 +25,16 @@ class MaskHead(nn.Module):
     a method's proposal (B, P, h, w): the share of each cell it gave each class."""
 
     def __init__(self, classes: int, in_channels: int = 256, hidden: int = 32,
-                 prior: bool = False) -> None:
+                 prior: bool = False, depth: int = 1) -> None:
         super().__init__()
         self.prior = prior
         self.features = nn.Sequential(nn.Conv2d(in_channels, hidden, 1), nn.GELU())
         self.net = nn.Sequential(
             # 3 × 3: a cell's neighbours decide with it (a lesion's edge, a lone bright cell)
             nn.Conv2d(hidden + (classes if prior else 0), hidden, 3, padding=1), nn.GELU(),
+            # more context: residual 3 × 3 blocks, each seeing twice as far (dilation 2, 4, …)
+            *(_Residual(nn.Conv2d(hidden, hidden, 3, padding=2 ** d, dilation=2 ** d))
+              for d in range(1, depth)),
             nn.Conv2d(hidden, classes, 1),
         )
         # SAM embeddings are small (std ≈ 0.1) and alike between images: standardise each
@@ -46,6 +49,10 @@ class MaskHead(nn.Module):
     @property
     def in_channels(self) -> int:
         return self.features[0].in_channels
+
+    @property
+    def depth(self) -> int:
+        return len(self.net) - 2
 
     @property
     def hidden(self) -> int:
@@ -67,6 +74,15 @@ class MaskHead(nn.Module):
         return self.net(features)
 
 
+class _Residual(nn.Module):
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features + torch.nn.functional.gelu(self.conv(features))
+
+
 def presence_logits(logits: torch.Tensor, valid: torch.Tensor,
                     share: float = TOP_SHARE) -> torch.Tensor:
     """(B, P) presence logits: the mean of each map's top ``share`` of valid cells (at least
@@ -82,4 +98,4 @@ def presence_logits(logits: torch.Tensor, valid: torch.Tensor,
 def head_config(head: MaskHead) -> dict[str, int | bool]:
     """What rebuilds ``head`` (stored with its weights)."""
     return {"classes": head.classes, "in_channels": head.in_channels, "hidden": head.hidden,
-            "prior": head.prior}
+            "prior": head.prior, "depth": head.depth}

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ..backbones.embedding_grid import cells_to_item, mask_to_cells, valid_cell_mask
 from ..backbones.sam import Embedding, SamBackbone
 from ..cam.mask_head import MaskHead, head_config, presence_logits
-from ..method_settings import ReviewRetrainSettings
+from ..method_settings import DecoderTraining, ReviewRetrainSettings
 from ..methods.context import RunContext
 from ..methods.tag_presence import PRESENCE_RULE, presence, tagged_presence
 from ..methods.weakmedsam import embed_items
@@ -41,6 +41,7 @@ from ..prompts.decode import decode_prompts
 from ..prompts.strategy import generation_prompts
 from ..settings_fields import settings_from_params
 from ..training_loop import LoopSettings, train_loop
+from .decoder_training import TrainingSample, train_decoder
 
 METHOD = "retrain"
 #: What a Retrain round records as its stage (the GUI test and the benchmark read it).
@@ -102,18 +103,15 @@ def retrain_from_reviews(context: RunContext,
         raise ProjectError("nothing reviewed yet: accept or correct some proposals first (or "
                            "run a method from scratch)")
     seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    embeddings = embed_items(context, items)
-    seconds["embeddings"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    source = prior_round(project, base)
-    proposals = method_proposals(project, source, items)
-    data = supervision(project, items, classes, embeddings, backbone.preprocessing.size,
-                       proposals, settings)
-    head, warm = starting_head(project, base, classes, data, settings, backbone)
-    losses = train_head(context, head, data, settings, warm is not None)
-    seconds["training"] = time.perf_counter() - start
+    with timed(seconds, "embeddings"):
+        embeddings = embed_items(context, items)
+    with timed(seconds, "training"):
+        source = prior_round(project, base)
+        proposals = method_proposals(project, source, items)
+        data = supervision(project, items, classes, embeddings, backbone.preprocessing.size,
+                           proposals, settings, reviewed_masks)
+        head, warm = starting_head(project, base, classes, data, settings, backbone)
+        losses = train_head(context, head, data, settings, warm is not None)
 
     params = settings.to_dict() | {
         "backbone": backbone.model_id, "weights_sha256": backbone.weights_sha256,
@@ -122,31 +120,87 @@ def retrain_from_reviews(context: RunContext,
         "presence": PRESENCE_RULE,
         "reviewed_items": sorted(set(reviewed_masks) & {item.id for item in items}),
     }
-    round_id = project.rounds.start_round(METHOD, params)
+    backbone.reset_trained()
     try:
-        checkpoint_id = save_head(project, head, backbone, round_id)
-        start = time.perf_counter()
-        unreviewed = [(i, item) for i, item in enumerate(items) if item.id not in reviewed_masks]
-        tags = project.catalog.all_tags()
-        for done, (i, item) in enumerate(unreviewed, start=1):
-            context.check_cancel()
-            label, confidence = segment_item(backbone, head, embeddings[i],
-                                             tagged_presence(item, tags, classes), classes,
-                                             settings, data.prior[i])
-            project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
-                                        checkpoint_id=checkpoint_id, params=params,
-                                        confidence=confidence)
-            context.report("pseudo-labels", done, len(unreviewed), item.name)
-        seconds["pseudo-labels"] = time.perf_counter() - start
-        project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id, metrics={
-            "stage": INCREMENTAL, "base_round": params["base_round"], "warm_start_round": warm,
-            "reviewed_items": params["reviewed_items"], "seconds": seconds, "losses": losses,
-            "proposal_trust": [round(float(t), 4) for t in data.trust]})
-    except BaseException as error:
-        project.rounds.abandon_round(round_id, error)
-        raise
+        decoder_losses: list[float] = []
+        if settings.decoder_epochs:
+            with timed(seconds, "decoder"):
+                decoder_losses = train_sam(context, items, embeddings, reviewed_masks,
+                                           classes, settings)
+        round_id = project.rounds.start_round(METHOD, params)
+        try:
+            checkpoint_id = save_head(project, head, backbone, round_id,
+                                      sam_trained=settings.decoder_epochs > 0)
+            unreviewed = [(i, item) for i, item in enumerate(items)
+                          if item.id not in reviewed_masks]
+            with timed(seconds, "pseudo-labels"):
+                propose(context, head, embeddings, data, unreviewed, settings, round_id,
+                        checkpoint_id, params)
+            project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id, metrics={
+                "stage": INCREMENTAL, "base_round": params["base_round"],
+                "warm_start_round": warm, "reviewed_items": params["reviewed_items"],
+                "seconds": seconds, "losses": losses, "decoder_losses": decoder_losses,
+                "proposal_trust": [round(float(t), 4) for t in data.trust]})
+        except BaseException as error:
+            project.rounds.abandon_round(round_id, error)
+            raise
+    finally:
+        backbone.reset_trained()
     return ReviewRetrainReport(round_id, params["base_round"], len(params["reviewed_items"]),
                                len(unreviewed), warm, losses, seconds)
+
+
+@contextlib.contextmanager
+def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    """Adds the wall-clock seconds of the block to ``seconds[stage]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+def propose(context: RunContext, head: MaskHead, embeddings: list[Embedding],
+            data: Supervision, unreviewed: list[tuple[int, Item]],
+            settings: ReviewRetrainSettings, round_id: int, checkpoint_id: int,
+            params: dict) -> None:
+    """A new proposal for every unreviewed item (index in ``embeddings``, item)."""
+    project, backbone = context.project, context.backbone
+    classes, tags = project.catalog.classes(), project.catalog.all_tags()
+    for done, (i, item) in enumerate(unreviewed, start=1):
+        context.check_cancel()
+        label, confidence = segment_item(backbone, head, embeddings[i],
+                                         tagged_presence(item, tags, classes), classes,
+                                         settings, data.prior[i])
+        project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
+                                    checkpoint_id=checkpoint_id, params=params,
+                                    confidence=confidence)
+        context.report("pseudo-labels", done, len(unreviewed), item.name)
+
+
+def train_sam(context: RunContext, items: list[Item], embeddings: list[Embedding],
+              reviewed: dict[int, tuple[object, np.ndarray]], classes: list[ImageClass],
+              settings: ReviewRetrainSettings) -> list[float]:
+    """SAM's prompt encoder and mask decoder trained in place on the reviewed masks (one sample
+    per class present, prompted with a jittered box around each component), for
+    ``settings.decoder_epochs`` passes; nothing when that is 0 or no mask has a class."""
+    if settings.decoder_epochs == 0:
+        return []
+    samples = [TrainingSample(item.id, embedding, reviewed[item.id][1] == c.label_value,
+                              origin="reviewed")
+               for item, embedding in zip(items, embeddings, strict=True)
+               if item.id in reviewed for c in classes
+               if (reviewed[item.id][1] == c.label_value).any()]
+    if not samples:
+        return []
+    # few masks: small batches, so that even five masks make a few optimiser steps per pass
+    training = DecoderTraining(epochs=settings.decoder_epochs, batch_size=4, seed=settings.seed)
+
+    def on_epoch(epoch: int, epochs: int, loss: float) -> None:
+        context.report("SAM decoder", epoch, epochs, loss=loss)
+
+    return train_decoder(context.backbone, samples, training, strategy="boxes",
+                         on_epoch=on_epoch, cancel=context.cancel)
 
 
 def base_round(project: Project) -> Round | None:
@@ -179,12 +233,14 @@ def method_proposals(project: Project, round_: Round | None,
 def supervision(project: Project, items: list[Item], classes: list[ImageClass],
                 embeddings: list[Embedding], model_size: int,
                 proposals: dict[int, np.ndarray] | None = None,
-                settings: ReviewRetrainSettings | None = None) -> Supervision:
-    """The head's training data from the reviewed masks, the tags and ``proposals`` (item id →
-    the label image of the method round Retrain follows), never anything else."""
+                settings: ReviewRetrainSettings | None = None,
+                reviewed: dict[int, tuple[object, np.ndarray]] | None = None) -> Supervision:
+    """The head's training data from the reviewed masks (``reviewed``: read from the project
+    when not given), the tags and ``proposals`` (item id → the label image of the method round
+    Retrain follows), never anything else."""
     settings = settings or ReviewRetrainSettings()
     proposals = proposals or {}
-    reviewed = project.labels.reviewed_masks()
+    reviewed = project.labels.reviewed_masks() if reviewed is None else reviewed
     tags = project.catalog.all_tags()
     n, p = len(items), len(classes)
     grid = embeddings[0].features.shape[-2:]
@@ -287,7 +343,8 @@ def starting_head(project: Project, base: Round | None, classes: list[ImageClass
     afresh), everything it learnt from is still reviewed, and it fits (same SAM model, same
     classes, same size)."""
     torch.manual_seed(settings.seed)
-    head = MaskHead(len(classes), data.features.shape[1], settings.hidden, settings.prior)
+    head = MaskHead(len(classes), data.features.shape[1], settings.hidden, settings.prior,
+                    settings.depth)
     head.set_input_statistics(data.features[:: max(1, len(data.features) // 64)])
     if not settings.warm_start or base is None or base.method != METHOD \
             or base.checkpoint_id is None:
@@ -375,15 +432,20 @@ def segment_item(backbone: SamBackbone, head: MaskHead, embedding: Embedding,
 
 
 # -- the head on disk --------------------------------------------------------------------------
-def save_head(project: Project, head: MaskHead, backbone: SamBackbone, round_id: int) -> int:
+def save_head(project: Project, head: MaskHead, backbone: SamBackbone, round_id: int, *,
+              sam_trained: bool = False) -> int:
+    """The head (and, when Retrain trained SAM, what it trained) as the round's checkpoint."""
     saved = {"config": head_config(head), "state": head.state_dict(),
              "model_id": backbone.model_id, "weights_sha256": backbone.weights_sha256,
              "class_ids": [c.id for c in project.catalog.classes()]}
+    if sam_trained:
+        saved["sam"] = backbone.trained_state()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "mask-head.pt"
         torch.save(saved, path)
         return project.rounds.add_checkpoint(path, round_id=round_id,
-                                             description="retrain: mask head").id
+                                             description="retrain: mask head" +
+                                             (" + SAM decoder" if sam_trained else "")).id
 
 
 def _load_head(project: Project, round_: Round) -> dict | None:
@@ -414,9 +476,22 @@ class ReviewRetrainPredictor:
         self.backbone = backbone
         reads = self.head.prior and round_.params.get("prior_round") is not None
         self.prior = _prior_predictor(project, backbone, round_) if reads else None
+        self.sam_state = saved.get("sam")   # what the round trained of SAM, or None
 
     def adapted(self):
-        return contextlib.nullcontext()   # SAM as pretrained; the prior's models adapt apart
+        # the prior's models adapt SAM apart (segment); this round's SAM is put in after them
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _own_sam(self) -> Iterator[None]:
+        if self.sam_state is None:
+            yield
+            return
+        try:
+            self.backbone.load_trained_state(self.sam_state)
+            yield
+        finally:
+            self.backbone.reset_trained()
 
     def segment(self, project: Project, items: list[Item], *, sweep: bool = True,
                 ) -> Iterator[tuple[Item, np.ndarray, float]]:
@@ -429,13 +504,14 @@ class ReviewRetrainPredictor:
                           self.prior.segment(project, items, sweep=sweep)}
         cache = cached_embeddings(project, self.backbone, items, sweep=sweep)
         size = self.backbone.preprocessing.size
-        for item in items:
-            embedding = cache.embed(project.item_image(item))
-            prior = (label_cells(labels[item.id], self.classes, embedding, size)
-                     if self.prior is not None else no_prior(self.classes, embedding))
-            label, confidence = segment_item(self.backbone, self.head, embedding, None,
-                                             self.classes, self.settings, prior)
-            yield item, label, confidence
+        with self._own_sam():
+            for item in items:
+                embedding = cache.embed(project.item_image(item))
+                prior = (label_cells(labels[item.id], self.classes, embedding, size)
+                         if self.prior is not None else no_prior(self.classes, embedding))
+                label, confidence = segment_item(self.backbone, self.head, embedding, None,
+                                                 self.classes, self.settings, prior)
+                yield item, label, confidence
 
 
 def _prior_predictor(project: Project, backbone: SamBackbone, round_: Round):
