@@ -98,8 +98,10 @@ def sammix_stages(settings: SamMixSettings) -> list[PlannedStage]:
             PlannedStage("pseudo-labels")]
 
 
-def retrain_stages(_settings: ReviewRetrainSettings) -> list[PlannedStage]:
-    return [PlannedStage("embedding"), PlannedStage("mask head"), PlannedStage("pseudo-labels")]
+def retrain_stages(settings: ReviewRetrainSettings) -> list[PlannedStage]:
+    decoder = [PlannedStage("SAM decoder")] if settings.decoder_epochs else []
+    return [PlannedStage("embedding"), PlannedStage("mask head"), *decoder,
+            PlannedStage("pseudo-labels")]
 
 
 def _weakmedsam_classifier(settings: WeakMedSamSettings) -> list[PlannedStage]:
@@ -167,8 +169,10 @@ def retrain_plan(settings: ReviewRetrainSettings, size: ProjectSize | None) -> s
                   else _count(size.items - size.reviewed, "unreviewed image"))
     epochs = (f"{settings.warm_epochs} epochs when it continues the last Retrain's head, else "
               f"{settings.epochs}" if settings.warm_start else f"{settings.epochs} epochs")
+    decoder = (f"; SAM's decoder trains on {masks} ({settings.decoder_epochs} epochs)"
+               if settings.decoder_epochs else "")
     return (f"Retrain: a mask head on cached embeddings learns from {masks}, the tags and the "
-            f"last round's proposals ({epochs})\n"
+            f"last round's proposals ({epochs}){decoder}\n"
             f"then new proposals for {unreviewed}; reviewed images stay as they are")
 
 

@@ -73,6 +73,9 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     # get new proposals
     assert training.start_button.text() == "Retrain with 2 reviewed masks"
     assert not training.scratch_box.isHidden() and not training.scratch_box.isChecked()
+    # the options shown are Retrain's own (what Start runs now)
+    assert not training.fields("retrain").native.isHidden()
+    assert training.fields("epsam").native.isHidden()
     reviewed_proposals = {i: project.labels.latest_proposal(i).id
                           for i in (accepted.id, corrected.id)}
     run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=1,
@@ -83,6 +86,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     assert retrain.metrics["warm_start_round"] is None     # nothing to continue yet
     assert retrain.metrics["reviewed_items"] == sorted([accepted.id, corrected.id])
     assert set(retrain.metrics["seconds"]) == {"embeddings", "training", "pseudo-labels"}
+    assert retrain.metrics["decoder_losses"] == []         # SAM as pretrained by default
     states = project.labels.states()
     assert (states[accepted.id], states[corrected.id], states[rejected.id]) == (
         LabelState.ACCEPTED, LabelState.CORRECTED, LabelState.REJECTED)
@@ -93,10 +97,13 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     unreviewed = [e.item for e in review.queue.entries if e.state is LabelState.PROPOSED]
     assert unreviewed and all(project.labels.latest_proposal(i.id).round_id == retrain.id
                               for i in unreviewed)
-    # a second Retrain continues the first one's head
-    run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=1,
-                                             decoder_epochs=1))
-    assert project.rounds.rounds()[-1].metrics["warm_start_round"] == retrain.id
+    # a second Retrain continues the first one's head, and trains SAM's decoder when asked
+    choice = MethodChoice.of("epsam", epochs=6, rounds=1, decoder_epochs=1)
+    choice.options["retrain"] = {"decoder-epochs": 1}
+    run_to_end(training, qtbot, choice)
+    second = project.rounds.rounds()[-1]
+    assert second.metrics["warm_start_round"] == retrain.id
+    assert len(second.metrics["decoder_losses"]) == 1
     # From scratch: the method itself again, with the reviewed masks
     training.scratch_box.setChecked(True)
     assert training.start_button.text() == "Run EP-SAM from scratch with 2 reviewed masks"

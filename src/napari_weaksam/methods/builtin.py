@@ -59,6 +59,7 @@ RETRAIN = register(Method(
     predictor="napari_weaksam.retrain.from_reviews:ReviewRetrainPredictor",
     stages=training_plan.retrain_stages,
     plan_text=training_plan.retrain_plan,
+    dock_options=("decoder-epochs",),
     learns_from_reviews=True,
     listed=False,
 ))

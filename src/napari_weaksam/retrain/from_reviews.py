@@ -6,7 +6,9 @@ reviewed mask sets every cell of its item; an item tagged without a class sets e
 "not this class"; an unreviewed item tagged with a class only says that some of its cells have
 it. For every item nobody reviewed, the head's map, thresholded, becomes SAM's prompts (one box
 per component, and the map as SAM's mask prompt) and SAM's answer the new proposal. Reviewed
-items are never touched.
+items are never touched. Optionally (``decoder_epochs``) SAM's prompt encoder and mask decoder
+also train on the reviewed masks first, from the pretrained weights; the round keeps what they
+learnt, and SAM is the pretrained one again when the round is done.
 
 It is incremental: the embeddings come from the cache (the round it follows encoded them), and
 the head continues the previous Retrain's head (fewer epochs) when one fits; no classifier is

@@ -165,8 +165,8 @@ class TrainingWidget(QWidget):
         return self.option_fields[name]
 
     def _show_fields(self) -> None:
-        """Only the chosen method's fields are shown."""
-        chosen = self.fields()
+        """Only the fields of what Start runs are shown: the chosen method's, or Retrain's."""
+        chosen = self.fields(RETRAIN if self.retrains() else None)
         for fields in self.option_fields.values():
             fields.native.setVisible(fields is chosen)
 
@@ -283,9 +283,11 @@ class TrainingWidget(QWidget):
         return counts["accepted"] + counts["corrected"]
 
     def retrain_choice(self) -> MethodChoice:
-        """Retrain with its defaults, on the model and device chosen here."""
+        """Retrain with the options set here, on the model and device chosen here."""
         choice = self.choice()
-        return MethodChoice(method=RETRAIN, model=choice.model, device=choice.device)
+        options = choice.options.get(RETRAIN)
+        return MethodChoice(method=RETRAIN, model=choice.model, device=choice.device,
+                            options={RETRAIN: options} if options else {})
 
     def follow_job(self, job: BackgroundJob) -> None:
         """Start ``job`` (named by its method) on the project and show its progress here."""
@@ -461,6 +463,7 @@ class TrainingWidget(QWidget):
             self.say(refusal)
         self.scratch_box.setVisible(self._can_retrain())
         self.scratch_box.setEnabled(not running)
+        self._show_fields()
         self.start_button.setText(self._start_text(method))
         self._show_plan()
 
