@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ from ..retrain import (
 )
 from ..retrain.ids_filter import ids_score
 from ..settings_fields import settings_from_params
+from ..timing import timed
 from .cam_sources import (
     AdlCamSource,
     CamSource,
@@ -89,19 +89,14 @@ def run_epsam(context: RunContext, settings: EpSamSettings | None = None) -> EpS
     train_index, labels = tagged.train_index, tagged.labels
     seconds: dict[str, float] = {}
 
-    start = time.perf_counter()
-    embeddings = embed_items(context, items)
-    seconds["embedding"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    source = make_cam_source(settings, backbone)
-    losses = source.fit(TagData(project, items, embeddings, train_index, labels), context)
-    seconds["classifier"] = time.perf_counter() - start
+    with timed(seconds, "embedding"):
+        embeddings = embed_items(context, items)
+    with timed(seconds, "classifier"):
+        source = make_cam_source(settings, backbone)
+        losses = source.fit(TagData(project, items, embeddings, train_index, labels), context)
     classifier_checkpoint = _save_classifier(project, source)
-
-    start = time.perf_counter()
-    candidates = build_candidates(context, items, embeddings, classes, source, settings)
-    seconds["initial masks"] = time.perf_counter() - start
+    with timed(seconds, "initial masks"):
+        candidates = build_candidates(context, items, embeddings, classes, source, settings)
 
     values = [c.label_value for c in classes]
     human, reviewed = human_samples(project, items, embeddings, values,

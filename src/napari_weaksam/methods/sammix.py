@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from ..project import ImageClass, Item, Project, ProjectError
 from ..project.rounds import Round
 from ..prompts.dense import dense_prompt, low_res_frame
 from ..settings_fields import settings_from_params
+from ..timing import timed
 from ..training_loop import LoopSettings, train_loop, training_length
 from .context import RunContext
 from .prediction import cached_embeddings, check_trained_on, round_models
@@ -101,24 +101,17 @@ def run_sammix(context: RunContext, settings: SamMixSettings | None = None) -> S
         backbone.set_trainable_scope(settings.scope, _lora(settings))
         embeddings = None   # scope decoder+lora: encoded with gradients, then again after
         if settings.scope == "decoder":
-            start = time.perf_counter()
-            embeddings = embed_items(context, items)
-            seconds["embedding"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        images = _classifier_inputs(context, items, settings.classifier.input_size)
-        seconds["classifier: images"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        model, losses = train_jointly(context, images, train_index, labels, samples,
-                                      embeddings, settings,
-                                      lambda i: project.item_image(items[i]))
-        seconds["training"] = time.perf_counter() - start
-
+            with timed(seconds, "embedding"):
+                embeddings = embed_items(context, items)
+        with timed(seconds, "classifier: images"):
+            images = _classifier_inputs(context, items, settings.classifier.input_size)
+        with timed(seconds, "training"):
+            model, losses = train_jointly(context, images, train_index, labels, samples,
+                                          embeddings, settings,
+                                          lambda i: project.item_image(items[i]))
         if embeddings is None:   # the adapted encoder: every item again
-            start = time.perf_counter()
-            embeddings = embed_items(context, items)
-            seconds["embedding (adapted)"] = time.perf_counter() - start
+            with timed(seconds, "embedding (adapted)"):
+                embeddings = embed_items(context, items)
         round_id = _store_round(context, items, classes, images, embeddings, model, samples,
                                 settings, seconds, losses)
     finally:
@@ -267,22 +260,21 @@ def _store_round(context: RunContext, items: list[Item], classes: list[ImageClas
     round_id = project.rounds.start_round(METHOD, params)
     try:
         checkpoint_id = _save_checkpoint(context, model, settings, round_id)
-        start = time.perf_counter()
         tags = project.catalog.all_tags()
-        for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
-            context.check_cancel()
-            label, confidence, maps = segment_item(
-                backbone, model, images[index], embedding,
-                tagged_presence(item, tags, classes), classes, settings)
-            project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
-                                        checkpoint_id=checkpoint_id, params=params,
-                                        confidence=confidence)
-            if settings.save_maps:
-                for c, activation in maps.items():
-                    project.maps.add(item.id, "cam", activation, round_id=round_id,
-                                     class_id=classes[c].id)
-            context.report("pseudo-labels", index + 1, len(items), item.name)
-        seconds["pseudo-labels"] = time.perf_counter() - start
+        with timed(seconds, "pseudo-labels"):
+            for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
+                context.check_cancel()
+                label, confidence, maps = segment_item(
+                    backbone, model, images[index], embedding,
+                    tagged_presence(item, tags, classes), classes, settings)
+                project.labels.add_proposal(item.id, label, method=METHOD,
+                                            round_id=round_id, checkpoint_id=checkpoint_id,
+                                            params=params, confidence=confidence)
+                if settings.save_maps:
+                    for c, activation in maps.items():
+                        project.maps.add(item.id, "cam", activation, round_id=round_id,
+                                         class_id=classes[c].id)
+                context.report("pseudo-labels", index + 1, len(items), item.name)
         metrics = {"stage": "joint training", "losses": losses, "seconds": seconds,
                    "people's masks": len(samples), "scope": settings.scope}
         project.rounds.finish_round(round_id, "done", metrics=metrics,

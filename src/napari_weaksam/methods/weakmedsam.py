@@ -28,7 +28,6 @@ import contextlib
 import dataclasses
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ from ..refine import (
     walk_cam,
 )
 from ..settings_fields import settings_from_params
+from ..timing import timed
 from .context import RunContext
 from .prediction import cached_embeddings, check_trained_on, round_models
 from .tag_matrix import read_tags
@@ -107,25 +107,21 @@ def run_weakmedsam(context: RunContext,
     items, classes = tagged.items, tagged.classes
     train_index, labels = tagged.train_index, tagged.labels
 
-    start = time.perf_counter()
-    embeddings = embed_items(context, items)
-    timings["embedding"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    models, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
-                                   train_index, labels, settings, backbone.device,
-                                   context.progress, context.cancel)
-    timings["training"] = time.perf_counter() - start
+    with timed(timings, "embedding"):
+        embeddings = embed_items(context, items)
+    with timed(timings, "training"):
+        models, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
+                                       train_index, labels, settings, backbone.device,
+                                       context.progress, context.cancel)
 
     params = settings.to_dict() | {"presence": PRESENCE_RULE, "backbone": backbone.model_id,
                                    "weights_sha256": backbone.weights_sha256}
     round_id = project.rounds.start_round(METHOD, params)
     try:
         checkpoint = _save_checkpoint(project, models, round_id)
-        start = time.perf_counter()
-        positives = _label_items(context, models, items, embeddings, classes, settings,
-                                 round_id, checkpoint)
-        timings["pseudo-labels"] = time.perf_counter() - start
+        with timed(timings, "pseudo-labels"):
+            positives = _label_items(context, models, items, embeddings, classes, settings,
+                                     round_id, checkpoint)
     except BaseException as error:
         project.rounds.abandon_round(round_id, error)
         raise

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +41,7 @@ from ..project.rounds import Round
 from ..prompts.decode import decode_prompts
 from ..prompts.strategy import generation_prompts
 from ..settings_fields import settings_from_params
+from ..timing import timed
 from ..training_loop import LoopSettings, train_loop
 from .decoder_training import TrainingSample, train_decoder
 
@@ -132,7 +132,7 @@ def retrain_from_reviews(context: RunContext,
         round_id = project.rounds.start_round(METHOD, params)
         try:
             checkpoint_id = save_head(project, head, backbone, round_id,
-                                      sam_trained=settings.decoder_epochs > 0)
+                                      sam_trained=bool(decoder_losses))
             unreviewed = [(i, item) for i, item in enumerate(items)
                           if item.id not in reviewed_masks]
             with timed(seconds, "pseudo-labels"):
@@ -150,16 +150,6 @@ def retrain_from_reviews(context: RunContext,
         backbone.reset_trained()
     return ReviewRetrainReport(round_id, params["base_round"], len(params["reviewed_items"]),
                                len(unreviewed), warm, losses, seconds)
-
-
-@contextlib.contextmanager
-def timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
-    """Adds the wall-clock seconds of the block to ``seconds[stage]``."""
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
 
 
 def propose(context: RunContext, head: MaskHead, embeddings: list[Embedding],
