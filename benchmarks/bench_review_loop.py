@@ -43,12 +43,13 @@ ORDERS = ("least-confident", "random")
 
 def base_round(project: Project, method: str, backbone, flags: dict) -> int:
     """The project's finished round of ``method`` (run from the tags when there is none)."""
-    for round_ in reversed(project.rounds.rounds()):
-        if round_.method == method and round_.status == "done":
-            return round_.id
-    chosen = get_method(method)
-    report = chosen.run(RunContext(project, backbone), chosen.settings_from_flags(flags))
-    return report.round_id
+    for _attempt in range(2):
+        for round_ in reversed(project.rounds.rounds()):
+            if round_.method == method and round_.status == "done":
+                return round_.id
+        chosen = get_method(method)   # its last stage's round is the one found next
+        chosen.run(RunContext(project, backbone), chosen.settings_from_flags(flags))
+    raise RuntimeError(f"{method} finished no round")
 
 
 def reset(project: Project, round_id: int) -> None:

@@ -21,6 +21,7 @@ from napari_weaksam.project.importer import import_images
 from napari_weaksam.project.restore import restore_round
 from napari_weaksam.retrain.from_reviews import (
     INCREMENTAL,
+    base_round,
     retrain_from_reviews,
     supervision,
 )
@@ -181,6 +182,7 @@ def test_cli_retrain_and_predict_with_its_round(retrained, tmp_path, copy_projec
         new = [i for i in project.catalog.items() if i.name.startswith("unseen")]
         report = predict(RunContext(project, litemedsam), latest, new)
         assert report.items == len(names) == len(new)
+        assert base_round(project).id == latest.id   # a round of new images is not followed
         labels = [project.labels.proposal_mask(project.labels.latest_proposal(i.id))
                   for i in new]
     assert all(label.shape == (i.height, i.width) for label, i in zip(labels, new, strict=True))

@@ -83,6 +83,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     (retrain,) = [r for r in project.rounds.rounds() if r.id > first_round]
     assert retrain.method == "retrain" and retrain.metrics["stage"] == "incremental"
     assert retrain.metrics["base_round"] == first_round
+    assert retrain.params["sam_round"] == first_round    # SAM with EP-SAM's decoder
     assert retrain.metrics["warm_start_round"] is None     # nothing to continue yet
     assert retrain.metrics["reviewed_items"] == sorted([accepted.id, corrected.id])
     assert set(retrain.metrics["seconds"]) == {"embeddings", "training", "pseudo-labels"}

@@ -115,37 +115,42 @@ def retrain_from_reviews(context: RunContext,
         head, warm = starting_head(project, base, classes, data, settings, backbone)
         losses = train_head(context, head, data, settings, warm is not None)
 
+    method = method_round(project, source.id if source else None)
+    sam_of = method_predictor(project, backbone, method) if asks_its_sam(method) else None
     params = settings.to_dict() | {
         "backbone": backbone.model_id, "weights_sha256": backbone.weights_sha256,
         "base_round": base.id if base else None, "warm_start_round": warm,
         "prior_round": source.id if source else None,
+        "sam_round": method.id if sam_of is not None else None,
         "presence": PRESENCE_RULE,
         "reviewed_items": sorted(set(reviewed_masks) & {item.id for item in items}),
     }
+    unreviewed = [(i, item) for i, item in enumerate(items) if item.id not in reviewed_masks]
     backbone.reset_trained()
     try:
-        decoder_losses: list[float] = []
-        if settings.decoder_epochs:
-            with timed(seconds, "decoder"):
-                decoder_losses = train_sam(context, items, embeddings, reviewed_masks,
-                                           classes, settings)
-        round_id = project.rounds.start_round(METHOD, params)
-        try:
-            checkpoint_id = save_head(project, head, backbone, round_id,
-                                      sam_trained=bool(decoder_losses))
-            unreviewed = [(i, item) for i, item in enumerate(items)
-                          if item.id not in reviewed_masks]
-            with timed(seconds, "pseudo-labels"):
-                propose(context, head, embeddings, data, unreviewed, settings, round_id,
-                        checkpoint_id, params)
-            project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id, metrics={
-                "stage": INCREMENTAL, "base_round": params["base_round"],
-                "warm_start_round": warm, "reviewed_items": params["reviewed_items"],
-                "seconds": seconds, "losses": losses, "decoder_losses": decoder_losses,
-                "proposal_trust": [round(float(t), 4) for t in data.trust]})
-        except BaseException as error:
-            project.rounds.abandon_round(round_id, error)
-            raise
+        # SAM as the method round left it (a decoder it trained), so its answers stay its own
+        with sam_of.adapted() if sam_of is not None else contextlib.nullcontext():
+            decoder_losses: list[float] = []
+            if settings.decoder_epochs:
+                with timed(seconds, "decoder"):
+                    decoder_losses = train_sam(context, items, embeddings, reviewed_masks,
+                                               classes, settings)
+            round_id = project.rounds.start_round(METHOD, params)
+            try:
+                checkpoint_id = save_head(project, head, backbone, round_id,
+                                          sam_trained=bool(decoder_losses))
+                with timed(seconds, "pseudo-labels"):
+                    propose(context, head, embeddings, data, unreviewed, settings, round_id,
+                            checkpoint_id, params)
+                project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id,
+                                            metrics={
+                    "stage": INCREMENTAL, "base_round": params["base_round"],
+                    "warm_start_round": warm, "reviewed_items": params["reviewed_items"],
+                    "seconds": seconds, "losses": losses, "decoder_losses": decoder_losses,
+                    "proposal_trust": [round(float(t), 4) for t in data.trust]})
+            except BaseException as error:
+                project.rounds.abandon_round(round_id, error)
+                raise
     finally:
         backbone.reset_trained()
     return ReviewRetrainReport(round_id, params["base_round"], len(params["reviewed_items"]),
@@ -196,8 +201,10 @@ def train_sam(context: RunContext, items: list[Item], embeddings: list[Embedding
 
 
 def base_round(project: Project) -> Round | None:
-    """The latest finished round: what Retrain follows (None: masks drawn before any run)."""
-    done = [r for r in project.rounds.rounds() if r.status == "done"]
+    """The latest finished round: what Retrain follows (None: masks drawn before any run).
+    Rounds that only applied a model to new images (``from_round``) are not followed."""
+    done = [r for r in project.rounds.rounds()
+            if r.status == "done" and "from_round" not in r.params]
     return done[-1] if done else None
 
 
@@ -466,9 +473,18 @@ class ReviewRetrainPredictor:
         self.head.eval()
         self.settings = settings_from_params(ReviewRetrainSettings, round_.params)
         self.backbone = backbone
-        reads = self.head.prior and round_.params.get("prior_round") is not None
-        self.prior = _prior_predictor(project, backbone, round_) if reads else None
         self.sam_state = saved.get("sam")   # what the round trained of SAM, or None
+        self.reads_prior = self.head.prior and round_.params.get("prior_round") is not None
+        # the method round: its proposals are the head's input, its SAM answers the head
+        asks = round_.params.get("sam_round") is not None and self.sam_state is None
+        self.method = None
+        if self.reads_prior or asks:
+            method = method_round(project, round_.params.get("prior_round"))
+            if method is None:
+                raise ProjectError(f"round {round_.id} builds on a method round that is no "
+                                   "longer in the project")
+            self.method = method_predictor(project, backbone, method)
+        self.sam_from_method = asks
 
     def adapted(self):
         # the prior's models adapt SAM apart (segment); this round's SAM is put in after them
@@ -476,8 +492,10 @@ class ReviewRetrainPredictor:
 
     @contextlib.contextmanager
     def _own_sam(self) -> Iterator[None]:
+        """SAM as the round asked it: what it trained, the method round's, or pretrained."""
         if self.sam_state is None:
-            yield
+            with self.method.adapted() if self.sam_from_method else contextlib.nullcontext():
+                yield
             return
         try:
             self.backbone.load_trained_state(self.sam_state)
@@ -490,32 +508,45 @@ class ReviewRetrainPredictor:
         from ..methods.prediction import cached_embeddings
 
         labels: dict[int, np.ndarray] = {}
-        if self.prior is not None:
-            with self.prior.adapted():
+        if self.reads_prior:
+            with self.method.adapted():
                 labels = {item.id: label for item, label, _c in
-                          self.prior.segment(project, items, sweep=sweep)}
+                          self.method.segment(project, items, sweep=sweep)}
         cache = cached_embeddings(project, self.backbone, items, sweep=sweep)
         size = self.backbone.preprocessing.size
         with self._own_sam():
             for item in items:
                 embedding = cache.embed(project.item_image(item))
                 prior = (label_cells(labels[item.id], self.classes, embedding, size)
-                         if self.prior is not None else no_prior(self.classes, embedding))
+                         if self.reads_prior else no_prior(self.classes, embedding))
                 label, confidence = segment_item(self.backbone, self.head, embedding, None,
                                                  self.classes, self.settings, prior)
                 yield item, label, confidence
 
 
-def _prior_predictor(project: Project, backbone: SamBackbone, round_: Round):
-    """The predictor of the method round whose proposals ``round_``'s head reads."""
-    from ..methods.registry import get_method
+def method_round(project: Project, round_id: int | None) -> Round | None:
+    """The method round behind ``round_id`` (for a *Go back to round* round, the round it
+    brought back); None when there is none."""
     from ..project.restore import RESTORE_METHOD
 
     known = {r.id: r for r in project.rounds.rounds()}
-    source = known.get(round_.params.get("prior_round"))
-    while source is not None and source.method == RESTORE_METHOD:
-        source = known.get(source.params.get("restored_round"))
-    if source is None:
-        raise ProjectError(f"round {round_.id}'s head reads the proposals of a method round "
-                           "that is no longer in the project")
-    return get_method(source.method).make_predictor(project, backbone, source)
+    found = known.get(round_id) if round_id is not None else None
+    while found is not None and found.method == RESTORE_METHOD:
+        found = known.get(found.params.get("restored_round"))
+    return found
+
+
+def method_predictor(project: Project, backbone: SamBackbone, round_: Round | None):
+    """The predictor of a method round (None for none)."""
+    from ..methods.registry import get_method
+
+    if round_ is None:
+        return None
+    return get_method(round_.method).make_predictor(project, backbone, round_)
+
+
+def asks_its_sam(round_: Round | None) -> bool:
+    """Whether Retrain asks the SAM a method round left (its trained decoder): yes unless the
+    round adapted the image encoder (LoRA), whose embeddings are not the cached ones Retrain
+    reads."""
+    return round_ is not None and round_.params.get("scope", "decoder") == "decoder"
