@@ -88,6 +88,9 @@ def workspace(root: Path) -> None:
                                     [plane, y1, x0]], float))
     shoot(viewer, "box-tool.png")
     review.cancel_edit()
+
+    panel.show_tab("Train")   # one proposal accepted: Start is Retrain, with its own options
+    shoot(viewer, "retrain-dock.png")
     panel.tagging.close_project()
     viewer.close()
 

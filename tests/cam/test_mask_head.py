@@ -11,7 +11,23 @@ from napari_weaksam.cam.mask_head import MaskHead, head_config, presence_logits
 def test_cell_logits_per_class_at_the_embedding_resolution():
     head = MaskHead(classes=3, in_channels=16, hidden=8)
     assert head(torch.randn(2, 16, 12, 12)).shape == (2, 3, 12, 12)
-    assert head_config(head) == {"classes": 3, "in_channels": 16, "hidden": 8, "prior": False}
+    assert head_config(head) == {"classes": 3, "in_channels": 16, "hidden": 8, "prior": False,
+                                 "depth": 1}
+
+
+def test_a_deeper_head_sees_further_and_rebuilds_from_its_config():
+    torch.manual_seed(0)
+    shallow, deep = MaskHead(1, 16, 8, depth=1), MaskHead(1, 16, 8, depth=3)
+    again = MaskHead(**head_config(deep))
+    again.load_state_dict(deep.state_dict())
+    embeddings = torch.randn(1, 16, 24, 24)
+    moved = embeddings.clone()
+    moved[0, :, 12, 12 + 6] += 5.0            # a change 6 cells away from cell (12, 12)
+    for head, reaches in ((shallow, False), (deep, True)):
+        with torch.no_grad():
+            changed = head(moved)[0, 0, 12, 12] != head(embeddings)[0, 0, 12, 12]
+        assert bool(changed) is reaches       # 3 × 3 sees 1 cell; + dilation 2 and 4: 7
+    assert torch.equal(again(embeddings), deep(embeddings))
 
 
 def test_a_head_that_reads_a_prior_needs_one_and_it_changes_the_answer():
