@@ -346,7 +346,7 @@ class ReviewRetrainSettings:
     warm_start: bool = option(True, choices=BOOL,
                               help="continue the previous Retrain's head when it fits")
     decoder_epochs: int = option(
-        0, low=0, high=1000,
+        0, low=0, high=1000, label="Retrain: SAM decoder epochs",
         help="passes of SAM's prompt encoder and mask decoder over the reviewed masks (a "
              "jittered box around each component), from the pretrained weights; 0: SAM as "
              "pretrained (H&E: 10 measured +0.05 Dice with 20 masks, at ~2 min on a CPU)")

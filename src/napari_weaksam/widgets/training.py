@@ -487,9 +487,10 @@ class TrainingWidget(QWidget):
         if not self._can_retrain():
             return "Start"
         people = self._reviewed()
+        masks = f"{people} reviewed mask{'' if people == 1 else 's'}"
         if not self.scratch_box.isChecked():
-            return f"Retrain with {people} reviewed masks"
-        masks = f" with {people} reviewed masks" if method.learns_from_reviews else ""
+            return f"Retrain with {masks}"
+        masks = f" with {masks}" if method.learns_from_reviews else ""
         return f"Run {method.title} from scratch{masks}"
 
 
