@@ -104,7 +104,7 @@ def test_the_corrected_patches_are_learnt(retrained, litemedsam):
     """The head's own masks on the patches it learnt from match them (a floor, not a target:
     two masks and three epochs)."""
     root, corrected, _first, second, _read = retrained
-    from napari_weaksam.retrain.from_reviews import ReviewRetrainPredictor
+    from napari_weaksam.retrain.review_predictor import ReviewRetrainPredictor
 
     with Project.open(root, read_only=True) as project:
         round_ = next(r for r in project.rounds.rounds() if r.id == second.round_id)

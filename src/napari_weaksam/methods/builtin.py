@@ -56,7 +56,7 @@ RETRAIN = register(Method(
             "its boxes.",
     settings_type=ReviewRetrainSettings,
     runner="napari_weaksam.retrain.from_reviews:retrain_from_reviews",
-    predictor="napari_weaksam.retrain.from_reviews:ReviewRetrainPredictor",
+    predictor="napari_weaksam.retrain.review_predictor:ReviewRetrainPredictor",
     stages=training_plan.retrain_stages,
     plan_text=training_plan.retrain_plan,
     dock_options=("decoder-epochs",),
