@@ -126,9 +126,10 @@ def base_dice(project: Project, truth: dict[int, np.ndarray], base: int) -> floa
     return float(np.mean(scores))
 
 
-def retrain_flags(pairs: list[str]) -> dict:
-    """``["prompts=boxes", "prior=1"]`` → Retrain's flags with values of the right type."""
-    options = get_method("retrain").options()
+def retrain_flags(pairs: list[str], method: str = "retrain") -> dict:
+    """``["prompts=boxes", "prior=1"]`` → Retrain's (or ``method``'s) flags with values of the
+    right type."""
+    options = get_method(method).options()
     flags = {}
     for pair in pairs:
         flag, value = pair.split("=", 1)

@@ -139,6 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     retrain.set_defaults(run=cmd_run, method="retrain", method_flags=add_settings_flags(
         retrain, [("retrain", get_method("retrain").options())]))
 
+    segnet = sub.add_parser(
+        "segnet", help="train a segmentation network (U-Net) on a round's pseudo-labels and the "
+                       "reviewed masks: new proposals for the unreviewed items")
+    segnet.add_argument("project", type=Path)
+    _model_options(segnet)
+    segnet.set_defaults(run=cmd_run, method="segnet", method_flags=add_settings_flags(
+        segnet, [("segnet", get_method("segnet").options())]))
+
     evaluate = sub.add_parser("evaluate",
                               help="Dice, IoU, HD95 of the proposals against ground-truth masks")
     evaluate.add_argument("project", type=Path)

@@ -300,6 +300,46 @@ class SamMixSettings:
 
 
 @dataclass
+class SegNetSettings:
+    """A segmentation network (a U-Net, MONAI's ``BasicUNet``) trained on a finished round's
+    pseudo-labels and the reviewed masks (:mod:`.segnet`); stored with every proposal it makes."""
+
+    source_round: int = option(
+        0, low=0, help="the round whose proposals it learns from (0: the latest finished round "
+                       "of a method)")
+    size: int = option(128, low=32, high=1024, label="Network input size",
+                       help="side of the square the images are resized to for the network")
+    # widths of the encoder's five levels and of the last decoder level: a quarter of MONAI's
+    # default (about 2 M parameters), so a few hundred slices train in minutes on a CPU
+    features: tuple[int, ...] = (16, 32, 64, 128, 256, 16)
+    epochs: int = option(20, low=1, high=1000, label="Network epochs",
+                         help="passes over the items (each drawn flipped or turned at random)")
+    min_steps: int = option(200, low=0, help="at least this many optimiser steps")
+    batch_size: int = option(16, low=1, high=1024, help="items per training batch")
+    learning_rate: float = option(2e-3, low=0, low_open=True, help="peak learning rate")
+    weight_decay: float = option(1e-4, low=0, help="weight decay")
+    pseudo_weight: float = option(
+        1.0, low=0, high=1,
+        help="weight of a pseudo-label as a target (a reviewed mask or a tag weighs 1)")
+    confidence_weighting: bool = option(
+        True, choices=BOOL, help="each pseudo-label's weight × the confidence its round gave it")
+    threshold: float = option(0.5, low=0, high=1,
+                              help="network probability that marks a pixel as the class")
+    gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
+    prompts: str = option(
+        "none", choices=("none", "boxes", "boxes+mask"),
+        help="none: the network's mask itself; boxes: SAM's answer to one box per component "
+             "of it; boxes+mask: with it as SAM's mask prompt too")
+    seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class ReviewRetrainSettings:
     """How *Retrain* learns from the masks people accepted or corrected, on top of a finished
     round (:mod:`.retrain.from_reviews`); stored with every proposal it makes."""

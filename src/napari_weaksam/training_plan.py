@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         EpSamSettings,
         ReviewRetrainSettings,
         SamMixSettings,
+        SegNetSettings,
         WeakMedSamSettings,
     )
     from .progress import Progress
@@ -104,6 +105,12 @@ def retrain_stages(settings: ReviewRetrainSettings) -> list[PlannedStage]:
             PlannedStage("pseudo-labels")]
 
 
+def segnet_stages(settings: SegNetSettings) -> list[PlannedStage]:
+    embedding = [PlannedStage("embedding")] if settings.prompts != "none" else []
+    return [PlannedStage("images"), PlannedStage("segmentation network"), *embedding,
+            PlannedStage("pseudo-labels")]
+
+
 def _weakmedsam_classifier(settings: WeakMedSamSettings) -> list[PlannedStage]:
     images = [PlannedStage("training: images")] if settings.cam_input == "image" else []
     return [*images, PlannedStage("training", members=settings.ensemble, series="classifier")]
@@ -173,6 +180,16 @@ def retrain_plan(settings: ReviewRetrainSettings, size: ProjectSize | None) -> s
                if settings.decoder_epochs else "")
     return (f"Retrain: a mask head on cached embeddings learns from {masks}, the tags and the "
             f"last round's proposals ({epochs}){decoder}\n"
+            f"then new proposals for {unreviewed}; reviewed images stay as they are")
+
+
+def segnet_plan(settings: SegNetSettings, size: ProjectSize | None) -> str:
+    source = (f"round {settings.source_round}'s" if settings.source_round
+              else "the last round's")
+    unreviewed = ("the images nobody reviewed" if size is None
+                  else _count(size.items - size.reviewed, "unreviewed image"))
+    return (f"Segmentation network: a U-Net ({settings.size} px) learns from {source} "
+            f"proposals, your reviewed masks and the tags ({settings.epochs} epochs)\n"
             f"then new proposals for {unreviewed}; reviewed images stay as they are")
 
 

@@ -7,6 +7,7 @@ from ..method_settings import (
     EpSamSettings,
     ReviewRetrainSettings,
     SamMixSettings,
+    SegNetSettings,
     WeakMedSamSettings,
 )
 from .registry import Method, register
@@ -60,6 +61,20 @@ RETRAIN = register(Method(
     stages=training_plan.retrain_stages,
     plan_text=training_plan.retrain_plan,
     dock_options=("decoder-epochs",),
+    learns_from_reviews=True,
+    listed=False,
+))
+
+SEGNET = register(Method(
+    name="segnet",
+    title="Segmentation network",
+    summary="A U-Net learns from a round's pseudo-labels, your reviewed masks and the tags.",
+    settings_type=SegNetSettings,
+    runner="napari_weaksam.segnet.run:run_segnet",
+    predictor="napari_weaksam.segnet.predictor:SegNetPredictor",
+    stages=training_plan.segnet_stages,
+    plan_text=training_plan.segnet_plan,
+    dock_options=("epochs", "size"),
     learns_from_reviews=True,
     listed=False,
 ))
