@@ -40,7 +40,9 @@ def predicted_maps(network: nn.Module, inputs: torch.Tensor, shape: tuple[int, i
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Presence probabilities (P,) and probability maps (P, H, W) at the item's ``shape`` for
     one (3, S, S) input: the mean of the four flips (test-time augmentation)."""
+    device = next(network.parameters()).device
     with torch.inference_mode():
+        inputs = inputs.to(device)
         batch = torch.stack([inputs, inputs.flip(-1), inputs.flip(-2), inputs.flip(-1, -2)])
         logits = network(batch)
         logits = torch.stack([logits[0], logits[1].flip(-1), logits[2].flip(-2),
@@ -49,4 +51,4 @@ def predicted_maps(network: nn.Module, inputs: torch.Tensor, shape: tuple[int, i
         presence = torch.sigmoid(presence_logits(logits[None], valid))[0]
         maps = torch.sigmoid(F.interpolate(logits[None].float(), size=shape, mode="bilinear",
                                            align_corners=False))[0]
-    return presence.numpy(), maps.numpy()
+    return presence.cpu().numpy(), maps.cpu().numpy()

@@ -73,7 +73,7 @@ class SegNetPredictor:
         if self.settings.prompts != "none":
             check_trained_on(round_, round_.params["backbone"], round_.params["weights_sha256"],
                              backbone)
-        self.network = load_network(saved)
+        self.network = load_network(saved).to(backbone.device)
         self.size = saved["config"]["size"]
         self.backbone = backbone
 

@@ -63,13 +63,18 @@ def target_weights(item: Item, tags: dict[int, set[int]], classes: list[ImageCla
 
 
 def batch_loss(network: torch.nn.Module, data: SegNetData, index: torch.Tensor,
-               turns: torch.Tensor) -> torch.Tensor:
+               turns: torch.Tensor, autocast: torch.dtype | None = None) -> torch.Tensor:
     """Weighted pixel BCE on every known map, plus the soft Dice of the maps that hold the
-    class; ``turns`` (B,) picks each sample's flip / quarter turn (0–7)."""
-    inputs = augment(data.inputs[index].float(), turns)
-    targets = augment(data.targets[index].float(), turns)
-    weight = data.weight[index]
-    logits = network(inputs)
+    class; ``turns`` (B,) picks each sample's flip / quarter turn (0–7); ``autocast``: the
+    network's forward pass in that precision (the loss stays float32)."""
+    device = next(network.parameters()).device
+    inputs = augment(data.inputs[index].float(), turns).to(device)
+    targets = augment(data.targets[index].float(), turns).to(device)
+    weight = data.weight[index].to(device)
+    with torch.autocast(device.type, dtype=autocast or torch.float32,
+                        enabled=autocast is not None):
+        logits = network(inputs)
+    logits = logits.float()
     bce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none").mean(dim=(2, 3))
     loss = (bce * weight).sum() / weight.sum().clamp(min=1e-6)
     has = (targets.sum(dim=(2, 3)) > 0).float() * weight
