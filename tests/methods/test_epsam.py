@@ -18,7 +18,6 @@ from napari_weaksam.methods.epsam import EpSamSettings, run_epsam
 from napari_weaksam.progress import Cancelled
 from napari_weaksam.project import LabelState, Project, ProjectError
 from napari_weaksam.retrain import DecoderTraining, RetrainSettings
-from napari_weaksam.sample import make_sample_project
 
 #: `predict` with the fast run's last round on the four adenocarcinoma patches under new names
 #: (untagged: the classifier's gate decides): measured once, mean Dice 0.70 (0.58-0.80; the
@@ -212,7 +211,7 @@ def test_a_class_without_tags_is_refused_before_any_work(tmp_path, backbone, sam
         assert project.rounds.rounds() == []
 
 
-def test_weakmedsam_source_gives_its_own_masks_as_initial_masks(tmp_path, backbone):
+def test_weakmedsam_source_gives_its_own_masks_as_initial_masks(sample_copy, backbone):
     """With WeakMedSAM's classifier as the CAM source, the initial masks are that method's
     refined pseudo-labels (its CAM is min-max scaled, so ADL's quantile rule would keep most of
     the image); tagged-positive items get one even when the classifier doubts them."""
@@ -221,7 +220,7 @@ def test_weakmedsam_source_gives_its_own_masks_as_initial_masks(tmp_path, backbo
     from napari_weaksam.methods.tag_matrix import tag_matrix
     from napari_weaksam.methods.weakmedsam import WeakMedSamSettings, embed_items
 
-    root = make_sample_project(tmp_path / "s")
+    root = sample_copy()   # embeddings cached
     settings = fast_settings(cam_source="weakmedsam",
                              embedding_classifier=WeakMedSamSettings(epochs=2, min_steps=20,
                                                                      subclasses=2))
