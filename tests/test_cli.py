@@ -239,7 +239,8 @@ def test_every_command_parses_with_its_required_arguments_only(tmp_path):
                 "demo": [], "view": [], "info": [],
                 "tag-slide": [str(tmp_path), "s.svs", "--negative"],
                 "stitch": [str(tmp_path)], "export-slide": [str(tmp_path), "s.svs", "o.geojson"],
-                "predict": [str(tmp_path), "x.png"], "retrain": [str(tmp_path)]}
+                "predict": [str(tmp_path), "x.png"], "retrain": [str(tmp_path)],
+                "segnet": [str(tmp_path)]}
     commands = set(parser._subparsers._group_actions[0].choices)
     assert commands == set(required)
     for command, args in required.items():

@@ -119,3 +119,34 @@ def test_untouched_fields_keep_the_methods_defaults(make_napari_viewer, qtbot):
     assert widget.choice().options == {}
     assert widget.choice().settings() == get_method("weakmedsam").settings()
     assert widget.fields().field("epochs").value == get_method("weakmedsam").settings().epochs
+
+
+@pytest.mark.slow
+def test_unet_on_round_learns_from_the_selected_rounds_proposals(docks, qtbot, sample_copy):
+    import numpy as np
+
+    from napari_weaksam.segnet.run import METHOD
+
+    _viewer, tagging, training, _root = docks
+    root = sample_copy("cached")
+    with Project.open(root) as project:   # a finished round: every proposal empty but one
+        source = project.rounds.start_round("weakmedsam", {"stage": "test"})
+        for i, item in enumerate(project.catalog.items()):
+            mask = np.zeros((item.height, item.width), np.uint8)
+            mask[8:40, 8:40] = i == 0
+            project.labels.add_proposal(item.id, mask, method="weakmedsam", round_id=source,
+                                        confidence=0.9)
+        project.rounds.finish_round(source, "done")
+    tagging.open_project(root)
+    training.fields(METHOD).set_values({"epochs": 1, "size": 32})
+    assert training.segnet_button.isEnabled()
+    training.rounds_list.setCurrentRow(0)
+    training.train_network_on_round()
+    assert training.job is not None and not training.segnet_button.isEnabled()
+    qtbot.waitUntil(lambda: training.job is None, timeout=600_000)
+    assert "Done" in training.status.text(), training.status.text()
+    assert training.rounds_list.count() == 2
+    with Project.open(root, read_only=True) as project:
+        latest = project.rounds.rounds()[-1]
+        assert latest.method == METHOD and latest.status == "done"
+        assert latest.params["source_round"] == source and latest.params["epochs"] == 1

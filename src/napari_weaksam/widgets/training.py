@@ -62,6 +62,7 @@ READ_ONLY = ("The project is open read-only (another process writes it): no meth
              "and no round can be restored here.")
 SELECT_ROUND = "Select a round in the list first."
 RETRAIN = "retrain"   # the registered method behind the Retrain button
+SEGNET = "segnet"     # … and behind "U-Net on round"
 POLL_MS = 100
 PLOT_MIN_HEIGHT = 80     # the loss curve's least height (it takes what is left)
 ROUNDS_MIN_HEIGHT = 56   # three rounds
@@ -216,6 +217,12 @@ class TrainingWidget(QWidget):
             "The selected round's models (or the latest that can) segment a folder of new "
             "images: no tags, no training; they join the project with proposals to review",
             self._ask_apply)
+        self.segnet_button = make_button(
+            "U-Net on round",
+            "A segmentation network (U-Net) learns from the selected round's proposals (or the "
+            "latest round's), the tags and the reviewed masks, then proposes for every image "
+            "nobody reviewed (a few minutes on a CPU; weaksam segnet has its options)",
+            self.train_network_on_round)
         row = QHBoxLayout()
         row.addWidget(self.restore_button)
         row.addWidget(self.apply_button)
@@ -224,6 +231,7 @@ class TrainingWidget(QWidget):
         self.truth_label = QLabel("Ground truth: none")
         self.truth_label.setStyleSheet("color: gray;")
         row.addWidget(self.truth_label, 1)
+        row.addWidget(self.segnet_button)   # beside the truth: no row of its own (dock height)
         row.addWidget(make_button("Masks…", "A folder of reference masks named like the images: "
                                   "Dice per round is shown (they are never used for training)",
                                   self._ask_truth))
@@ -429,6 +437,27 @@ class TrainingWidget(QWidget):
             return
         self.follow_job(job)
 
+    def train_network_on_round(self) -> None:
+        """A segmentation network trained on the selected round's proposals (none selected:
+        the latest round's), in the background; Segmentation network options set for it
+        (``fields("segnet")``) apply."""
+        if self.job is not None:
+            return
+        refusal = self._write_refusal()
+        if refusal is not None:
+            self.say(refusal)
+            return
+        choice = self.choice()
+        options = choice.options.get(SEGNET, {}) | {"source-round": self._selected_round() or 0}
+        run = MethodChoice(method=SEGNET, model=choice.model, device=choice.device,
+                           options={SEGNET: options})
+        try:
+            job = method_background_job(self.project, run)
+        except ValueError as error:
+            self.say(str(error))
+            return
+        self.follow_job(job)
+
     def _selected_round(self) -> int | None:
         selected = self.rounds_list.selectedItems()
         return selected[0].data(Qt.ItemDataRole.UserRole) if selected else None
@@ -450,6 +479,7 @@ class TrainingWidget(QWidget):
         refusal = self._write_refusal()
         allow(self.start_button, refusal)
         allow(self.apply_button, refusal)
+        allow(self.segnet_button, refusal)
         allow(self.restore_button, refusal or (None if self._selected_round() is not None
                                                else SELECT_ROUND))
         self.stop_button.setEnabled(running)
