@@ -33,12 +33,11 @@ from ..backbones.sam import Embedding, SamBackbone
 from ..cam.mask_head import MaskHead, head_config, presence_logits
 from ..method_settings import DecoderTraining, ReviewRetrainSettings
 from ..methods.context import RunContext
-from ..methods.tag_presence import PRESENCE_RULE, presence, tagged_presence
+from ..methods.map_labels import label_from_maps
+from ..methods.tag_presence import PRESENCE_RULE, tagged_presence
 from ..methods.weakmedsam import embed_items
 from ..project import ImageClass, Item, Project, ProjectError
 from ..project.rounds import Round
-from ..prompts.decode import decode_prompts
-from ..prompts.strategy import generation_prompts
 from ..timing import timed
 from ..training_loop import LoopSettings, train_loop
 from .decoder_training import TrainingSample, train_decoder
@@ -390,15 +389,6 @@ def class_maps(head: MaskHead, embedding: Embedding, model_size: int,
     return probabilities.numpy(), maps
 
 
-def class_region(probability: np.ndarray, threshold: float, tagged: bool) -> np.ndarray:
-    """Where the head marks the class; on an item tagged with it where no pixel reaches the
-    threshold, the pixels at least half the map's maximum (the person says it is there)."""
-    region = probability >= threshold
-    if tagged and not region.any() and probability.max() > 0:
-        region = probability >= 0.5 * probability.max()
-    return region
-
-
 def segment_item(backbone: SamBackbone, head: MaskHead, embedding: Embedding,
                  tagged: np.ndarray | None, classes: list[ImageClass],
                  settings: ReviewRetrainSettings,
@@ -407,25 +397,10 @@ def segment_item(backbone: SamBackbone, head: MaskHead, embedding: Embedding,
     those masked there) and its confidence (the lowest over its classes of the mean head
     probability inside the mask; for an item with no class, 1 − the highest presence
     probability, or 1 when tagged)."""
-    size = backbone.preprocessing.size
-    probabilities, maps = class_maps(head, embedding, size, prior)
-    shape = embedding.original_shape
-    values = [c.label_value for c in classes]
-    label = np.zeros(shape, dtype=np.uint8 if max(values) < 256 else np.uint16)
-    best = np.full(shape, -1.0, dtype=np.float32)
-    scores = []
-    rng = np.random.default_rng(0)
-    for c in np.flatnonzero(presence(tagged, probabilities, settings.gate)):
-        region = class_region(maps[c], settings.threshold, tagged is not None)
-        mask = region if settings.prompts == "none" else decode_prompts(
-            backbone, embedding, generation_prompts(settings.prompts, maps[c], region, 0, rng))
-        take = mask & (maps[c] > best)
-        label[take] = values[c]
-        best[take] = maps[c][take]
-        scores.append(float(maps[c][mask].mean()) if mask.any() else 0.0)
-    if scores:
-        return label, min(scores)
-    return label, 1.0 if tagged is not None else 1.0 - float(probabilities.max())
+    probabilities, maps = class_maps(head, embedding, backbone.preprocessing.size, prior)
+    return label_from_maps(probabilities, maps, tagged, classes, gate=settings.gate,
+                           threshold=settings.threshold, prompts=settings.prompts,
+                           backbone=backbone, embedding=embedding)
 
 
 # -- the head on disk --------------------------------------------------------------------------

@@ -11,12 +11,9 @@ import torch
 
 from ..backbones.sam import Embedding, SamBackbone
 from ..method_settings import SegNetSettings
-from ..methods.tag_presence import presence
+from ..methods.map_labels import label_from_maps
 from ..project import ImageClass, Item, Project, ProjectError
 from ..project.rounds import Round
-from ..prompts.decode import decode_prompts
-from ..prompts.strategy import generation_prompts
-from ..retrain.from_reviews import class_region
 from ..settings_fields import settings_from_params
 from .network import build_network, network_input, predicted_maps
 
@@ -25,29 +22,12 @@ def segment_image(network: torch.nn.Module, image: np.ndarray, size: int,
                   tagged: np.ndarray | None, classes: list[ImageClass],
                   settings: SegNetSettings, backbone: SamBackbone | None = None,
                   embedding: Embedding | None = None) -> tuple[np.ndarray, float]:
-    """One item's label image and confidence. Per pixel the class with the highest probability
-    among those present (the tag where there is one, else the network's presence probability
-    ≥ gate) and marked there (≥ threshold; or, when SAM is asked, SAM's answer to one box per
-    component of that region). Confidence: the lowest over its classes of the mean
-    probability inside the mask; with no class, 1 − the highest presence (1 when tagged)."""
+    """One item's label image and confidence from the network's maps (four flips averaged;
+    :func:`~..methods.map_labels.label_from_maps`)."""
     probabilities, maps = predicted_maps(network, network_input(image, size), image.shape[:2])
-    values = [c.label_value for c in classes]
-    label = np.zeros(image.shape[:2], dtype=np.uint8 if max(values) < 256 else np.uint16)
-    best = np.full(image.shape[:2], -1.0, dtype=np.float32)
-    scores = []
-    rng = np.random.default_rng(0)
-    for c in np.flatnonzero(presence(tagged, probabilities, settings.gate)):
-        mask = class_region(maps[c], settings.threshold, tagged is not None)
-        if settings.prompts != "none" and mask.any():
-            mask = decode_prompts(backbone, embedding, generation_prompts(
-                settings.prompts, maps[c], mask, 0, rng))
-        take = mask & (maps[c] > best)
-        label[take] = values[c]
-        best[take] = maps[c][take]
-        scores.append(float(maps[c][mask].mean()) if mask.any() else 0.0)
-    if scores:
-        return label, min(scores)
-    return label, 1.0 if tagged is not None else 1.0 - float(probabilities.max())
+    return label_from_maps(probabilities, maps, tagged, classes, gate=settings.gate,
+                           threshold=settings.threshold, prompts=settings.prompts,
+                           backbone=backbone, embedding=embedding)
 
 
 def load_network(saved: dict) -> torch.nn.Module:
