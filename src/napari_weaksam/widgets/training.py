@@ -260,21 +260,29 @@ class TrainingWidget(QWidget):
     # -- running -------------------------------------------------------------------------------
     def start(self) -> None:
         """Run the chosen method in the background (refused, with the reason, when it cannot)."""
-        if self.job is not None:  # still running, or its end not shown yet
-            return
+        choice = self.choice()
+        run = self.retrain_choice() if self.retrains() else choice
+        # ValueError: an option out of range, the settings say which
+        job = self._new_job(lambda: method_background_job(self.project, run), (ValueError,))
+        if job is not None:
+            set_setting(SETTING_KEY, dataclasses.asdict(choice))
+            self.follow_job(job)
+
+    def _new_job(self, make_job, refused: tuple[type[Exception], ...]) -> BackgroundJob | None:
+        """The job ``make_job()`` makes, or None, with the reason said, when a job is still
+        running (or its end not shown yet), the project cannot be written, or making it raised
+        one of ``refused``."""
+        if self.job is not None:
+            return None
         refusal = self._write_refusal()
         if refusal is not None:
             self.say(refusal)
-            return
-        choice = self.choice()
-        run = self.retrain_choice() if self.retrains() else choice
+            return None
         try:
-            job = method_background_job(self.project, run)
-        except ValueError as error:  # an option out of range: the settings say which
+            return make_job()
+        except refused as error:
             self.say(str(error))
-            return
-        set_setting(SETTING_KEY, dataclasses.asdict(choice))
-        self.follow_job(job)
+            return None
 
     def retrains(self) -> bool:
         """Whether Start is *Retrain*: people reviewed masks, a round is finished, and From
@@ -423,40 +431,22 @@ class TrainingWidget(QWidget):
     def apply_to_new_images(self, paths: list[Path]) -> None:
         """Segment ``paths`` with a finished round's models in the background (see
         :func:`~napari_weaksam.jobs.predict_background_job`)."""
-        if self.job is not None:
-            return
-        refusal = self._write_refusal()
-        if refusal is not None:
-            self.say(refusal)
-            return
-        try:
-            job = predict_background_job(self.project, self.choice(), self._selected_round(),
-                                         paths)
-        except (ProjectError, ValueError) as error:
-            self.say(str(error))
-            return
-        self.follow_job(job)
+        job = self._new_job(lambda: predict_background_job(
+            self.project, self.choice(), self._selected_round(), paths), (ProjectError, ValueError))
+        if job is not None:
+            self.follow_job(job)
 
     def train_network_on_round(self) -> None:
         """A segmentation network trained on the selected round's proposals (none selected:
         the latest round's), in the background; Segmentation network options set for it
         (``fields("segnet")``) apply."""
-        if self.job is not None:
-            return
-        refusal = self._write_refusal()
-        if refusal is not None:
-            self.say(refusal)
-            return
         choice = self.choice()
         options = choice.options.get(SEGNET, {}) | {"source-round": self._selected_round() or 0}
         run = MethodChoice(method=SEGNET, model=choice.model, device=choice.device,
                            options={SEGNET: options})
-        try:
-            job = method_background_job(self.project, run)
-        except ValueError as error:
-            self.say(str(error))
-            return
-        self.follow_job(job)
+        job = self._new_job(lambda: method_background_job(self.project, run), (ValueError,))
+        if job is not None:
+            self.follow_job(job)
 
     def _selected_round(self) -> int | None:
         selected = self.rounds_list.selectedItems()
