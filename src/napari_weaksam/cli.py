@@ -125,9 +125,10 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a weak-supervision method: proposals for every item")
     run.add_argument("project", type=Path)
-    run.add_argument("--method", default="weakmedsam",
-                     choices=[m.name for m in listed_methods()],
-                     help="the method (default weakmedsam); its options are below")
+    run.add_argument("--method", choices=[m.name for m in listed_methods()],
+                     help="the method (default: the one measured best for the project's kind "
+                          "of image: weakmedsam for grey MR/CT, epsam for colour H&E); its "
+                          "options are below, and some start from values for that kind")
     _model_options(run)
     run.set_defaults(run=cmd_run, method_flags=_method_flags(run))
 
@@ -207,10 +208,29 @@ def _method_flags(parser: argparse.ArgumentParser) -> list[str]:
     return add_settings_flags(parser, [(m.name, m.options()) for m in listed_methods()])
 
 
-def method_settings_from(args: argparse.Namespace):
-    """The chosen method's settings from the flags given (a flag of another method, or a value
-    out of range, raises ``ValueError`` in one line)."""
-    return get_method(args.method).settings_from_flags(given_flags(args, args.method_flags))
+def method_settings_from(args: argparse.Namespace, kind: str | None = None):
+    """The chosen method's settings for images of ``kind`` from the flags given (a flag of
+    another method, or a value out of range, raises ``ValueError`` in one line)."""
+    return get_method(args.method).settings_for(kind, given_flags(args, args.method_flags))
+
+
+def _choose_for_kind(args: argparse.Namespace, project: Project) -> str | None:
+    """The project's kind of image; picks the method for it when none was given, and says what
+    that kind changes."""
+    from .methods.image_kinds import project_kind
+    from .methods.registry import method_for_kind
+
+    kind = project_kind(project)
+    name = None if kind is None else kind.kind
+    if args.method is None:
+        args.method = method_for_kind(name).name
+        if kind is not None:
+            print(f"{kind.describe()}: {get_method(args.method).title} (--method to choose "
+                  "another)")
+    note = get_method(args.method).kind_note(name, given_flags(args, args.method_flags))
+    if note:
+        print(f"For {kind.title}: {note} (a flag sets another value)")
+    return name
 
 
 def _backbone_from(args: argparse.Namespace):
@@ -302,11 +322,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .progress import Cancelled
     from .terminal_progress import StageBars
 
-    # options are checked before the model loads or the project opens: a typo costs nothing
-    method = get_method(args.method)
-    settings = method_settings_from(args)
+    # options are checked before the model loads: a typo costs nothing
+    if args.method is not None:
+        method_settings_from(args)
     bars = StageBars()
     with Project.open(args.project) as project:  # a locked or read-only project: before the model
+        kind = _choose_for_kind(args, project)
+        method = get_method(args.method)
+        settings = method_settings_from(args, kind)
         backbone = _backbone_from(args)
         try:
             report = method.run(RunContext(project, backbone, bars), settings)

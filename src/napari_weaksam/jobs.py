@@ -30,12 +30,15 @@ JobTarget = Callable[[ProgressCallback, threading.Event], Any]
 class MethodChoice:
     """What the Train dock asks for (also remembered between sessions): the method, the model,
     the device, and per method the options the person set (flag → value; the others keep the
-    method's defaults)."""
+    method's defaults for the project's ``kind`` of image, see :mod:`.methods.image_kinds`).
+    ``methods_by_kind``: the method last chosen for each kind of image."""
 
     method: str = "epsam"
     model: str = "litemedsam"
     device: str = "auto"
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    kind: str | None = None
+    methods_by_kind: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, method: str, **flags: Any) -> MethodChoice:
@@ -57,6 +60,10 @@ class MethodChoice:
             choice.method = cls.method
         if not isinstance(choice.options, dict):
             choice.options = {}
+        if not isinstance(choice.methods_by_kind, dict):
+            choice.methods_by_kind = {}
+        choice.methods_by_kind = {kind: name for kind, name in choice.methods_by_kind.items()
+                                  if name in names}
         choice.options = {name: dict(flags) for name, flags in choice.options.items()
                           if name in names and isinstance(flags, dict)}
         return choice
@@ -70,7 +77,7 @@ class MethodChoice:
         line naming the option and its range)."""
         from .methods.registry import get_method
 
-        return get_method(self.method).settings_from_flags(self.flags())
+        return get_method(self.method).settings_for(self.kind, self.flags())
 
 
 @dataclass

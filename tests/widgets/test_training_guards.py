@@ -136,6 +136,7 @@ def test_an_option_out_of_range_is_shown_as_the_settings_say_and_starts_nothing(
     viewer, tagging, training = docks
     root = make_sample_project(tmp_path / "sample")
     tagging.open_project(root)
+    training._load_choice(MethodChoice(method="epsam"))
     rounds = training.fields("epsam").field("rounds")
     rounds.max = 10_000                    # a box wider than the setting allows
     rounds.value = 500

@@ -11,7 +11,7 @@ calling :func:`register`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from ..settings_fields import (
     settings_from_flags,
     settings_with,
 )
+from .image_kinds import TITLES, KindDefault
 
 if TYPE_CHECKING:
     from ..training_plan import PlannedStage, ProjectSize
@@ -59,6 +60,10 @@ class Method:
     # factory(project, backbone, round) -> a predictor whose models segment new items (no
     # tags, no training; see .prediction), or its "package.module:name" path; None: not offered
     predictor: str | Callable[[Any, Any, Any], Any] | None = None
+    suits: tuple[str, ...] = ()   # the image kinds (.image_kinds) it is the method of choice for
+    # kind → flag → its value there, and why: what a project of that kind starts from
+    kind_defaults: Mapping[str, Mapping[str, KindDefault]] = field(default_factory=dict)
+    kind_caveats: Mapping[str, str] = field(default_factory=dict)  # kind → what to expect there
 
     def settings(self, values: Mapping[str, Any] | None = None) -> Any:
         """Its settings with ``values`` (option key → value) over the defaults; a value out of
@@ -74,6 +79,27 @@ class Method:
         """Its settings with ``values`` (flag → value) over the defaults; a flag it does not
         have raises ``ValueError``, a value out of range its option's one-line message."""
         return settings_from_flags(self.settings_type, values, self.name)
+
+    def defaults_for(self, kind: str | None) -> dict[str, Any]:
+        """Flag → value of the options that differ for images of ``kind`` (None: none)."""
+        return {flag: chosen.value for flag, chosen in self.kind_defaults.get(kind, {}).items()}
+
+    def settings_for(self, kind: str | None, values: Mapping[str, Any]) -> Any:
+        """Its settings for images of ``kind``: ``values`` (flag → value, what the person set)
+        over the kind's defaults over the dataclass's."""
+        return self.settings_from_flags({**self.defaults_for(kind), **values})
+
+    def kind_note(self, kind: str | None, given: Mapping[str, Any] | None = None, *,
+                  why: bool = True) -> str:
+        """What it does differently for images of ``kind`` (the flags in ``given`` aside), with
+        why, and what to expect there; "" when nothing."""
+        parts = [f"{flag} {default.value}" + (f" ({default.why})" if why else "")
+                 for flag, default in self.kind_defaults.get(kind, {}).items()
+                 if flag not in (given or {})]
+        if kind in self.kind_caveats:
+            caveat = self.kind_caveats[kind]
+            parts.append(caveat if why else caveat.split(" (")[0])
+        return "; ".join(parts)
 
     def run(self, context: RunContext, settings: Any | None = None) -> Any:
         """Run it (its default settings when none are given)."""
@@ -104,6 +130,10 @@ def register(method: Method) -> Method:
     """Make ``method`` available to the CLI and the dock (a name already taken is refused)."""
     if method.name in _METHODS and _METHODS[method.name] is not method:
         raise ValueError(f"a method named {method.name!r} is registered already")
+    for kind, defaults in method.kind_defaults.items():   # a typo fails here, not in a run
+        method.settings_from_flags({flag: chosen.value for flag, chosen in defaults.items()})
+        if kind not in TITLES:
+            raise ValueError(f"{method.name}: {kind!r} is not an image kind ({', '.join(TITLES)})")
     _METHODS[method.name] = method
     return method
 
@@ -125,6 +155,13 @@ def method_names() -> tuple[str, ...]:
 def listed_methods() -> list[Method]:
     """The methods a person starts from tags: the dock's list and ``weaksam run --method``."""
     return [method for method in all_methods() if method.listed]
+
+
+def method_for_kind(kind: str | None) -> Method:
+    """The method of choice for images of ``kind``: the first listed one that suits it (else the
+    first listed)."""
+    listed = listed_methods()
+    return next((method for method in listed if kind in method.suits), listed[0])
 
 
 def get_method(name: str) -> Method:

@@ -180,6 +180,11 @@ class Catalog:
     def count_items(self) -> int:
         return int(self.db.scalar("SELECT COUNT(*) FROM items"))
 
+    def count_items_by_channels(self) -> dict[int, int]:
+        """Channels per pixel → how many items have that many."""
+        rows = self.db.rows("SELECT channels, COUNT(*) FROM items GROUP BY channels")
+        return {int(channels): int(count) for channels, count in rows}
+
     # -- classes ---------------------------------------------------------------------------
     def add_class(self, name: str, color: str | None = None) -> ImageClass:
         """Create a class; its label value is the next free one."""

@@ -3,7 +3,8 @@
 Each field allows what the option's declared range allows (a spin box's bounds, a combo box's
 choices) and says its help as a tooltip; :meth:`OptionFields.values` gives only what differs from
 the method's defaults, so an untouched field never overrides a default (some flags set several
-options, each with its own default).
+options, each with its own default). The defaults may change with the project's kind of image
+(:meth:`OptionFields.set_defaults`); what the person set stays.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ class OptionFields(Container):
     """One labelled field per flag (``options``: flag → the options it sets)."""
 
     def __init__(self, options: Mapping[str, list[SettingsOption]], flags: Sequence[str]) -> None:
-        self.defaults = {flag: options[flag][0].default for flag in flags}
+        self.base_defaults = {flag: options[flag][0].default for flag in flags}
+        self.defaults = dict(self.base_defaults)
         fields = [_field(flag, options[flag][0]) for flag in flags]
         super().__init__(widgets=fields, labels=True)
         self.margins = (0, 0, 0, 0)
+        self._set: dict[str, Any] = {}   # flag → what the person set (whatever the defaults)
+        self._showing = False
+        for flag in flags:
+            self.field(flag).changed.connect(lambda value, flag=flag: self._edited(flag, value))
 
     def field(self, flag: str) -> Widget:
         return self[_name(flag)]
@@ -41,12 +47,31 @@ class OptionFields(Container):
     def set_values(self, values: Mapping[str, Any]) -> None:
         """Show ``values`` (flag → value; the others show their defaults); a value a field
         cannot hold (an older, wider range) is left at the default."""
-        for flag, default in self.defaults.items():
-            widget = self.field(flag)
-            try:
-                widget.value = values.get(flag, default)
-            except (ValueError, TypeError):
-                widget.value = default
+        self._set = {flag: value for flag, value in values.items() if flag in self.defaults}
+        self._show()
+
+    def set_defaults(self, overrides: Mapping[str, Any]) -> None:
+        """Defaults ``overrides`` (flag → value) over the settings' own; fields the person set
+        keep their values."""
+        self.defaults = {flag: overrides.get(flag, default)
+                         for flag, default in self.base_defaults.items()}
+        self._show()
+
+    def _edited(self, flag: str, value: Any) -> None:
+        if not self._showing:   # the person's edit, not a default shown
+            self._set[flag] = value
+
+    def _show(self) -> None:
+        self._showing = True
+        try:
+            for flag, default in self.defaults.items():
+                widget = self.field(flag)
+                try:
+                    widget.value = self._set.get(flag, default)
+                except (ValueError, TypeError):
+                    widget.value = default
+        finally:
+            self._showing = False
 
 
 def _field(flag: str, option: SettingsOption) -> Widget:

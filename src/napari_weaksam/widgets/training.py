@@ -27,7 +27,6 @@ from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -41,7 +40,8 @@ from qtpy.QtWidgets import (
 
 from ..backbones.weights import available_weights
 from ..jobs import BackgroundJob, MethodChoice, method_background_job, predict_background_job
-from ..methods.registry import Method, get_method, listed_methods
+from ..methods.image_kinds import ProjectKind, project_kind
+from ..methods.registry import Method, get_method, listed_methods, method_for_kind
 from ..project import ProjectError
 from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
@@ -64,11 +64,13 @@ SELECT_ROUND = "Select a round in the list first."
 RETRAIN = "retrain"   # the registered method behind the Retrain button
 SEGNET = "segnet"     # … and behind "U-Net on round"
 POLL_MS = 100
-PLOT_MIN_HEIGHT = 80     # the loss curve's least height (it takes what is left)
+PLOT_MIN_HEIGHT = 56     # the loss curve's least height (it takes what is left)
 ROUNDS_MIN_HEIGHT = 56   # three rounds
 ROUNDS_MAX_HEIGHT = 96   # five: the loss curve has the rest
 LABEL_MIN_WIDTH = 290    # a wrapped label's (see _wrapped_label)
 STATUS_LINES = 4         # a longer status is cut (the whole text is its tooltip)
+PLAN_LINES = 4           # … and a longer plan
+PLAN_TIP = "What Start trains and labels, read from the method's settings and the project"
 
 
 class TrainingWidget(QWidget):
@@ -80,6 +82,8 @@ class TrainingWidget(QWidget):
         self.session = session_for(napari_viewer)
         self.job: BackgroundJob | None = None
         self.truth_dir: Path | None = None
+        self.kind: ProjectKind | None = None   # the project's kind of image
+        self.methods_by_kind: dict[str, str] = {}   # the method last chosen per kind
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -97,11 +101,38 @@ class TrainingWidget(QWidget):
     def _on_project(self, _project) -> None:
         self.say("")
         self.progress_bar.reset()   # no run on this project yet
+        self._follow_kind()
         self._refresh_rounds()
         self._refresh()
 
     def _on_busy(self, _reason: str | None) -> None:
+        self._follow_kind()   # an import that just ended may have changed it
         self._refresh()
+
+    def _follow_kind(self) -> None:
+        """When the project's kind of image changes: each method's fields start from that
+        kind's defaults, and the method is the one last chosen for it (else the one measured
+        best for it)."""
+        kind = None if self.project is None else project_kind(self.project)
+        name = None if kind is None else kind.kind
+        changed = name != self.kind_name
+        self.kind = kind
+        if not changed:
+            return
+        for method, fields in self.option_fields.items():
+            fields.set_defaults(get_method(method).defaults_for(name))
+        if name is not None:
+            method = self.methods_by_kind.get(name) or method_for_kind(name).name
+            self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(method)))
+
+    @property
+    def kind_name(self) -> str | None:
+        return None if self.kind is None else self.kind.kind
+
+    def _on_method_chosen(self) -> None:
+        """The person picked a method: remember it for this kind of image."""
+        if self.kind is not None:
+            self.methods_by_kind[self.kind.kind] = self.method_combo.currentData()
 
     @property
     def project(self) -> Project | None:
@@ -123,32 +154,36 @@ class TrainingWidget(QWidget):
         layout.addWidget(self._rounds_box())
 
     def _choice_box(self) -> QGroupBox:
-        box = QGroupBox("Method")
+        box = self.method_box = QGroupBox("Method")
         layout = QVBoxLayout(box)   # wrapped labels outside the form: it over-counts their height
         self.method_combo = QComboBox()
         for method in listed_methods():
             self.method_combo.addItem(method.title, method.name)
         self.method_combo.currentIndexChanged.connect(lambda _i: self._on_method())
-        layout.addWidget(self.method_combo)
-        self.method_about = _wrapped_label("color: gray;")
-        layout.addWidget(self.method_about)
-        form = QFormLayout()
+        self.method_combo.activated.connect(lambda _i: self._on_method_chosen())
         self.model_combo = QComboBox()
         self.model_combo.addItems([w.model for w in available_weights()] or ["litemedsam"])
-        self.model_combo.setToolTip("SAM model; official SAM weights are found in the weights "
-                                    "folder (weaksam config weights_dir PATH)")
+        self.model_combo.setToolTip("Model: the SAM it uses; official SAM weights are found in "
+                                    "the weights folder (weaksam config weights_dir PATH)")
         self.device_combo = QComboBox()
         self.device_combo.addItems(["auto", "cpu", "cuda"])
         self.device_combo.setToolTip("Device — auto: the GPU when there is one, else the CPU")
-        form.addRow("Model", _row(self.model_combo, 1, self.device_combo))
-        layout.addLayout(form)
+        for combo in (self.method_combo, self.model_combo):   # narrow enough for one row
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(3)
+        row = QHBoxLayout()   # one row for the three: the dock's height goes to the plan
+        row.addWidget(self.method_combo, 3)
+        row.addWidget(self.model_combo, 2)
+        row.addWidget(self.device_combo)
+        layout.addLayout(row)
+        self.method_about = _wrapped_label("color: gray;")
+        layout.addWidget(self.method_about)
         self.option_fields: dict[str, OptionFields] = {}   # per method, made when first chosen
         self.options_area = QVBoxLayout()
         self.options_area.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(self.options_area)
         self.plan_label = _wrapped_label()
-        self.plan_label.setToolTip("What Start trains and labels, read from the method's "
-                                   "settings and the project")
+        self.plan_label.setToolTip(PLAN_TIP)
         layout.addWidget(self.plan_label)
         self._show_fields()
         return box
@@ -160,8 +195,10 @@ class TrainingWidget(QWidget):
         if name not in self.option_fields:
             chosen = get_method(name)
             fields = OptionFields(chosen.options(), chosen.dock_options)
-            fields.changed.connect(lambda _v: self._show_plan())
+            fields.set_defaults(chosen.defaults_for(self.kind_name))
+            fields.changed.connect(lambda _v: self._on_option())
             self.option_fields[name] = fields
+            fields.native.setVisible(False)   # _show_fields shows it (two at once: too tall)
             self.options_area.addWidget(fields.native)
         return self.option_fields[name]
 
@@ -170,6 +207,10 @@ class TrainingWidget(QWidget):
         chosen = self.fields(RETRAIN if self.retrains() else None)
         for fields in self.option_fields.values():
             fields.native.setVisible(fields is chosen)
+
+    def _on_option(self) -> None:
+        self._show_about(get_method(self.method_combo.currentData()))
+        self._show_plan()
 
     def _on_method(self) -> None:
         self._show_fields()
@@ -246,13 +287,15 @@ class TrainingWidget(QWidget):
         return MethodChoice(method=self.method_combo.currentData(),
                             model=self.model_combo.currentText(),
                             device=self.device_combo.currentText(),
-                            options={name: values for name, values in options.items() if values})
+                            options={name: values for name, values in options.items() if values},
+                            kind=self.kind_name, methods_by_kind=dict(self.methods_by_kind))
 
     def _load_choice(self, choice: MethodChoice) -> None:
         self.method_combo.setCurrentIndex(max(0, self.method_combo.findData(choice.method)))
         if self.model_combo.findText(choice.model) >= 0:
             self.model_combo.setCurrentText(choice.model)
         self.device_combo.setCurrentText(choice.device)
+        self.methods_by_kind = dict(choice.methods_by_kind)
         for method in {choice.method, *choice.options, *self.option_fields}:
             self.fields(method).set_values(choice.options.get(method, {}))
         self._show_fields()
@@ -303,7 +346,7 @@ class TrainingWidget(QWidget):
         choice = self.choice()
         options = choice.options.get(RETRAIN)
         return MethodChoice(method=RETRAIN, model=choice.model, device=choice.device,
-                            options={RETRAIN: options} if options else {})
+                            options={RETRAIN: options} if options else {}, kind=choice.kind)
 
     def follow_job(self, job: BackgroundJob) -> None:
         """Start ``job`` (named by its method) on the project and show its progress here."""
@@ -443,7 +486,7 @@ class TrainingWidget(QWidget):
         choice = self.choice()
         options = choice.options.get(SEGNET, {}) | {"source-round": self._selected_round() or 0}
         run = MethodChoice(method=SEGNET, model=choice.model, device=choice.device,
-                           options={SEGNET: options})
+                           options={SEGNET: options}, kind=choice.kind)
         job = self._new_job(lambda: method_background_job(self.project, run), (ValueError,))
         if job is not None:
             self.follow_job(job)
@@ -474,7 +517,7 @@ class TrainingWidget(QWidget):
                                                else SELECT_ROUND))
         self.stop_button.setEnabled(running)
         method = get_method(self.method_combo.currentData())
-        self.method_about.setText(method.summary)
+        self._show_about(method)
         for widget in (self.method_combo, self.model_combo, self.device_combo):
             widget.setEnabled(not running)
         for fields in self.option_fields.values():
@@ -495,12 +538,37 @@ class TrainingWidget(QWidget):
             self.plan_label.setText(str(error))
             return
         size = None if self.project is None else project_size(self.project)
-        self.plan_label.setText(plan_text(settings, size))
+        text = plan_text(settings, size)
+        shown = _cut_to_lines(text, self.plan_label.fontMetrics(), LABEL_MIN_WIDTH, PLAN_LINES)
+        self.plan_label.setText(shown)
+        self.plan_label.setToolTip(PLAN_TIP if shown == text else f"{text}\n\n{PLAN_TIP}")
 
     def showEvent(self, event: QShowEvent) -> None:
         """Tags may have changed while the dock was hidden (another tab): count them again."""
         super().showEvent(event)
         self._show_plan()
+
+    def _show_about(self, method: Method) -> None:
+        """The method's summary; the project's kind of image in the box's title (no row of its
+        own: the dock's height), with what it changes in the method and why as the tooltip."""
+        self.method_box.setTitle("Method" if self.kind is None
+                                 else f"Method · {self.kind.short()}")
+        if self.kind is None:
+            self.method_about.setText(method.summary)
+            self.method_box.setToolTip("")
+            return
+        kind = self.kind.kind
+        caveat = method.kind_caveats.get(kind)
+        self.method_about.setText(method.summary + (f" On {self.kind.title}: "
+                                                    f"{caveat.split(' (')[0]}." if caveat else ""))
+        why = method.kind_note(kind, self.fields(method.name).values())
+        flags = [f"--{flag}" for flag in method.defaults_for(kind)]
+        if flags:
+            why += f" (set here, or weaksam run {' / '.join(flags)})"
+        if not why:
+            why = ("the method measured best for them" if kind in method.suits
+                   else "nothing changes for them")
+        self.method_box.setToolTip(f"{self.kind.describe()}: {why}.")
 
     def _start_text(self, method: Method) -> str:
         """Start; once people reviewed masks, Retrain (or the method from scratch)."""
