@@ -189,12 +189,15 @@ def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys, sample_cop
 
 @pytest.mark.slow
 def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, sample_copy):
+    """The sample is mostly MR slices: EP-SAM takes WeakMedSAM's CAMs there unless told."""
     root = sample_copy()
-    assert main(["run", str(root), "--method", "epsam", "--cam-source", "weakmedsam",
+    assert main(["run", str(root), "--method", "epsam",
                  "--epochs", "2", "--ensemble", "1", "--subclasses", "2", "--rounds", "1",
                  "--decoder-epochs", "1", "--points", "5", "--decoder-prompts", "uniform",
                  "--no-maps"]) == 0
-    assert "round 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "round 1" in out
+    assert "For grey images (MR/CT): cam-source weakmedsam (ADL's CAM" in out
     with Project.open(root, read_only=True) as project:
         rounds = project.rounds.rounds()
         assert [r.params["stage"] for r in rounds] == ["preliminary", "round 1"]

@@ -46,7 +46,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     assert project.catalog.item(normal.id).tagged
 
     # train: EP-SAM, preliminary decoder only
-    run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=0,
+    run_to_end(training, qtbot, MethodChoice.of("epsam", cam_source="adl", epochs=6, rounds=0,
                                              decoder_epochs=1))
     first_round = project.rounds.rounds()[-1].id
     assert review.queue is not None and len(review.queue.entries) == len(tagging.nav.items)
@@ -78,7 +78,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     assert training.fields("epsam").native.isHidden()
     reviewed_proposals = {i: project.labels.latest_proposal(i).id
                           for i in (accepted.id, corrected.id)}
-    run_to_end(training, qtbot, MethodChoice.of("epsam", epochs=6, rounds=1,
+    run_to_end(training, qtbot, MethodChoice.of("epsam", cam_source="adl", epochs=6, rounds=1,
                                              decoder_epochs=1))
     (retrain,) = [r for r in project.rounds.rounds() if r.id > first_round]
     assert retrain.method == "retrain" and retrain.metrics["stage"] == "incremental"
@@ -99,7 +99,7 @@ def test_tag_train_review_retrain_export(make_napari_viewer, qtbot, tmp_path, sa
     assert unreviewed and all(project.labels.latest_proposal(i.id).round_id == retrain.id
                               for i in unreviewed)
     # a second Retrain continues the first one's head, and trains SAM's decoder when asked
-    choice = MethodChoice.of("epsam", epochs=6, rounds=1, decoder_epochs=1)
+    choice = MethodChoice.of("epsam", cam_source="adl", epochs=6, rounds=1, decoder_epochs=1)
     choice.options["retrain"] = {"decoder-epochs": 1}
     run_to_end(training, qtbot, choice)
     second = project.rounds.rounds()[-1]

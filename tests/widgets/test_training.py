@@ -16,7 +16,7 @@ from napari_weaksam.widgets.training import SETTING_KEY, TrainingWidget
 
 pytestmark = pytest.mark.gui
 
-FAST = MethodChoice.of("epsam", epochs=6, rounds=0, decoder_epochs=1)
+FAST = MethodChoice.of("epsam", cam_source="adl", epochs=6, rounds=0, decoder_epochs=1)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from napari_weaksam.widgets.training import READ_ONLY, SETTING_KEY, TrainingWidg
 
 pytestmark = pytest.mark.gui
 
-FAST = MethodChoice.of("epsam", epochs=6, rounds=0, decoder_epochs=1)
+FAST = MethodChoice.of("epsam", cam_source="adl", epochs=6, rounds=0, decoder_epochs=1)
 JOB_END_MS = 120_000
 
 

@@ -17,7 +17,6 @@ from napari_weaksam.widgets.tagging import TaggingWidget
 from napari_weaksam.widgets.training import TrainingWidget
 
 
-
 def colour_project(root) -> Project:
     """The sample's eight H&E patches alone."""
     project = Project.create(root)
