@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .backbones.device import DEVICE_CHOICES
+from .backbones.precision import CHOICES as PRECISION_CHOICES
 from .cli_options import add_dask_options, add_settings_flags, given_flags
 from .cli_predict import add_predict_command
 from .cli_slides import add_slide_commands
@@ -196,9 +197,11 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights-dir", help="folder with official SAM checkpoints")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                         help="auto (cuda, then mps, then cpu; default), cuda, mps or cpu")
-    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                        help="autocast precision of the image encoder (default fp32; bf16 is "
-                        "faster on recent CPUs, see the README for its agreement with fp32)")
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
+                        help="autocast precision of the image encoder; auto (default): the one "
+                        "the project's embeddings are cached in, else bf16 where the CPU or GPU "
+                        "computes it natively (about twice as fast, 99.97 %% of mask pixels as "
+                        "fp32; see the README), else fp32")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the image encoder: slow first item, faster after")
 
@@ -233,13 +236,18 @@ def _choose_for_kind(args: argparse.Namespace, project: Project) -> str | None:
     return name
 
 
-def _backbone_from(args: argparse.Namespace):
+def _backbone_from(args: argparse.Namespace, project: Project | None = None):
+    """The model the flags ask for; ``--precision auto`` is decided here (for ``project``'s
+    cache) and said."""
     from .backbones.device import pick_device
     from .backbones.loaders import load_backbone
+    from .backbones.precision import AUTO, set_auto_precision
 
     backbone = load_backbone(args.model, device=pick_device(args.device),
                              checkpoint=args.checkpoint, weights_folder=args.weights_dir)
-    backbone.set_precision(args.precision)
+    said = set_auto_precision(args.precision, backbone, project)
+    if args.precision == AUTO:
+        print(f"encoder precision: {said}")
     if args.compile:
         backbone.compile_encoder()
     return backbone
@@ -255,7 +263,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.dask is not None:
         return _embed_on_cluster(args, settings)
     with Project.open(args.project) as project:
-        backbone = _backbone_from(args)
+        backbone = _backbone_from(args, project)
         items = project.catalog.items()
         cache = project.embedding_cache(backbone)
         start = time.perf_counter()
@@ -283,8 +291,8 @@ def _embed_on_cluster(args: argparse.Namespace, settings: EncodingSettings) -> i
     from .progress import Progress
     from .terminal_progress import StageBars
 
-    spec = ModelSpec.from_args(args)
     with Project.open(args.project) as project:   # the writer's lock: workers only read
+        spec = ModelSpec.from_args(args, _precision_for_workers(args, project))
         ids = [item.id for item in project.catalog.items()]
         address = None if args.dask == "local" else args.dask
         start = time.perf_counter()
@@ -300,6 +308,18 @@ def _embed_on_cluster(args: argparse.Namespace, settings: EncodingSettings) -> i
     print(f"{computed} embeddings computed on {where}, {max(0, len(ids) - computed)} were "
           f"cached; {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _precision_for_workers(args: argparse.Namespace, project: Project) -> str:
+    """``--precision``, with ``auto`` decided once here (every worker encodes alike)."""
+    from .backbones.precision import AUTO
+
+    if args.precision != AUTO or args.device not in ("auto", "cpu"):
+        return args.precision          # ModelSpec refuses another device with its message
+    from .backbones.sam import PRECISIONS_BY_DTYPE
+
+    local = argparse.Namespace(**{**vars(args), "device": "cpu", "compile": False})
+    return PRECISIONS_BY_DTYPE[_backbone_from(local, project).autocast_dtype]
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -330,7 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         kind = _choose_for_kind(args, project)
         method = get_method(args.method)
         settings = method_settings_from(args, kind)
-        backbone = _backbone_from(args)
+        backbone = _backbone_from(args, project)
         try:
             report = method.run(RunContext(project, backbone, bars), settings)
         except (Cancelled, KeyboardInterrupt):

@@ -60,7 +60,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"  skipped {path}: {why}")
         if args.dask is not None:
             return _predict_on_cluster(args, project, round_, items)
-        backbone = _backbone_from(args)
+        backbone = _backbone_from(args, project)
         bars = StageBars()
         try:
             report = predict(RunContext(project, backbone, bars), round_, items)
@@ -74,9 +74,10 @@ def _predict_on_cluster(args: argparse.Namespace, project: Project, round_: Roun
                         items: list) -> int:
     import time
 
+    from .cli import _precision_for_workers
     from .cohort import ModelSpec, predict_on_cluster
 
-    spec = ModelSpec.from_args(args)
+    spec = ModelSpec.from_args(args, _precision_for_workers(args, project))
     address = None if args.dask == "local" else args.dask
     start = time.perf_counter()
     round_id = predict_on_cluster(project, spec, round_, items, address=address,

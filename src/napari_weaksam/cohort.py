@@ -37,14 +37,15 @@ class ModelSpec:
     precision: str = "fp32"
 
     @classmethod
-    def from_args(cls, args) -> ModelSpec:
+    def from_args(cls, args, precision: str | None = None) -> ModelSpec:
         """The model flags of a ``weaksam`` command (``--model --checkpoint --weights-dir
-        --precision``); ``--device`` and ``--compile`` are refused: workers use their CPU."""
+        --precision``, or ``precision`` when ``auto`` was decided); ``--device`` and
+        ``--compile`` are refused: workers use their CPU."""
         if args.compile or args.device not in ("auto", "cpu"):
             raise ValueError("--dask workers run on their CPU without --compile; leave out "
                              "--device and --compile")
         return cls(args.model, str(args.checkpoint) if args.checkpoint else None,
-                   args.weights_dir, args.precision)
+                   args.weights_dir, precision or args.precision)
 
 
 class ClusterError(ValueError):

@@ -39,6 +39,7 @@ class MethodChoice:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
     kind: str | None = None
     methods_by_kind: dict[str, str] = field(default_factory=dict)
+    precision: str = "auto"   # the image encoder's (backbones/precision.py)
 
     @classmethod
     def of(cls, method: str, **flags: Any) -> MethodChoice:
@@ -78,6 +79,17 @@ class MethodChoice:
         from .methods.registry import get_method
 
         return get_method(self.method).settings_for(self.kind, self.flags())
+
+    def backbone(self, project):
+        """The chosen model on the chosen device, in the chosen precision (``auto``: decided
+        for ``project``, see :mod:`.backbones.precision`)."""
+        from .backbones.device import pick_device
+        from .backbones.loaders import load_backbone
+        from .backbones.precision import set_auto_precision
+
+        backbone = load_backbone(self.model, device=pick_device(self.device))
+        set_auto_precision(self.precision, backbone, project)
+        return backbone
 
 
 @dataclass
@@ -172,12 +184,10 @@ def method_job(project, choice: MethodChoice) -> JobTarget:
     settings = choice.settings()
 
     def run(progress: ProgressCallback, cancel: threading.Event):
-        from .backbones.device import pick_device
-        from .backbones.loaders import load_backbone
         from .methods.context import RunContext
 
         progress(Progress(LOADING, 0, 1))
-        backbone = load_backbone(choice.model, device=pick_device(choice.device))
+        backbone = choice.backbone(project)
         progress(Progress(LOADING, 1, 1))
         return method.run(RunContext(project, backbone, progress, cancel), settings)
 
@@ -201,14 +211,12 @@ def predict_background_job(project, choice: MethodChoice, round_id: int | None,
     round_ = choose_round(project, round_id)
 
     def run(progress: ProgressCallback, cancel: threading.Event):
-        from .backbones.device import pick_device
-        from .backbones.loaders import load_backbone
         from .methods.context import RunContext
         from .methods.prediction import import_for_prediction, predict
 
         items, _report = import_for_prediction(project, list(paths))
         progress(Progress(LOADING, 0, 1))
-        backbone = load_backbone(choice.model, device=pick_device(choice.device))
+        backbone = choice.backbone(project)
         progress(Progress(LOADING, 1, 1))
         return predict(RunContext(project, backbone, progress, cancel), round_, items)
 

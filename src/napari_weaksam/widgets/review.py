@@ -530,8 +530,16 @@ class ReviewWidget(SessionDock, QWidget):
         tool.start()
 
     def _cached_embedding(self, backbone, plane: np.ndarray):
-        """The project's cached embedding of ``plane`` for ``backbone``, if it has one."""
-        return None if self.project is None else self.project.embedding_cache(backbone).get(plane)
+        """The project's cached embedding of ``plane`` for ``backbone`` (in the precision the
+        project's embeddings are cached in), if it has one."""
+        if self.project is None:
+            return None
+        from ..backbones.precision import cached_precision
+
+        precision = cached_precision(backbone, self.project)
+        if precision is not None:
+            backbone.set_precision(precision)
+        return self.project.embedding_cache(backbone).get(plane)
 
     def save_edit(self) -> None:
         """Store the current plane of "your label" as the item's correction."""
