@@ -92,7 +92,7 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
         labels = np.array([[float(bool(tags[items[i].id]))] for i in train], dtype=np.float32)
         start = time.perf_counter()
         models, _losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings, train,
-                                        labels, settings, backbone.device, lambda _p: None, None)
+                                        labels, settings, backbone, lambda _p: None, None)
         t_train = time.perf_counter() - start
         rows = []
         for source in args.affinity:

@@ -84,7 +84,7 @@ def test_a_tagged_class_is_walked_whatever_its_probability(embedded_sample, lite
         tags = project.catalog.all_tags()
     labels = np.array([[1.0 if tags[i.id] else 0.0] for i in items], dtype=np.float32)
     models, _ = train_on_tags(images.__getitem__, embeddings, list(range(6)), labels, OPEN_GATE,
-                              litemedsam.device, lambda _p: None, None)
+                              litemedsam, lambda _p: None, None)
     closed = dataclasses.replace(OPEN_GATE, gate=1.0)   # no probability passes this gate
     args = (litemedsam, models, images[0], embeddings[0], [1])
     untagged_open = label_item(*args, OPEN_GATE)

@@ -121,7 +121,7 @@ def test_same_seed_same_ensemble_and_labels(finished, backbone):
     pair = dataclasses.replace(FAST, ensemble=2)
     seen: list[Progress] = []
     runs = [train_on_tags(images.__getitem__, embeddings, list(range(6)), labels, pair,
-                          backbone.device, seen.append, None) for _ in range(2)]
+                          backbone, seen.append, None) for _ in range(2)]
     (first_models, losses), (second_models, _losses) = runs
     assert len(first_models) == 2
     for a, b in zip(first_models, second_models, strict=True):
@@ -181,7 +181,7 @@ def test_the_head_on_sam_embeddings_and_prompt_affinities_remain_available(finis
     settings = dataclasses.replace(FAST, cam_input="embedding", affinity_source="prompts",
                                    gate=0.0)
     models, _losses = train_on_tags(images.__getitem__, embeddings, list(range(6)), labels,
-                                    settings, backbone.device, lambda _p: None, None)
+                                    settings, backbone, lambda _p: None, None)
     assert classifier_checkpoint(models)["kind"] == "weakmedsam-embedding"
     result = label_item(backbone, models, images[0], embeddings[0], [1], settings)
     assert result.cams.shape == (1, *images[0].shape[:2])

@@ -1,4 +1,5 @@
-"""Which precision the image encoder runs in when the person asks for ``auto``.
+"""Which precision the image encoder runs in when the person asks for ``auto``, and the one the
+networks trained beside it follow.
 
 bf16 autocast halves the encoder's time on a CPU with bf16 matrix instructions (AMX or
 AVX512-BF16) and on a GPU that computes bf16, with 99.97 % of mask pixels identical to fp32 (the
@@ -72,3 +73,13 @@ def set_auto_precision(preference: str, backbone: SamBackbone,
     precision, why = choose_precision(preference, backbone, project)
     backbone.set_precision(precision)
     return f"{precision} ({why})"
+
+
+def training_autocast(backbone: SamBackbone) -> torch.dtype | None:
+    """The precision the networks trained beside SAM run their forward passes in: bf16 when
+    SAM's encoder runs in it (about twice as fast per step on a CPU with bf16 units), else
+    float32 (None; fp16 would need gradient scaling)."""
+    import torch
+
+    dtype = backbone.autocast_dtype
+    return dtype if dtype == torch.bfloat16 else None

@@ -28,6 +28,8 @@ class ClassifierTraining:
     child_weight: float = 0.5
     min_steps: int = 150   # small projects train for more epochs, so every run learns enough
     seed: int = 0
+    # the forward pass's precision (None: float32); the loss stays float32
+    autocast: torch.dtype | None = None
     losses: list[float] = field(default_factory=list)
 
 
@@ -50,9 +52,11 @@ def train_classifier(model: nn.Module, inputs: torch.Tensor, labels: np.ndarray,
 
     def batch_loss(index: torch.Tensor) -> torch.Tensor:
         batch = augment(inputs[index].float(), generator, flip_axes, transpose).to(device)
-        parent, child = model(batch)
-        return bce(parent, y_parent[index].to(device)) + settings.child_weight * bce(
-            child, y_child[index].to(device))
+        with torch.autocast(torch.device(device).type, dtype=settings.autocast or torch.float32,
+                            enabled=settings.autocast is not None):
+            parent, child = model(batch)
+        return bce(parent.float(), y_parent[index].to(device)) + settings.child_weight * bce(
+            child.float(), y_child[index].to(device))
 
     def epoch_done(epoch: int, epochs: int, loss: float) -> None:
         settings.losses.append(loss)

@@ -109,7 +109,7 @@ class EmbeddingCamSource:
 
         self.models, losses = train_on_tags(
             lambda i: data.project.item_image(data.items[i]), data.embeddings, data.train_index,
-            data.labels, self.settings, self.backbone.device, context.progress, context.cancel)
+            data.labels, self.settings, self.backbone, context.progress, context.cancel)
         return losses
 
     def item_cam(self, image: np.ndarray, embedding: Embedding) -> ItemCam:

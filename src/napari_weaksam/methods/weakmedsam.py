@@ -36,7 +36,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..backbones.sam import Embedding, SamBackbone
+from ..backbones.precision import training_autocast
+from ..backbones.sam import PRECISIONS_BY_DTYPE, Embedding, SamBackbone
 from ..cam.adl_classifier import image_tensor
 from ..cam.embedding_classifier import EmbeddingClassifier, normalise_cam
 from ..cam.image_classifier import ImageCamClassifier
@@ -111,11 +112,14 @@ def run_weakmedsam(context: RunContext,
         embeddings = embed_items(context, items)
     with timed(timings, "training"):
         models, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
-                                       train_index, labels, settings, backbone.device,
+                                       train_index, labels, settings, backbone,
                                        context.progress, context.cancel)
 
-    params = settings.to_dict() | {"presence": PRESENCE_RULE, "backbone": backbone.model_id,
-                                   "weights_sha256": backbone.weights_sha256}
+    params = settings.to_dict() | {
+        "presence": PRESENCE_RULE, "backbone": backbone.model_id,
+        "weights_sha256": backbone.weights_sha256,
+        "precision": {"encoder": PRECISIONS_BY_DTYPE[backbone.autocast_dtype],
+                      "classifiers": PRECISIONS_BY_DTYPE[training_autocast(backbone)]}}
     round_id = project.rounds.start_round(METHOD, params)
     try:
         checkpoint = _save_checkpoint(project, models, round_id)
@@ -143,12 +147,15 @@ def embed_items(context: RunContext, items: list[Item]) -> list[Embedding]:
 
 
 def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_index: list[int],
-                  labels: np.ndarray, settings: WeakMedSamSettings, device: torch.device,
+                  labels: np.ndarray, settings: WeakMedSamSettings, backbone: SamBackbone,
                   progress: ProgressCallback, cancel: threading.Event | None,
                   ) -> tuple[Ensemble, list[float]]:
     """``settings.ensemble`` classifiers on the tagged items (``train_index`` indexes
-    ``embeddings`` and ``load_image``), member k with seed ``settings.seed + k``; the losses of
-    every member's epochs, one after the other."""
+    ``embeddings`` and ``load_image``), member k with seed ``settings.seed + k``, on the
+    backbone's device and in the precision SAM's encoder runs in (bf16 or float32,
+    :func:`..backbones.precision.training_autocast`); the losses of every member's epochs, one
+    after the other."""
+    device, autocast = backbone.device, training_autocast(backbone)
     pooled = torch.stack([embeddings[i].features.float().mean(dim=(1, 2))
                           for i in train_index]).numpy()
     if settings.cam_input == "image":
@@ -164,22 +171,23 @@ def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_in
                               loss=loss))
 
         seeded = dataclasses.replace(settings, seed=settings.seed + member)
-        model, member_losses = _train_member(inputs, pooled, labels, seeded, device, on_epoch,
-                                             cancel)
+        model, member_losses = _train_member(inputs, pooled, labels, seeded, device, autocast,
+                                             on_epoch, cancel)
         models.append(model)
         losses.extend(member_losses)
     return models, losses
 
 
 def _train_member(inputs: torch.Tensor, pooled: np.ndarray, labels: np.ndarray,
-                  settings: WeakMedSamSettings, device: torch.device, on_epoch,
+                  settings: WeakMedSamSettings, device: torch.device,
+                  autocast: torch.dtype | None, on_epoch,
                   cancel: threading.Event | None) -> tuple[Classifier, list[float]]:
     """Sub-class targets by k-means on the pooled embeddings, then one classifier."""
     children = subclass_targets(pooled, labels, settings.subclasses, settings.seed)
     training = ClassifierTraining(
         epochs=settings.epochs, batch_size=settings.batch_size,
         learning_rate=settings.learning_rate, child_weight=settings.child_weight,
-        min_steps=settings.min_steps, seed=settings.seed,
+        min_steps=settings.min_steps, seed=settings.seed, autocast=autocast,
     )
     torch.manual_seed(settings.seed)
     if settings.cam_input == "image":

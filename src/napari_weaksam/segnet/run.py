@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..backbones.precision import training_autocast
 from ..backbones.sam import PRECISIONS_BY_DTYPE
 from ..method_settings import SegNetSettings
 from ..methods.context import RunContext
@@ -88,7 +89,7 @@ def run_segnet(context: RunContext, settings: SegNetSettings | None = None) -> S
                 context.report("pseudo-labels", done, len(unreviewed), item.name)
         project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id, metrics={
             "stage": "segmentation network", "source_round": source.id,
-            "precision": PRECISIONS_BY_DTYPE[training_precision(context)],
+            "precision": PRECISIONS_BY_DTYPE[training_autocast(context.backbone)],
             "trained_on": len(teaching), "reviewed_items": params["reviewed_items"],
             "seconds": seconds, "losses": losses})
     except BaseException as error:
@@ -160,7 +161,7 @@ def train_network(context: RunContext, network: torch.nn.Module, data: SegNetDat
                         weight_decay=settings.weight_decay, min_steps=settings.min_steps,
                         seed=settings.seed)
 
-    autocast = training_precision(context)
+    autocast = training_autocast(context.backbone)
 
     def loss(index: torch.Tensor) -> torch.Tensor:
         turns = torch.randint(DIHEDRAL, (len(index),), generator=generator)
@@ -174,13 +175,6 @@ def train_network(context: RunContext, network: torch.nn.Module, data: SegNetDat
                         on_epoch=on_epoch, cancel=context.cancel)
     network.eval()
     return losses
-
-
-def training_precision(context: RunContext) -> torch.dtype | None:
-    """bf16 when SAM's encoder runs in it (about twice as fast on a CPU with bf16 units),
-    else float32 (None): fp16 would need gradient scaling."""
-    dtype = context.backbone.autocast_dtype
-    return dtype if dtype == torch.bfloat16 else None
 
 
 def save_network(project: Project, network: torch.nn.Module, settings: SegNetSettings,
