@@ -91,8 +91,11 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
         train = [i for i, item in enumerate(items) if item.id in tags]
         labels = np.array([[float(bool(tags[items[i].id]))] for i in train], dtype=np.float32)
         start = time.perf_counter()
+        if args.classifier_precision == "fp32":   # the classifiers as before bf16 training
+            backbone.set_precision("fp32")
         models, _losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings, train,
                                         labels, settings, backbone, lambda _p: None, None)
+        backbone.set_precision(args.precision)
         t_train = time.perf_counter() - start
         rows = []
         for source in args.affinity:
@@ -128,6 +131,9 @@ def main() -> None:
                         default=Path(tempfile.gettempdir()) / "weaksam-bench")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
     parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--classifier-precision", default="encoder", choices=("encoder", "fp32"),
+                        help="the classifiers' forward passes: as the encoder (bf16 when it is, "
+                             "the method's default) or fp32")
     parser.add_argument("--epochs", type=int, default=WeakMedSamSettings.epochs)
     parser.add_argument("--cam-input", default="image", choices=CAM_INPUTS)
     parser.add_argument("--ensemble", type=int, default=WeakMedSamSettings.ensemble,

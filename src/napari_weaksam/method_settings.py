@@ -195,8 +195,9 @@ class TagClassifierSettings:
 class WeakMedSamSettings:
     """Parameters of a run; stored with every proposal as its provenance."""
 
-    cam_input: str = option("image", choices=CAM_INPUTS,
-                            help="image: convolutional branch; embedding: head on SAM features")
+    cam_input: str = option("image", choices=CAM_INPUTS, label="CAM input",
+                            help="image: convolutional branch; embedding: head on SAM features "
+                                 "(the default on colour images)")
     image_size: int = option(128, low=32, help="the image branch's input size in pixels")
     subclasses: int = option(4, low=1, high=64, help="k-means clusters per class")
     child_weight: float = option(0.5, low=0, help="weight of the sub-class loss")
@@ -234,8 +235,10 @@ class WeakMedSamSettings:
 class EpSamSettings:
     """Parameters of a run; stored with every proposal as its provenance."""
 
-    cam_source: str = option("adl", choices=CAM_SOURCES,
-                             help="adl: Enhanced-ADL on the images; weakmedsam: its classifier")
+    cam_source: str = option("adl", choices=CAM_SOURCES, label="CAM source",
+                             help="adl: Enhanced-ADL on the images; weakmedsam: its classifier "
+                                  "(the default on grey images, where ADL's CAM covers the "
+                                  "whole organ)")
     classifier: AdlTraining = nested(AdlTraining)
     embedding_classifier: WeakMedSamSettings = nested(WeakMedSamSettings)
     quantile: float = option(0.3, low=0, high=1, high_open=True,

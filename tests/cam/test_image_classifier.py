@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from napari_weaksam.cam.image_classifier import ImageCamClassifier, lse_pool
@@ -44,14 +45,17 @@ def _squares(count: int, size: int, rng: np.random.Generator):
     return torch.from_numpy(images.clip(0, 1)), labels, boxes
 
 
-def test_trained_cam_peaks_on_the_object():
+@pytest.mark.parametrize("autocast", [None, torch.bfloat16], ids=["fp32", "bf16"])
+def test_trained_cam_peaks_on_the_object(autocast):
+    """In float32, and in bf16 autocast as when SAM's encoder runs in bf16."""
     rng = np.random.default_rng(0)
     images, labels, boxes = _squares(64, 64, rng)
     children = np.concatenate([1 - labels, labels], axis=1)
     torch.manual_seed(0)
-    model = train_classifier(ImageCamClassifier(1, 2), images, labels, children,
-                             ClassifierTraining(epochs=8, min_steps=0, learning_rate=3e-3),
+    settings = ClassifierTraining(epochs=8, min_steps=0, learning_rate=3e-3, autocast=autocast)
+    model = train_classifier(ImageCamClassifier(1, 2), images, labels, children, settings,
                              flip_axes=(-1, -2))
+    assert all(np.isfinite(settings.losses)) and settings.losses[-1] < settings.losses[0]
     _probabilities, maps = model.cam(images)
     hits = 0
     for i, y, x in boxes:

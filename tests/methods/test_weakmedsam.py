@@ -64,6 +64,8 @@ def test_every_item_gets_a_proposal_with_provenance(finished):
         (round_,) = project.rounds.rounds()
         assert round_.status == "done" and round_.checkpoint_id is not None
         assert project.rounds.checkpoint(round_.checkpoint_id).path.is_file()
+        # the sample's backbone encodes in fp32: its classifiers trained in fp32 too
+        assert round_.params["precision"] == {"encoder": "fp32", "classifiers": "fp32"}
 
 
 def test_maps_are_saved_for_inspection(finished):

@@ -172,8 +172,8 @@ class TrainingWidget(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(3)
         row = QHBoxLayout()   # one row for the three: the dock's height goes to the plan
-        row.addWidget(self.method_combo, 3)
-        row.addWidget(self.model_combo, 2)
+        row.addWidget(self.method_combo, 1)
+        row.addWidget(self.model_combo, 1)
         row.addWidget(self.device_combo)
         layout.addLayout(row)
         self.method_about = _wrapped_label("color: gray;")
@@ -269,7 +269,9 @@ class TrainingWidget(QWidget):
         row.addWidget(self.apply_button)
         layout.addLayout(row)
         row = QHBoxLayout()
-        self.truth_label = QLabel("Ground truth: none")
+        self.truth_label = QLabel("Truth: none")   # short: it shares its row with two buttons
+        self.truth_label.setToolTip("The folder of reference masks (ground truth) the rounds' "
+                                    "Dice is computed against")
         self.truth_label.setStyleSheet("color: gray;")
         row.addWidget(self.truth_label, 1)
         row.addWidget(self.segnet_button)   # beside the truth: no row of its own (dock height)
@@ -430,8 +432,7 @@ class TrainingWidget(QWidget):
 
     def set_truth_dir(self, folder: Path | None) -> None:
         self.truth_dir = folder
-        self.truth_label.setText(f"Ground truth: {folder.name}" if folder else
-                                 "Ground truth: none")
+        self.truth_label.setText(f"Truth: {folder.name}" if folder else "Truth: none")
         self._refresh_rounds()
 
     def _refresh_rounds(self) -> None:
