@@ -197,7 +197,7 @@ def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, samp
                  "--no-maps"]) == 0
     out = capsys.readouterr().out
     assert "round 1" in out
-    assert "For grey images (MR/CT): cam-source weakmedsam (ADL's CAM" in out
+    assert "For radiology images (MR/CT): cam-source weakmedsam (ADL's CAM" in out
     with Project.open(root, read_only=True) as project:
         rounds = project.rounds.rounds()
         assert [r.params["stage"] for r in rounds] == ["preliminary", "round 1"]

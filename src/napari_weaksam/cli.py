@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("project", type=Path)
     run.add_argument("--method", choices=[m.name for m in listed_methods()],
                      help="the method (default: the one measured best for the project's kind "
-                          "of image: weakmedsam for grey MR/CT, epsam for colour H&E); its "
+                          "of image: weakmedsam for MR/CT, epsam for stained tissue); its "
                           "options are below, and some start from values for that kind")
     _model_options(run)
     run.set_defaults(run=cmd_run, method_flags=_method_flags(run))

@@ -197,7 +197,7 @@ class WeakMedSamSettings:
 
     cam_input: str = option("image", choices=CAM_INPUTS, label="CAM input",
                             help="image: convolutional branch; embedding: head on SAM features "
-                                 "(the default on colour images)")
+                                 "(the default on stained tissue)")
     image_size: int = option(128, low=32, help="the image branch's input size in pixels")
     subclasses: int = option(4, low=1, high=64, help="k-means clusters per class")
     child_weight: float = option(0.5, low=0, help="weight of the sub-class loss")
@@ -237,7 +237,7 @@ class EpSamSettings:
 
     cam_source: str = option("adl", choices=CAM_SOURCES, label="CAM source",
                              help="adl: Enhanced-ADL on the images; weakmedsam: its classifier "
-                                  "(the default on grey images, where ADL's CAM covers the "
+                                  "(the default on radiology images, where ADL's CAM covers the "
                                   "whole organ)")
     classifier: AdlTraining = nested(AdlTraining)
     embedding_classifier: WeakMedSamSettings = nested(WeakMedSamSettings)

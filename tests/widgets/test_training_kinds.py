@@ -17,7 +17,7 @@ from napari_weaksam.widgets.tagging import TaggingWidget
 from napari_weaksam.widgets.training import TrainingWidget
 
 
-def colour_project(root) -> Project:
+def stained_project(root) -> Project:
     """The sample's eight H&E patches alone."""
     project = Project.create(root)
     import_images(project, sorted((sample_dir() / "images").glob("*.png")), copy=True)
@@ -43,12 +43,12 @@ def pick(training: TrainingWidget, method: str) -> None:
     combo.activated.emit(combo.currentIndex())
 
 
-def test_a_grey_project_gets_weakmedsam_and_epsam_with_weakmedsams_cams(docks, tmp_path):
+def test_a_radiology_project_gets_weakmedsam_and_epsam_with_weakmedsams_cams(docks, tmp_path):
     viewer, _tagging, training = docks
     session_for(viewer).set_project(Project.open(make_sample_project(tmp_path / "sample")))
     assert training.method_combo.currentData() == "weakmedsam"
     box = training.method_box
-    assert box.title() == "Method · mostly grey images (MR/CT), 25 of 33"
+    assert box.title() == "Method · mostly radiology images (MR/CT), 25 of 33"
     assert box.toolTip().endswith("which most are: the method measured best for them.")
     pick(training, "epsam")
     assert training.fields().field("cam-source").value == "weakmedsam"   # shown, changeable
@@ -62,30 +62,30 @@ def test_a_grey_project_gets_weakmedsam_and_epsam_with_weakmedsams_cams(docks, t
     assert "ADL's CAM" not in box.toolTip()
 
 
-def test_a_colour_project_gets_epsam_and_the_person_s_pick_per_kind_is_kept(docks, tmp_path):
+def test_a_stained_project_gets_epsam_and_the_person_s_pick_per_kind_is_kept(docks, tmp_path):
     viewer, _tagging, training = docks
     session = session_for(viewer)
-    grey_root = make_sample_project(tmp_path / "sample")
-    colour_project(tmp_path / "colour").close()
-    session.set_project(Project.open(tmp_path / "colour"))
+    mr_root = make_sample_project(tmp_path / "sample")
+    stained_project(tmp_path / "stained").close()
+    session.set_project(Project.open(tmp_path / "stained"))
     assert training.method_combo.currentData() == "epsam"
-    assert training.method_box.title() == "Method · colour images (H&E)"
+    assert training.method_box.title() == "Method · stained tissue (H&E)"
     assert training.choice().settings().cam_source == "adl"
     assert training.plan_label.text().startswith("ADL classifier: ")
     training.method_combo.setCurrentIndex(training.method_combo.findData("weakmedsam"))
     assert training.fields().field("cam-input").value == "embedding"
     assert training.choice().settings().cam_input == "embedding"
-    session.set_project(Project.open(grey_root))
+    session.set_project(Project.open(mr_root))
     assert training.method_combo.currentData() == "weakmedsam"   # the program moved it: not kept
     pick(training, "sammix")
     assert training.method_about.text().endswith(
-        "On grey images (MR/CT): its GradCAM covered the whole brain.")
-    session.set_project(Project.open(tmp_path / "colour"))
+        "On radiology images (MR/CT): its GradCAM covered the whole brain.")
+    session.set_project(Project.open(tmp_path / "stained"))
     assert training.method_combo.currentData() == "epsam"
-    session.set_project(Project.open(grey_root))
+    session.set_project(Project.open(mr_root))
     assert training.method_combo.currentData() == "sammix"
     remembered = MethodChoice.from_dict(vars(training.choice()))
-    assert remembered.methods_by_kind == {"grey": "sammix"}
+    assert remembered.methods_by_kind == {"radiology": "sammix"}
 
 
 def test_an_import_sets_the_kind_of_a_new_project(docks, tmp_path, qtbot):
@@ -96,7 +96,7 @@ def test_an_import_sets_the_kind_of_a_new_project(docks, tmp_path, qtbot):
     tagging.import_paths(sorted((sample_dir() / "images").glob("*.png")))
     qtbot.waitUntil(lambda: session_for(viewer).busy is None and training.kind is not None,
                     timeout=60_000)
-    assert training.kind_name == "colour"
+    assert training.kind_name == "stained"
     assert training.method_combo.currentData() == "epsam"
 
 

@@ -134,7 +134,7 @@ def test_the_plan_says_what_will_really_train(make_napari_viewer, qtbot, tmp_pat
     training.fields().field("rounds").value = 2
     training.fields().field("decoder-epochs").value = 7
     assert "preliminary + 2 rounds × 7 decoder epochs" in training.plan_label.text()
-    # each method keeps its own; EP-SAM on grey images takes its CAMs from WeakMedSAM's
+    # each method keeps its own; EP-SAM on radiology images takes its CAMs from WeakMedSAM's
     # classifier (methods/image_kinds.py), with its own default epochs
     own = floored_epochs(settings.epochs, settings.min_steps, settings.batch_size, size.tagged)
     assert training.plan_label.text().startswith(f"{settings.ensemble} classifiers × {own} ")
@@ -228,7 +228,7 @@ def test_the_dock_fits_340_by_700_without_clipping_a_button(make_napari_viewer, 
     for method in ("weakmedsam", "epsam", "sammix"):
         combo.setCurrentIndex(combo.findData(method))
         assert training.method_about.text().startswith(get_method(method).summary)
-        assert training.method_box.title() == "Method · mostly grey images (MR/CT), 25 of 33"
+        assert training.method_box.title() == "Method · mostly radiology images (MR/CT), 25 of 33"
         assert training.method_about.wordWrap()
         training.status.setText(STOPPED)
         training.start_button.setText("Retrain with 999 reviewed masks")   # its longest text

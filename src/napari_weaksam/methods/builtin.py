@@ -10,7 +10,7 @@ from ..method_settings import (
     SegNetSettings,
     WeakMedSamSettings,
 )
-from .image_kinds import COLOUR, GREY, KindDefault
+from .image_kinds import RADIOLOGY, STAINED, KindDefault
 from .registry import Method, register
 
 EPSAM = register(Method(
@@ -24,8 +24,8 @@ EPSAM = register(Method(
     plan_text=training_plan.epsam_plan,
     dock_options=("cam-source", "epochs", "rounds", "decoder-epochs"),
     learns_from_reviews=True,
-    suits=(COLOUR,),   # EBHI-Seg 0.78–0.81 (README), WeakMedSAM's best there 0.72
-    kind_defaults={GREY: {"cam-source": KindDefault(
+    suits=(STAINED,),   # EBHI-Seg 0.78–0.81 (README), WeakMedSAM's best there 0.72
+    kind_defaults={RADIOLOGY: {"cam-source": KindDefault(
         "weakmedsam", "ADL's CAM covers the whole brain on MR: Dice 0.10 on lgg_mri_dev, 0.61 "
                       "from WeakMedSAM's classifier")}},
 ))
@@ -40,8 +40,8 @@ WEAKMEDSAM = register(Method(
     stages=training_plan.weakmedsam_stages,
     plan_text=training_plan.weakmedsam_plan,
     dock_options=("cam-input", "epochs"),
-    suits=(GREY,),   # lgg_mri_dev 0.65, EP-SAM's best there 0.61 and SAM-Mix's 0.10 (README)
-    kind_defaults={COLOUR: {"cam-input": KindDefault(
+    suits=(RADIOLOGY,),   # lgg_mri_dev 0.65, EP-SAM's best there 0.61 and SAM-Mix's 0.10 (README)
+    kind_defaults={STAINED: {"cam-input": KindDefault(
         "embedding", "its head on SAM's features finds the tissue better on H&E: Dice 0.72 vs "
                      "0.60 from the image on ebhi_seg_colon")}},
 ))
@@ -57,7 +57,7 @@ SAMMIX = register(Method(
     dock_options=("epochs", "seg-epochs", "scope"),
     learns_from_reviews=True,
     predictor="napari_weaksam.methods.sammix:SamMixPredictor",
-    kind_caveats={GREY: "its GradCAM covered the whole brain (Dice 0.10 on lgg_mri_dev from "
+    kind_caveats={RADIOLOGY: "its GradCAM covered the whole brain (Dice 0.10 on lgg_mri_dev from "
                         "the tags): WeakMedSAM is the method measured best there"},
 ))
 
@@ -88,7 +88,7 @@ SEGNET = register(Method(
     dock_options=("epochs", "size"),
     learns_from_reviews=True,
     listed=False,
-    kind_defaults={GREY: {"prompts": KindDefault(
+    kind_defaults={RADIOLOGY: {"prompts": KindDefault(
         "boxes+mask", "SAM's answer to the network's boxes and mask: +0.013 Dice on lgg_mri_dev "
                       "over 3 seeds, −0.015 on H&E")}},
 ))

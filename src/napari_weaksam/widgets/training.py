@@ -83,6 +83,7 @@ class TrainingWidget(QWidget):
         self.job: BackgroundJob | None = None
         self.truth_dir: Path | None = None
         self.kind: ProjectKind | None = None   # the project's kind of image
+        self._kind_seen: tuple[int, int] | None = None   # (project, items) it was judged for
         self.methods_by_kind: dict[str, str] = {}   # the method last chosen per kind
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_MS)
@@ -113,7 +114,12 @@ class TrainingWidget(QWidget):
         """When the project's kind of image changes: each method's fields start from that
         kind's defaults, and the method is the one last chosen for it (else the one measured
         best for it)."""
-        kind = None if self.project is None else project_kind(self.project)
+        project = self.project
+        seen = None if project is None else (id(project), project.catalog.count_items())
+        if seen == self._kind_seen and seen is not None:
+            return   # same project, same items: judged already (it reads a few images)
+        self._kind_seen = seen
+        kind = None if project is None else project_kind(project)
         name = None if kind is None else kind.kind
         changed = name != self.kind_name
         self.kind = kind
