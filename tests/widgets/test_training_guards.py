@@ -23,19 +23,6 @@ FAST = MethodChoice.of("epsam", cam_source="adl", epochs=6, rounds=0, decoder_ep
 JOB_END_MS = 120_000
 
 
-@pytest.fixture
-def docks(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    tagging, training = TaggingWidget(viewer), TrainingWidget(viewer)
-    qtbot.addWidget(tagging)
-    qtbot.addWidget(training)
-    yield viewer, tagging, training
-    if training.job is not None:
-        training.job.stop()
-        training.job.join(60)
-    session_for(viewer).set_project(None)
-
-
 def project_buttons_wait(tagging: TaggingWidget, reason: str) -> bool:
     return all(not b.isEnabled() and b.toolTip() == reason
                for b in (tagging.new_button, tagging.open_button))

@@ -13,7 +13,6 @@ from napari_weaksam.project.importer import import_images
 from napari_weaksam.sample import make_sample_project, sample_dir
 from napari_weaksam.widgets.option_fields import OptionFields
 from napari_weaksam.widgets.session import session_for
-from napari_weaksam.widgets.tagging import TaggingWidget
 from napari_weaksam.widgets.training import TrainingWidget
 
 
@@ -24,16 +23,6 @@ def stained_project(root) -> Project:
     return project
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def docks(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    tagging, training = TaggingWidget(viewer), TrainingWidget(viewer)
-    qtbot.addWidget(tagging)
-    qtbot.addWidget(training)
-    yield viewer, tagging, training
-    session_for(viewer).set_project(None)
 
 
 def pick(training: TrainingWidget, method: str) -> None:
