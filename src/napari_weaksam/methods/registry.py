@@ -96,10 +96,14 @@ class Method:
         parts = [f"{flag} {default.value}" + (f" ({default.why})" if why else "")
                  for flag, default in self.kind_defaults.get(kind, {}).items()
                  if flag not in (given or {})]
-        if kind in self.kind_caveats:
-            caveat = self.kind_caveats[kind]
-            parts.append(caveat if why else caveat.split(" (")[0])
-        return "; ".join(parts)
+        caveat = self.kind_caveat(kind, why=why)
+        return "; ".join(parts + [caveat] if caveat else parts)
+
+    def kind_caveat(self, kind: str | None, *, why: bool = True) -> str:
+        """What to expect on images of ``kind`` ("" when nothing); without ``why``, the part
+        before its parenthesis."""
+        caveat = self.kind_caveats.get(kind, "")
+        return caveat if why else caveat.split(" (")[0]
 
     def run(self, context: RunContext, settings: Any | None = None) -> Any:
         """Run it (its default settings when none are given)."""

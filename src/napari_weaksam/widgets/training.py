@@ -353,8 +353,8 @@ class TrainingWidget(QWidget):
         """Retrain with the options set here, on the model and device chosen here."""
         choice = self.choice()
         options = choice.options.get(RETRAIN)
-        return MethodChoice(method=RETRAIN, model=choice.model, device=choice.device,
-                            options={RETRAIN: options} if options else {}, kind=choice.kind)
+        return dataclasses.replace(choice, method=RETRAIN,
+                                   options={RETRAIN: options} if options else {})
 
     def follow_job(self, job: BackgroundJob) -> None:
         """Start ``job`` (named by its method) on the project and show its progress here."""
@@ -492,8 +492,7 @@ class TrainingWidget(QWidget):
         (``fields("segnet")``) apply."""
         choice = self.choice()
         options = choice.options.get(SEGNET, {}) | {"source-round": self._selected_round() or 0}
-        run = MethodChoice(method=SEGNET, model=choice.model, device=choice.device,
-                           options={SEGNET: options}, kind=choice.kind)
+        run = dataclasses.replace(choice, method=SEGNET, options={SEGNET: options})
         job = self._new_job(lambda: method_background_job(self.project, run), (ValueError,))
         if job is not None:
             self.follow_job(job)
@@ -565,9 +564,9 @@ class TrainingWidget(QWidget):
             self.method_box.setToolTip("")
             return
         kind = self.kind.kind
-        caveat = method.kind_caveats.get(kind)
-        self.method_about.setText(method.summary + (f" On {self.kind.title}: "
-                                                    f"{caveat.split(' (')[0]}." if caveat else ""))
+        caveat = method.kind_caveat(kind, why=False)
+        self.method_about.setText(method.summary + (f" On {self.kind.title}: {caveat}."
+                                                    if caveat else ""))
         why = method.kind_note(kind, self.fields(method.name).values())
         flags = [f"--{flag}" for flag in method.defaults_for(kind)]
         if flags:
