@@ -125,9 +125,11 @@ def test_planned_stages_follow_the_settings():
                                                 "preliminary: training",
                                                 "preliminary: pseudo-labels"]
     assert [s.name for s in planned_stages(WeakMedSamSettings())] == [
-        LOADING, "embedding", "training: images", "training", "pseudo-labels"]
+        LOADING, "embedding", "training: images", "training", "pseudo-labels",
+        "embedding: for Retrain"]
     embedding = planned_stages(WeakMedSamSettings(cam_input="embedding", ensemble=3))
-    assert [(s.name, s.members) for s in embedding][2] == ("training", 3)
+    assert [(s.name, s.members) for s in embedding][2:] == [("training", 3),
+                                                           ("pseudo-labels", 1)]
 
 
 def test_each_ensemble_member_is_its_own_loss_curve():

@@ -268,7 +268,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         cache = project.embedding_cache(backbone)
         start = time.perf_counter()
         steps = cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
-                           batch_size=settings.batch_size)
+                           batch_size=settings.batch_size or None)
         bars = StageBars(unit="item")
         try:
             while True:
@@ -300,7 +300,7 @@ def _embed_on_cluster(args: argparse.Namespace, settings: EncodingSettings) -> i
         try:
             computed = embed_on_cluster(
                 project.root, spec, ids, address=address, workers=args.workers,
-                batch_size=settings.batch_size,
+                batch_size=settings.batch_size or None,
                 progress=lambda done, total: bars(Progress("embedding", done, total)))
         finally:
             bars.close()

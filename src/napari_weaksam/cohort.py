@@ -86,7 +86,8 @@ def _backbone(spec: ModelSpec):
     return _BACKBONES[spec]
 
 
-def embed_task(root: str, spec: ModelSpec, item_ids: list[int], batch_size: int) -> int:
+def embed_task(root: str, spec: ModelSpec, item_ids: list[int],
+               batch_size: int | None) -> int:
     """Encode the items ``item_ids`` not cached yet (runs on a worker); returns how many."""
     from .project import Project
 
@@ -103,7 +104,7 @@ def embed_task(root: str, spec: ModelSpec, item_ids: list[int], batch_size: int)
 
 
 def embed_on_cluster(root: Path, spec: ModelSpec, item_ids: list[int], *,
-                     address: str | None = None, workers: int = 2, batch_size: int = 4,
+                     address: str | None = None, workers: int = 2, batch_size: int | None = None,
                      progress: Callable[[int, int], None] | None = None,
                      client=None) -> int:
     """Fill the project's embedding cache for ``item_ids`` on a Dask cluster (``client``'s, or

@@ -42,7 +42,9 @@ TAG_CLASSIFIER_SCHEDULES = ("one-cycle", "cosine")
 class EncodingSettings:
     """How ``weaksam embed`` runs the image encoder."""
 
-    batch_size: int = option(4, low=1, high=256, help="images per encoder batch")
+    batch_size: int = option(0, low=0, high=256,
+                             help="images per encoder batch; 0: the device's (1 on a CPU, where "
+                                  "larger batches take longer per image; 8 on a GPU)")
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
                       | ReviewRetrainSettings)
 
 LOADING = "loading the model"   # reported by the job itself before the method starts
+RETRAIN_EMBEDDING = "embedding: for Retrain"   # what a round did not read, encoded after it
 SHOWN_AFTER_S = 2               # a time left this short is not worth a word
 
 
@@ -79,8 +80,9 @@ def planned_stages(settings: MethodSettings) -> list[PlannedStage]:
 
 
 def weakmedsam_stages(settings: WeakMedSamSettings) -> list[PlannedStage]:
+    later = [PlannedStage(RETRAIN_EMBEDDING)] if settings.cam_input == "image" else []
     return [PlannedStage("embedding"), *_weakmedsam_classifier(settings),
-            PlannedStage("pseudo-labels")]
+            PlannedStage("pseudo-labels"), *later]
 
 
 def epsam_stages(settings: EpSamSettings) -> list[PlannedStage]:

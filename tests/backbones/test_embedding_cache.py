@@ -96,3 +96,15 @@ def test_interrupted_fill_resumes_where_it_stopped(tmp_path, backbone, patches):
     assert second == 2
     assert all(cache.has(p) for p in patches)
     assert not (cache.folder / ".tmp").exists() or not any((cache.folder / ".tmp").iterdir())
+
+
+def test_a_cpu_encodes_one_image_at_a_time_by_default(tmp_path, backbone, patches):
+    assert backbone.encode_batch_size == 1
+    cache = EmbeddingCache(tmp_path, backbone)
+    steps = list(cache.fill(lambda i: patches[i], range(3)))
+    assert steps == [(1, 3), (2, 3), (3, 3)]   # each image stored as soon as it is encoded
+    alone = backbone.encode(patches[:2])
+    batched = backbone.encode(patches[:2], batch_size=2)
+    for one, two in zip(alone, batched, strict=True):
+        assert torch.allclose(one.features, two.features, atol=1e-4)
+

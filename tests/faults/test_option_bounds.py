@@ -94,6 +94,6 @@ def test_an_unknown_device_is_refused_by_name(tmp_path, capsys):
     assert "invalid choice: 'bogus'" in capsys.readouterr().err
 
 
-def test_embed_batch_size_zero_is_refused(tmp_path, capsys):
-    assert main(["embed", str(tmp_path), "--batch-size", "0"]) == 2
-    assert "batch_size = 0" in capsys.readouterr().err
+def test_embed_negative_batch_size_is_refused(tmp_path, capsys):
+    assert main(["embed", str(tmp_path), "--batch-size", "-1"]) == 2
+    assert "batch_size = -1" in capsys.readouterr().err

@@ -108,7 +108,21 @@ def test_no_ground_truth_reaches_the_pipeline(finished):
     masks = str(sample_dir() / "masks")
     assert not any(path.startswith(masks) or "/masks/" in path for path in read)
     assert {p.stage for p in stages} == {"embedding", "training: images", "training",
-                                         "pseudo-labels"}
+                                         "pseudo-labels", "embedding: for Retrain"}
+
+
+def test_only_the_items_tagged_with_a_class_are_encoded_before_the_round(finished):
+    """The image branch reads no embedding: the sub-class exploration pools those of the items
+    tagged with a class, the walk those of the items it labels; the rest come after the round,
+    for Retrain."""
+    root, report, _read, stages = finished
+    with Project.open(root, read_only=True) as project:
+        tagged_with_a_class = sum(bool(classes) for classes in project.catalog.all_tags().values())
+    totals = {p.stage: p.total for p in stages if p.stage.startswith("embedding")}
+    assert 0 < totals["embedding"] == tagged_with_a_class < report.items
+    assert totals["embedding: for Retrain"] == report.items - tagged_with_a_class
+    last_label = max(i for i, p in enumerate(stages) if p.stage == "pseudo-labels")
+    assert all(p.stage != "embedding: for Retrain" for p in stages[:last_label])
 
 
 def test_same_seed_same_ensemble_and_labels(finished, backbone):

@@ -107,16 +107,18 @@ class EmbeddingCache:
         shutil.rmtree(self.folder / _TMP, ignore_errors=True)
 
     def fill(self, load: Callable[[int], np.ndarray], indices: Sequence[int], *,
-             batch_size: int = 4, cancel: threading.Event | None = None, sweep: bool = True,
-             ) -> Generator[tuple[int, int], None, int]:
+             batch_size: int | None = None, cancel: threading.Event | None = None,
+             sweep: bool = True) -> Generator[tuple[int, int], None, int]:
         """Encode the images ``load(i)`` that are not cached yet; yields ``(done, total)``.
 
-        Returns how many were computed. Stops between batches when ``cancel`` is set; what was
-        finished stays cached, so a later call resumes. ``sweep`` first removes unfinished
-        writes (leave it off in a worker that shares the cache with others).
+        Returns how many were computed. ``batch_size`` None: the backbone's
+        (:attr:`.SamBackbone.encode_batch_size`). Stops between batches when ``cancel`` is set;
+        what was finished stays cached, so a later call resumes. ``sweep`` first removes
+        unfinished writes (leave it off in a worker that shares the cache with others).
         """
         if sweep:
             self.sweep()
+        batch_size = batch_size or self.backbone.encode_batch_size
         total, done, computed = len(indices), 0, 0
         pending: list[tuple[str, np.ndarray]] = []  # (content hash, image): each hashed once
         for index in indices:

@@ -137,6 +137,12 @@ class SamBackbone(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @property
+    def encode_batch_size(self) -> int:
+        """Images per encoder batch by default: 1 on a CPU (LiteMedSAM, bf16, 2 cores: 0.65 s
+        per image one at a time, 0.86 s in batches of 4, the same embeddings), 8 on a GPU."""
+        return 1 if self.device.type == "cpu" else 8
+
     def cache_signature(self) -> str:
         """What an embedding depends on besides the pixels: model, weights, preprocessing and
         precision (bf16 embeddings differ slightly from fp32 ones)."""
@@ -297,12 +303,13 @@ class SamBackbone(nn.Module):
         return padded, (h, w)
 
     @torch.inference_mode()
-    def encode(self, images: list[np.ndarray], batch_size: int = 4) -> list[Embedding]:
-        """Encode images (any sizes) in batches."""
+    def encode(self, images: list[np.ndarray], batch_size: int | None = None,
+               ) -> list[Embedding]:
+        """Encode images (any sizes) in batches (of :attr:`encode_batch_size` by default)."""
         out: list[Embedding] = []
         compiled = self._compiled_encoder
         encoder = compiled if compiled is not None else self.image_encoder
-        batch_size = min(batch_size, len(images)) or 1
+        batch_size = min(batch_size or self.encode_batch_size, len(images)) or 1
         for start in range(0, len(images), batch_size):
             chunk = images[start:start + batch_size]
             prepared = [self.prepare(image) for image in chunk]

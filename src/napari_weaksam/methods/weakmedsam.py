@@ -2,7 +2,11 @@
 
 Stages (each reports progress and can be cancelled between items):
 
-1. encode every item once (embedding cache);
+1. encode the items the next stages read (embedding cache): with the image branch
+   (``cam_input="image"``) only the items tagged with a class, whose embeddings the sub-class
+   exploration pools; an item the random walk needs later is encoded then. Every other item is
+   encoded once the round is stored (stage ``RETRAIN_EMBEDDING``), for Retrain: the first
+   pseudo-labels do not wait for it, and a Stop there keeps the round;
 2. sub-class exploration: k-means on pooled embeddings of each class's positive items;
 3. train the parent + sub-class classifier on the tags: by default a small convolutional branch on
    the image (``cam_input="image"``, see :mod:`..cam.image_classifier` for why), or a head on the
@@ -28,7 +32,7 @@ import contextlib
 import dataclasses
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..backbones.embedding_cache import EmbeddingCache
 from ..backbones.precision import training_autocast
 from ..backbones.sam import PRECISIONS_BY_DTYPE, Embedding, SamBackbone
 from ..cam.adl_classifier import image_tensor
@@ -60,6 +65,7 @@ from ..refine import (
 )
 from ..settings_fields import settings_from_params
 from ..timing import timed
+from ..training_plan import RETRAIN_EMBEDDING
 from .context import RunContext
 from .prediction import cached_embeddings, check_trained_on, round_models
 from .tag_matrix import read_tags
@@ -70,6 +76,7 @@ WALK_GRID = 64   # the random walk's grid (SAM's embedding grid at 1024 px, Lite
 Classifier = ImageCamClassifier | EmbeddingClassifier
 Ensemble = list[Classifier]   # classifiers whose probabilities and CAMs are averaged
 ImageLoader = Callable[[int], np.ndarray]   # item index → image
+EmbeddingSource = Embedding | Callable[[], Embedding]   # an embedding, or how to get it when needed
 
 
 @dataclass
@@ -108,8 +115,10 @@ def run_weakmedsam(context: RunContext,
     items, classes = tagged.items, tagged.classes
     train_index, labels = tagged.train_index, tagged.labels
 
+    first = _read_first(settings, train_index, labels, items)
     with timed(timings, "embedding"):
-        embeddings = embed_items(context, items)
+        cache = fill_embeddings(context, items, first)
+    embeddings = CachedEmbeddings(cache, lambda i: project.item_image(items[i]), len(items))
     with timed(timings, "training"):
         models, losses = train_on_tags(lambda i: project.item_image(items[i]), embeddings,
                                        train_index, labels, settings, backbone,
@@ -131,22 +140,59 @@ def run_weakmedsam(context: RunContext,
         raise
     project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint,
                                 metrics={"seconds": timings, "losses": losses})
+    rest = sorted(set(range(len(items))) - set(first))
+    if rest:
+        with timed(timings, RETRAIN_EMBEDDING):
+            fill_embeddings(context, items, rest, stage=RETRAIN_EMBEDDING)
     return RunReport(round_id, len(items), positives, timings, losses)
+
+
+def _read_first(settings: WeakMedSamSettings, train_index: list[int], labels: np.ndarray,
+                items: list[Item]) -> Sequence[int]:
+    """The items whose embeddings the classifiers read: every item for the head on SAM's
+    embedding, else the items tagged with a class (the sub-class exploration pools them)."""
+    if settings.cam_input == "embedding":
+        return range(len(items))
+    return [index for index, row in zip(train_index, labels, strict=True) if row.any()]
+
+
+class CachedEmbeddings:
+    """The items' embeddings, each read from the cache when asked (and encoded then if it is
+    not there yet)."""
+
+    def __init__(self, cache: EmbeddingCache, load_image: ImageLoader, count: int) -> None:
+        self.cache, self.load_image, self.count = cache, load_image, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Embedding:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        return self.cache.embed(self.load_image(index))
+
+
+def fill_embeddings(context: RunContext, items: list[Item], indices: Sequence[int], *,
+                    stage: str = "embedding") -> EmbeddingCache:
+    """The cache with the items at ``indices`` in it (computing what is missing, reported as
+    ``stage``)."""
+    project = context.project
+    cache = project.embedding_cache(context.backbone)
+    steps = cache.fill(lambda i: project.item_image(items[i]), indices, cancel=context.cancel)
+    for done, total in steps:
+        context.report(stage, done, total)
+    context.check_cancel()
+    return cache
 
 
 def embed_items(context: RunContext, items: list[Item]) -> list[Embedding]:
     """Embeddings of every item, from the cache (computing what is missing)."""
-    project = context.project
-    cache = project.embedding_cache(context.backbone)
-    steps = cache.fill(lambda i: project.item_image(items[i]), range(len(items)),
-                       cancel=context.cancel)
-    for done, total in steps:
-        context.report("embedding", done, total)
-    context.check_cancel()
-    return [cache.embed(project.item_image(item)) for item in items]
+    cache = fill_embeddings(context, items, range(len(items)))
+    return [cache.embed(context.project.item_image(item)) for item in items]
 
 
-def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_index: list[int],
+def train_on_tags(load_image: ImageLoader, embeddings: Sequence[Embedding],
+                  train_index: list[int],
                   labels: np.ndarray, settings: WeakMedSamSettings, backbone: SamBackbone,
                   progress: ProgressCallback, cancel: threading.Event | None,
                   ) -> tuple[Ensemble, list[float]]:
@@ -156,8 +202,7 @@ def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_in
     :func:`..backbones.precision.training_autocast`); the losses of every member's epochs, one
     after the other."""
     device, autocast = backbone.device, training_autocast(backbone)
-    pooled = torch.stack([embeddings[i].features.float().mean(dim=(1, 2))
-                          for i in train_index]).numpy()
+    pooled = _pooled_positives(embeddings, train_index, labels)
     if settings.cam_input == "image":
         inputs = image_inputs(load_image, train_index, settings.image_size, "training: images",
                               progress, cancel)
@@ -176,6 +221,18 @@ def train_on_tags(load_image: ImageLoader, embeddings: list[Embedding], train_in
         models.append(model)
         losses.extend(member_losses)
     return models, losses
+
+
+def _pooled_positives(embeddings: Sequence[Embedding], train_index: list[int],
+                      labels: np.ndarray) -> np.ndarray:
+    """(N, C) mean embedding features of the training items tagged with a class, what the
+    sub-class exploration clusters; rows of items without a class stay 0 (never read)."""
+    rows = [(row, embeddings[index].features.float().mean(dim=(1, 2)).numpy())
+            for row, index in enumerate(train_index) if labels[row].any()]
+    pooled = np.zeros((len(train_index), rows[0][1].size if rows else 1), dtype=np.float32)
+    for row, features in rows:
+        pooled[row] = features
+    return pooled
 
 
 def _train_member(inputs: torch.Tensor, pooled: np.ndarray, labels: np.ndarray,
@@ -216,19 +273,23 @@ def image_inputs(load_image: ImageLoader, indices: list[int], size: int, stage: 
     return torch.stack(images)
 
 
-def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray, embedding: Embedding,
-               class_values: list[int], settings: WeakMedSamSettings, *,
-               tagged: np.ndarray | None = None) -> ItemResult:
+def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
+               embedding: EmbeddingSource, class_values: list[int],
+               settings: WeakMedSamSettings, *, tagged: np.ndarray | None = None) -> ItemResult:
     """CAM, affinity source map, random walk and label image for one item. ``tagged``: the
     person's tag per class (:func:`.tag_presence.tagged_presence`), None for an untagged item; it
-    decides which classes are present, over the classifier's probabilities."""
+    decides which classes are present, over the classifier's probabilities. ``embedding`` may
+    be a function that gives it: it is then called only when something reads it (the head on
+    the embedding, or the walk of a class present), at most once."""
+    if callable(embedding):
+        embedding = _once(embedding)
     probabilities, cams = cam_at_item_size(backbone, models, image, embedding, settings)
     present = presence(tagged, probabilities, settings.gate)
     refined = np.zeros_like(cams)
     masks = np.zeros(cams.shape, dtype=bool)
     affinity = None
     if present.any():
-        transition, affinity = _walk_graph(backbone, embedding, settings)
+        transition, affinity = _walk_graph(backbone, _resolved(embedding), settings)
     for c in np.flatnonzero(present):
         refined[c] = walk_cam(cams[c], transition, grid_size=WALK_GRID, steps=settings.steps)
         masks[c] = refined[c] > settings.threshold
@@ -238,8 +299,22 @@ def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray, embed
     return ItemResult(probabilities, cams, affinity, refined, label, confidence)
 
 
+def _once(source: Callable[[], Embedding]) -> Callable[[], Embedding]:
+    found: list[Embedding] = []
+
+    def embedding() -> Embedding:
+        if not found:
+            found.append(source())
+        return found[0]
+    return embedding
+
+
+def _resolved(embedding: EmbeddingSource) -> Embedding:
+    return embedding() if callable(embedding) else embedding
+
+
 def cam_at_item_size(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
-                     embedding: Embedding, settings: WeakMedSamSettings,
+                     embedding: EmbeddingSource, settings: WeakMedSamSettings,
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Presence probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's full size: the
     ensemble's mean probability, and its mean CAM scaled so that each class's peak is 1."""
@@ -251,14 +326,15 @@ def cam_at_item_size(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
 
 
 def _member_cam(backbone: SamBackbone, model: Classifier, image: np.ndarray,
-                embedding: Embedding, settings: WeakMedSamSettings,
+                embedding: EmbeddingSource, settings: WeakMedSamSettings,
                 ) -> tuple[np.ndarray, np.ndarray]:
     """One classifier's probabilities (P,) and min–max scaled CAMs (P, H, W)."""
     if isinstance(model, ImageCamClassifier):
         tensor = image_tensor(image, settings.image_size).to(backbone.device)
         probabilities, raw = dihedral_cam(model, tensor)
         cams = normalise_cam(raw.float()).cpu().numpy()
-        return probabilities.cpu().numpy(), cam_to_shape(cams, embedding.original_shape)
+        return probabilities.cpu().numpy(), cam_to_shape(cams, image.shape[:2])
+    embedding = _resolved(embedding)
     probabilities, raw = model.cam(embedding.features[None].float().to(backbone.device))
     valid = _valid_grid(embedding, raw.shape[-1], backbone.preprocessing.size)
     cams = normalise_cam(raw, valid)
@@ -340,18 +416,19 @@ def _confidence(belief: np.ndarray, present: np.ndarray, refined: np.ndarray,
 
 
 def _label_items(context: RunContext, models: Ensemble, items: list[Item],
-                 embeddings: list[Embedding], classes, settings, round_id: int,
+                 embeddings: CachedEmbeddings, classes, settings, round_id: int,
                  checkpoint: int) -> int:
     project, backbone = context.project, context.backbone
     values = [c.label_value for c in classes]
     tags = project.catalog.all_tags()
     params = settings.to_dict() | {"presence": PRESENCE_RULE}
     positives = 0
-    for index, (item, embedding) in enumerate(zip(items, embeddings, strict=True)):
+    for index, item in enumerate(items):
         context.check_cancel()
         tagged = tagged_presence(item, tags, classes)
-        result = label_item(backbone, models, project.item_image(item), embedding, values,
-                            settings, tagged=tagged)
+        result = label_item(backbone, models, project.item_image(item),
+                            lambda index=index: embeddings[index], values, settings,
+                            tagged=tagged)
         positives += bool(result.label.any())
         project.labels.add_proposal(item.id, result.label, method=METHOD, round_id=round_id,
                                     checkpoint_id=checkpoint,
