@@ -186,7 +186,12 @@ def encode_rows(backbone: SamBackbone, images: list[np.ndarray], args,
     backbone.set_precision("bf16")
     try:
         median, _ = time_encode(backbone, images, args.n, device)
-        rows.append((f"{label}, bf16 autocast", str(median), ""))
+        rows.append((f"{label}, bf16 autocast", str(median), "one image per batch"))
+        group = (images * 4)[:4]
+        batched, _ = median_time(lambda i: backbone.encode(group, batch_size=4),
+                                 max(3, args.n // 3), device)
+        rows.append((f"{label}, bf16 autocast, batch of 4", str(batched / 4),
+                     f"per image; the {device.type} default is {backbone.encode_batch_size}"))
     except Exception as error:  # noqa: BLE001 - report any failure, keep benchmarking
         rows.append((f"{label}, bf16 autocast", "failed", f"{type(error).__name__}: {error}"[:120]))
     finally:

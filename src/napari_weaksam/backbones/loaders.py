@@ -14,6 +14,7 @@ from segment_anything.modeling import MaskDecoder, PromptEncoder, TwoWayTransfor
 from torch import nn
 
 from ..hashing import file_sha256
+from .allocator import keep_freed_memory
 from .sam import Preprocessing, SamBackbone
 from .weights import (
     LITEMEDSAM_SHA256,
@@ -32,6 +33,7 @@ def load_backbone(model: str = "litemedsam", *, device: torch.device | str = "cp
                   checkpoint: str | Path | None = None,
                   weights_folder: str | Path | None = None) -> SamBackbone:
     """The named model with its weights, in eval mode on ``device``."""
+    keep_freed_memory()
     if model == "litemedsam":
         backbone = load_litemedsam(checkpoint)
     elif model in ("sam_vit_b", "sam_vit_l", "sam_vit_h"):
