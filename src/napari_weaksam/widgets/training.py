@@ -45,7 +45,7 @@ from ..methods.registry import Method, get_method, listed_methods, method_for_ki
 from ..project import ProjectError
 from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
-from ..training_plan import plan_text, project_size
+from ..training_plan import RETRAIN_EMBEDDING, plan_text, project_size
 from .loss_plot import LossPlot
 from .option_fields import OptionFields
 from .qt_helpers import allow, make_button
@@ -390,9 +390,12 @@ class TrainingWidget(QWidget):
         job = self.job
         if job is None:
             return
+        round_pending = RETRAIN_EMBEDDING not in job.stages.started
         for report in job.poll():
             if report.loss is not None:
                 self.loss_plot.add(job.series_name(report), report.loss)
+        if round_pending and RETRAIN_EMBEDDING in job.stages.started:
+            self.session.labels_changed.emit()   # the round is stored: reviewable already
         self._show_progress(job)
         if job.state.finished:
             self._timer.stop()
