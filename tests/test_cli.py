@@ -173,7 +173,7 @@ def test_run_weakmedsam_then_evaluate_on_the_sample(tmp_path, capsys, sample_cop
 
     root = sample_copy()
     assert main(["run", str(root), "--epochs", "2", "--subclasses", "2", "--ensemble", "1",
-                 "--no-maps"]) == 0
+                 "--min-steps", "20", "--no-maps"]) == 0
     with Project.open(root, read_only=True) as project:
         (round_,) = project.rounds.rounds()
         assert round_.status == "done" and round_.params["cam_input"] == "image"
@@ -192,9 +192,9 @@ def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, samp
     """The sample is mostly MR slices: EP-SAM takes WeakMedSAM's CAMs there unless told."""
     root = sample_copy()
     assert main(["run", str(root), "--method", "epsam",
-                 "--epochs", "2", "--ensemble", "1", "--subclasses", "2", "--rounds", "1",
-                 "--decoder-epochs", "1", "--points", "5", "--decoder-prompts", "uniform",
-                 "--no-maps"]) == 0
+                 "--epochs", "2", "--ensemble", "1", "--subclasses", "2", "--min-steps", "20",
+                 "--rounds", "1", "--decoder-epochs", "1", "--points", "5",
+                 "--decoder-prompts", "uniform", "--no-maps"]) == 0
     out = capsys.readouterr().out
     assert "round 1" in out
     assert "For radiology images (MR/CT): cam-source weakmedsam (ADL's CAM" in out
@@ -205,6 +205,7 @@ def test_run_epsam_with_the_weakmedsam_source_passes_the_options_on(capsys, samp
         assert params["cam_source"] == "weakmedsam"
         assert params["embedding_classifier"]["ensemble"] == 1
         assert params["embedding_classifier"]["epochs"] == 2
+        assert params["embedding_classifier"]["min_steps"] == 20
         assert params["engine"]["decoder"]["prompts"] == "uniform"
 
 

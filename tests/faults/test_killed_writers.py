@@ -96,7 +96,7 @@ def test_killed_during_pseudo_labels_keeps_the_previous_round_current(sample_cop
     root = sample_copy()
     previous = _done_round_of_ones(root)
     before = Saved.read(root)
-    proc = start_weaksam("run", root, "--ensemble", "1", "--epochs", "1")
+    proc = start_weaksam("run", root, "--ensemble", "1", "--epochs", "1", "--min-steps", "10")
     wait_until(lambda: _count(root, "SELECT COUNT(*) FROM proposals p JOIN rounds r ON"
                                     " r.id = p.round_id WHERE r.status = 'running'") >= 1)
     _kill(proc)
