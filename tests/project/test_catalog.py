@@ -53,6 +53,8 @@ def test_items_are_ordered_by_display_index(project):
     assert [i.display_index for i in items] == [0, 1, 2, 3]
     assert all(i.is_slice and not i.tagged for i in items)
     assert project.catalog.count_items() == 4
+    assert project.catalog.item_ids() == ids                  # the same order, ids only
+    assert project.catalog.item_ids(min_channels=3) == []     # grey slices: no colour items
 
 
 def test_toggle_tag_flips_presence(project):

@@ -101,13 +101,13 @@ def project_kind(project: Project) -> ProjectKind | None:
 def _colour_items_look_stained(project: Project) -> bool:
     from ..project import ProjectError
 
-    colour = [item for item in project.catalog.items() if item.channels >= 3]
+    colour = project.catalog.item_ids(min_channels=3)
     picks = [colour[i] for i in np.linspace(0, len(colour) - 1, min(SAMPLED_ITEMS, len(colour)),
                                             dtype=int)]
     votes = []
-    for item in picks:
+    for item_id in picks:
         try:
-            votes.append(looks_stained(project.item_image(item)))
+            votes.append(looks_stained(project.item_image(project.catalog.item(item_id))))
         except (OSError, ValueError, ProjectError):
             continue
     return sum(votes) * 2 > len(votes)

@@ -174,6 +174,13 @@ class Catalog:
         rows = self.db.rows(sql + " ORDER BY source_id, display_index, id", params)
         return [Item.from_row(r) for r in rows]
 
+    def item_ids(self, *, min_channels: int = 1) -> list[int]:
+        """Ids of the items with at least ``min_channels`` channels per pixel, in project
+        order (see :meth:`items`)."""
+        rows = self.db.rows("SELECT id FROM items WHERE channels >= ? "
+                            "ORDER BY source_id, display_index, id", (min_channels,))
+        return [int(row[0]) for row in rows]
+
     def item_names(self) -> set[str]:
         return {r[0] for r in self.db.rows("SELECT name FROM items")}
 
