@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -133,7 +134,7 @@ def run_weakmedsam(context: RunContext,
     try:
         checkpoint = _save_checkpoint(project, models, round_id)
         with timed(timings, "pseudo-labels"):
-            positives = _label_items(context, models, items, embeddings, classes, settings,
+            positives = _label_items(context, models, items, cache, classes, settings,
                                      round_id, checkpoint)
     except BaseException as error:
         project.rounds.abandon_round(round_id, error)
@@ -282,7 +283,7 @@ def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
     be a function that gives it: it is then called only when something reads it (the head on
     the embedding, or the walk of a class present), at most once."""
     if callable(embedding):
-        embedding = _once(embedding)
+        embedding = functools.cache(embedding)
     probabilities, cams = cam_at_item_size(backbone, models, image, embedding, settings)
     present = presence(tagged, probabilities, settings.gate)
     refined = np.zeros_like(cams)
@@ -297,16 +298,6 @@ def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
     belief = probabilities if tagged is None else np.asarray(tagged, dtype=np.float64)
     confidence = _confidence(belief, present, refined, masks)
     return ItemResult(probabilities, cams, affinity, refined, label, confidence)
-
-
-def _once(source: Callable[[], Embedding]) -> Callable[[], Embedding]:
-    found: list[Embedding] = []
-
-    def embedding() -> Embedding:
-        if not found:
-            found.append(source())
-        return found[0]
-    return embedding
 
 
 def _resolved(embedding: EmbeddingSource) -> Embedding:
@@ -416,7 +407,7 @@ def _confidence(belief: np.ndarray, present: np.ndarray, refined: np.ndarray,
 
 
 def _label_items(context: RunContext, models: Ensemble, items: list[Item],
-                 embeddings: CachedEmbeddings, classes, settings, round_id: int,
+                 cache: EmbeddingCache, classes, settings, round_id: int,
                  checkpoint: int) -> int:
     project, backbone = context.project, context.backbone
     values = [c.label_value for c in classes]
@@ -426,9 +417,9 @@ def _label_items(context: RunContext, models: Ensemble, items: list[Item],
     for index, item in enumerate(items):
         context.check_cancel()
         tagged = tagged_presence(item, tags, classes)
-        result = label_item(backbone, models, project.item_image(item),
-                            lambda index=index: embeddings[index], values, settings,
-                            tagged=tagged)
+        image = project.item_image(item)
+        result = label_item(backbone, models, image, lambda image=image: cache.embed(image),
+                            values, settings, tagged=tagged)
         positives += bool(result.label.any())
         project.labels.add_proposal(item.id, result.label, method=METHOD, round_id=round_id,
                                     checkpoint_id=checkpoint,
