@@ -290,7 +290,7 @@ def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
     masks = np.zeros(cams.shape, dtype=bool)
     affinity = None
     if present.any():
-        transition, affinity = _walk_graph(backbone, _resolved(embedding), settings)
+        transition, affinity = walk_graph(backbone, _resolved(embedding), settings)
     for c in np.flatnonzero(present):
         refined[c] = walk_cam(cams[c], transition, grid_size=WALK_GRID, steps=settings.steps)
         masks[c] = refined[c] > settings.threshold
@@ -342,7 +342,7 @@ def classifier_checkpoint(models: Ensemble) -> dict:
     return {"kind": "weakmedsam-embedding", "members": [{"state": m.state_dict()} for m in models]}
 
 
-def _walk_graph(backbone: SamBackbone, embedding: Embedding,
+def walk_graph(backbone: SamBackbone, embedding: Embedding,
                 settings: WeakMedSamSettings) -> tuple[sp.csr_matrix, np.ndarray]:
     """The random walk's transition matrix on the grid, and the affinity's degree map at the
     item's size (low along boundaries; stored as the "affinity" map for people to inspect)."""
