@@ -3,19 +3,23 @@
 Run from the repository root (needs the shared data folder next to the repository)::
 
     python benchmarks/bench_weakmedsam.py --data lgg ebhi --precision bf16 --compile \
-        [--cam-input image|embedding] [--ensemble N] [--affinity embedding prompts]
+        [--cam-input image|embedding] [--ensemble N] [--affinity embedding prompts] \
+        [--mask-prompts none boxes boxes+mask]
 
 For each set: a project is made from the images and their image-level tags (``labels.csv``), every
 item is encoded (cached in the project, so a second run skips it), the classifier is trained on the
 tags, and each item is labelled. Ground-truth masks are read only to score the result: Dice on
 positive items (tumour in the mask) for the thresholded CAM and for the refined pseudo-label, and
-the false-positive rate on negative items (any predicted pixel).
+the false-positive rate on negative items (any predicted pixel). ``--mask-prompts`` compares the
+final masks: the thresholded refined map (none) or SAM's answer to its boxes, on the same
+classifiers and walk.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +29,12 @@ import numpy as np
 import torch
 
 from napari_weaksam.backbones.loaders import load_backbone
-from napari_weaksam.method_settings import AFFINITY_SOURCES, CAM_INPUTS, WeakMedSamSettings
+from napari_weaksam.method_settings import (
+    AFFINITY_SOURCES,
+    CAM_INPUTS,
+    MASK_PROMPTS,
+    WeakMedSamSettings,
+)
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.weakmedsam import (
     embed_items,
@@ -68,11 +77,13 @@ def truth_of(name: str, project: Project, item) -> np.ndarray:
     return iio.imread(DATA / folder / masks / Path(source.path).name) > 0
 
 
-def score(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    """Mean Dice over positive items and false-positive rate over negative ones."""
+def score(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float, float]:
+    """Mean Dice over positive items, false-positive rate over negative ones, and the median
+    predicted / reference area over positive items."""
     positive = [dice(p, t) for p, t in pairs if t.any()]
     negative = [p.any() for p, t in pairs if not t.any()]
-    return float(np.mean(positive)), float(np.mean(negative))
+    ratio = np.median([p.sum() / t.sum() for p, t in pairs if t.any()])
+    return float(np.mean(positive)), float(np.mean(negative)), float(ratio)
 
 
 def bench(name: str, args: argparse.Namespace) -> list[str]:
@@ -98,8 +109,9 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
         backbone.set_precision(args.precision)
         t_train = time.perf_counter() - start
         rows = []
-        for source in args.affinity:
-            variant = dataclasses.replace(settings, affinity_source=source)
+        for source, mask_prompts in itertools.product(args.affinity, args.mask_prompts):
+            variant = dataclasses.replace(settings, affinity_source=source,
+                                          mask_prompts=mask_prompts)
             cam_pairs, refined_pairs = [], []
             start = time.perf_counter()
             for item, embedding in zip(items, embeddings, strict=True):
@@ -111,12 +123,12 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
                 cam_pairs.append((cam_mask, truth))
                 refined_pairs.append((result.label > 0, truth))
             t_label = time.perf_counter() - start
-            cam_dice, cam_fp = score(cam_pairs)
-            ref_dice, ref_fp = score(refined_pairs)
+            cam_dice, cam_fp, _ = score(cam_pairs)
+            ref_dice, ref_fp, ratio = score(refined_pairs)
             rows.append(
                 f"| {name} | {len(items)} | {settings.cam_input} × {settings.ensemble} | "
-                f"{source} | "
-                f"{cam_dice:.3f} | {ref_dice:.3f} | "
+                f"{source} | {mask_prompts} | "
+                f"{cam_dice:.3f} | {ref_dice:.3f} (area ratio {ratio:.2f}) | "
                 f"{cam_fp:.3f} | {ref_fp:.3f} | {t_embed:.0f} s | {t_train:.0f} s | "
                 f"{t_label:.0f} s ({t_label / len(items):.2f} s/item) |"
             )
@@ -141,16 +153,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--affinity", nargs="+", default=["embedding"], choices=AFFINITY_SOURCES,
                         help="affinity sources to compare (prompts: boxes on a grid)")
+    parser.add_argument("--mask-prompts", nargs="+", default=[WeakMedSamSettings.mask_prompts],
+                        choices=MASK_PROMPTS, help="final masks to compare (none: the map's)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     require_data(args.threads)
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"precision {args.precision}, compile {args.compile}\n")
-    print("| set | items | CAM input × classifiers | affinity | CAM Dice (pos) | "
+    print("| set | items | CAM input × classifiers | affinity | mask from | CAM Dice (pos) | "
           "refined Dice (pos) | CAM FP rate (neg) | refined FP rate (neg) | embed | train | "
           "CAM + refine |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.data:
         bench(name, args)
 

@@ -18,6 +18,7 @@ AFFINITY_SOURCES = ("embedding", "prompts")   # WeakMedSAM's random-walk affinit
 CAM_SOURCES = ("adl", "weakmedsam")           # EP-SAM: where its CAMs come from
 TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
 PROMPT_STRATEGIES = ("points", "boxes", "boxes+mask")  # SAM prompts (prompts/strategy.py)
+MASK_PROMPTS = ("none", "boxes", "boxes+mask")  # how SAM is asked for a final mask, if at all
 BOOL = (False, True)                          # the choices of an on/off option
 #: What SAM-Mix trains of SAM: prompt encoder + mask decoder, or those and LoRA adapters on the
 #: image encoder's attention (:meth:`.backbones.sam.SamBackbone.set_trainable_scope`).
@@ -222,6 +223,12 @@ class WeakMedSamSettings:
     steps: int = option(4, low=0, help="random-walk steps")
     threshold: float = option(0.5, low=0, high=1, low_open=True, high_open=True,
                               help="threshold on the refined map")
+    mask_prompts: str = option(
+        "boxes", choices=MASK_PROMPTS, label="Mask from",
+        help="boxes: SAM's answer to one box per component of the thresholded refined map "
+             "(chosen on half of lgg_mri_dev's patients, better on the other half in both "
+             "directions); boxes+mask: with the map as SAM's mask prompt too; none: the "
+             "thresholded map itself, as the original")
     gate: float = option(0.5, low=0, high=1, help="presence probability an item needs")
     seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
     save_maps: bool = option(True, choices=BOOL, flag="maps", help="store CAM/affinity maps")
@@ -333,7 +340,7 @@ class SegNetSettings:
                               help="network probability that marks a pixel as the class")
     gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
     prompts: str = option(
-        "none", choices=("none", "boxes", "boxes+mask"),
+        "none", choices=MASK_PROMPTS,
         help="none: the network's mask itself (no SAM needed, also for new images); boxes: "
              "SAM's answer to one box per component of it; boxes+mask: with it as SAM's mask "
              "prompt too (+0.013 Dice on brain MR, −0.015 on H&E, measured)")
@@ -387,7 +394,7 @@ class ReviewRetrainSettings:
                               help="head probability that marks a cell as the class")
     gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
     prompts: str = option(
-        "boxes+mask", choices=("none", "boxes", "boxes+mask"),
+        "boxes+mask", choices=MASK_PROMPTS,
         help="how SAM is asked for the final mask: none (the head's mask itself), one box per "
              "component of it, or those boxes with it as SAM's mask prompt")
     warm_start: bool = option(True, choices=BOOL,

@@ -205,6 +205,50 @@ def test_the_head_on_sam_embeddings_and_prompt_affinities_remain_available(finis
     assert result.refined.max() > 0
 
 
+def test_sam_answers_the_boxes_of_the_walks_mask_unless_told_not_to(finished, backbone):
+    from napari_weaksam.prompts import answer_region
+
+    root, _report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        item = next(i for i in project.catalog.items() if project.catalog.tags(i.id))
+        image = project.item_image(item)
+        embedding = project.embedding_cache(backbone).get(image)
+        models = _round_models(project, backbone)
+    tagged = np.ones(1)
+    walk = label_item(backbone, models, image, embedding, [1],
+                      dataclasses.replace(FAST, mask_prompts="none"), tagged=tagged)
+    assert np.array_equal(walk.label > 0, walk.refined[0] > FAST.threshold)
+    for prompts in ("boxes", "boxes+mask"):
+        sam = label_item(backbone, models, image, embedding, [1],
+                         dataclasses.replace(FAST, mask_prompts=prompts), tagged=tagged)
+        expected = answer_region(backbone, embedding, walk.refined[0], walk.label > 0, prompts)
+        assert np.array_equal(sam.label > 0, expected) and sam.label.any()
+        assert not np.array_equal(sam.label, walk.label)
+        np.testing.assert_array_equal(sam.refined, walk.refined)   # the maps are the walk's
+
+
+def test_a_round_from_before_sam_answered_keeps_the_maps_mask(finished, backbone):
+    from napari_weaksam.methods.weakmedsam import WeakMedSamPredictor
+
+    root, _report, _read, _stages = finished
+    with Project.open(root, read_only=True) as project:
+        round_ = project.rounds.rounds()[-1]
+        assert round_.params["mask_prompts"] == FAST.mask_prompts == "boxes"
+        assert WeakMedSamPredictor(project, backbone, round_).settings.mask_prompts == "boxes"
+        old = dataclasses.replace(round_, params={k: v for k, v in round_.params.items()
+                                                  if k != "mask_prompts"})
+        assert WeakMedSamPredictor(project, backbone, old).settings.mask_prompts == "none"
+
+
+def _round_models(project, backbone):
+    from napari_weaksam.methods.cam_sources import ensemble_from_checkpoint
+    from napari_weaksam.methods.prediction import round_models
+
+    round_ = project.rounds.rounds()[-1]
+    return ensemble_from_checkpoint(round_models(project, round_.checkpoint_id, round_),
+                                    backbone.device)
+
+
 def test_predict_gives_new_images_the_rounds_own_answer(finished, backbone, tmp_path,
                                                         copy_project, unseen_patches):
     from napari_weaksam.methods.prediction import choose_round, import_for_prediction, predict

@@ -13,6 +13,7 @@ from napari_weaksam.metrics import dice
 from napari_weaksam.prompts import (
     PromptSet,
     activation_points,
+    answer_region,
     decode_prompts,
     generation_prompts,
     mask_boxes,
@@ -99,6 +100,25 @@ def test_boxes_and_mask_give_each_box_its_part_of_the_region(litemedsam, scene):
     assert not (prompts.dense[0] & prompts.dense[1]).any()
     assert prompts.mask_logits(embedding, 256).shape == (2, 1, 256, 256)
     assert dice(decode_prompts(litemedsam, embedding, prompts), objects) > 0.8
+
+
+@pytest.mark.parametrize("strategy", ["boxes", "boxes+mask"])
+def test_sam_answers_a_blurred_region_with_the_objects_inside_it(litemedsam, scene, strategy):
+    from scipy import ndimage
+
+    embedding, objects = scene
+    blurred = ndimage.binary_dilation(objects, iterations=12)   # a CAM-like, too large region
+    answer = answer_region(litemedsam, embedding, blurred.astype(float), blurred, strategy)
+    assert dice(answer, objects) > 0.8 > dice(blurred, objects)
+    assert answer.sum() < 0.8 * blurred.sum()
+
+
+def test_a_region_too_small_for_a_box_stays_as_it_is(litemedsam, scene):
+    embedding, objects = scene
+    speck = np.zeros_like(objects)
+    speck[150, 330:332] = True                  # 2 px: below the smallest boxed component
+    answer = answer_region(litemedsam, embedding, speck.astype(float), speck, "boxes")
+    assert np.array_equal(answer, speck)
 
 
 @pytest.mark.parametrize("strategy", PROMPT_STRATEGIES)

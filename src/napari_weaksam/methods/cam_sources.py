@@ -117,8 +117,9 @@ class EmbeddingCamSource:
 
         if not self.models:
             raise RuntimeError("the WeakMedSAM classifier is not trained yet")
-        # every class is walked (gate 0): a tag, not the classifier, says which are present
-        ungated = dataclasses.replace(self.settings, gate=0.0)
+        # every class is walked (gate 0): a tag, not the classifier, says which are present;
+        # the initial mask is the thresholded walk (EP-SAM asks SAM itself)
+        ungated = dataclasses.replace(self.settings, gate=0.0, mask_prompts="none")
         values = list(range(1, self.models[0].parent.out_channels + 1))
         result = label_item(self.backbone, self.models, image, embedding, values, ungated)
         return ItemCam(result.probabilities, result.cams,

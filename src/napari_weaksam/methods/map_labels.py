@@ -7,8 +7,7 @@ import numpy as np
 
 from ..backbones.sam import Embedding, SamBackbone
 from ..project import ImageClass
-from ..prompts.decode import decode_prompts
-from ..prompts.strategy import generation_prompts
+from ..prompts.decode import answer_region
 from .tag_presence import presence
 
 
@@ -29,19 +28,18 @@ def label_from_maps(probabilities: np.ndarray, maps: np.ndarray, tagged: np.ndar
     (P, H, W) in the item's frame. Per pixel the class with the highest probability among those
     present (the tag where there is one, else probability ≥ ``gate``) and marked there
     (:func:`class_region`; with ``prompts`` other than "none", SAM's answer to one box per
-    component of that region). Confidence: the lowest over its classes of the mean probability
-    inside the mask; with no class, 1 − the highest presence (1 when tagged)."""
+    component of that region, :func:`~..prompts.decode.answer_region`). Confidence: the lowest
+    over its classes of the mean probability inside the mask; with no class, 1 − the highest
+    presence (1 when tagged)."""
     values = [c.label_value for c in classes]
     shape = maps.shape[1:]
     label = np.zeros(shape, dtype=np.uint8 if max(values) < 256 else np.uint16)
     best = np.full(shape, -1.0, dtype=np.float32)
     scores = []
-    rng = np.random.default_rng(0)
     for c in np.flatnonzero(presence(tagged, probabilities, gate)):
         mask = class_region(maps[c], threshold, tagged is not None)
         if prompts != "none" and mask.any():
-            mask = decode_prompts(backbone, embedding,
-                                  generation_prompts(prompts, maps[c], mask, 0, rng))
+            mask = answer_region(backbone, embedding, maps[c], mask, prompts)
         take = mask & (maps[c] > best)
         label[take] = values[c]
         best[take] = maps[c][take]

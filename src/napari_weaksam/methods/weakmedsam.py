@@ -16,7 +16,10 @@ Stages (each reports progress and can be cancelled between items):
 4. per item: presence probabilities and a CAM per class; each class present
    (:func:`.tag_presence.presence`: the person's tag when the item is tagged, else the presence
    probability ≥ ``gate``) has its CAM propagated by a random walk over SAM-derived affinities
-   between neighbouring positions, then thresholded; an absent class gets no pixels. The
+   between neighbouring positions, then thresholded, and SAM answers one box per component of
+   that mask (``mask_prompts="boxes"``, the default: on patients not used to choose it, masks
+   nearer the reference's size than the thresholded map's; ``"none"`` keeps the map's mask, as
+   the original); an absent class gets no pixels. The
    affinity source is SAM's own embedding (``affinity_source="embedding"``, the default:
    measured better) or the original's prompt affinity mining (``"prompts"``: box prompts on a
    grid covering the image, decoded against the item's embedding and averaged). One label
@@ -53,6 +56,7 @@ from ..cam.training import ClassifierTraining, train_classifier
 from ..method_settings import WeakMedSamSettings
 from ..progress import Progress, ProgressCallback, check_cancel
 from ..project import Item, Project, ProjectError
+from ..prompts.decode import answer_region
 from ..refine import (
     affinity_degree,
     affinity_source_map,
@@ -294,6 +298,9 @@ def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
     for c in np.flatnonzero(present):
         refined[c] = walk_cam(cams[c], transition, grid_size=WALK_GRID, steps=settings.steps)
         masks[c] = refined[c] > settings.threshold
+        if settings.mask_prompts != "none" and masks[c].any():
+            masks[c] = answer_region(backbone, _resolved(embedding), refined[c], masks[c],
+                                     settings.mask_prompts)
     label = _label_image(masks, refined, class_values)
     belief = probabilities if tagged is None else np.asarray(tagged, dtype=np.float64)
     confidence = _confidence(belief, present, refined, masks)
@@ -459,7 +466,9 @@ class WeakMedSamPredictor:
     def __init__(self, project: Project, backbone: SamBackbone, round_) -> None:
         from .cam_sources import ensemble_from_checkpoint
 
-        self.settings = settings_from_params(WeakMedSamSettings, round_.params)
+        # a round from before SAM answered its masks kept the thresholded map
+        self.settings = settings_from_params(WeakMedSamSettings,
+                                             {"mask_prompts": "none"} | round_.params)
         if round_.params.get("backbone") is not None:   # rounds before it was recorded: none
             check_trained_on(round_, round_.params["backbone"], round_.params["weights_sha256"],
                              backbone)

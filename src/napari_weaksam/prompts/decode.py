@@ -2,7 +2,8 @@
 
 Several boxes (one per component of a region) are decoded together, each answering its own
 component; the item's mask is their union. A prompt whose predicted IoU is below ``min_iou`` is
-dropped first (0 keeps every one).
+dropped first (0 keeps every one). :func:`answer_region` asks SAM for what a thresholded map
+marks.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from ..backbones.sam import Embedding, SamBackbone
-from .strategy import PromptSet
+from .strategy import PromptSet, generation_prompts
 
 
 def decode_prompts(backbone: SamBackbone, embedding: Embedding, prompts: PromptSet,
@@ -28,6 +29,18 @@ def decode_prompts(backbone: SamBackbone, embedding: Embedding, prompts: PromptS
     if min_iou > 0:
         masks = masks[decoded.iou[:, 0].cpu().numpy() >= min_iou]
     return masks.any(axis=0) if len(masks) else np.zeros(embedding.original_shape, dtype=bool)
+
+
+def answer_region(backbone: SamBackbone, embedding: Embedding, activation: np.ndarray,
+                  region: np.ndarray, strategy: str) -> np.ndarray:
+    """SAM's mask for the object a thresholded map marks: its answer to the ``strategy``'s
+    prompts ("boxes" or "boxes+mask") for ``region`` (bool, item frame) drawn from
+    ``activation``. A region too small to give any prompt stays as it is."""
+    rng = np.random.default_rng(0)        # boxes draw nothing; points would
+    prompts = generation_prompts(strategy, activation, region, 0, rng)
+    if len(prompts) == 0:
+        return region
+    return decode_prompts(backbone, embedding, prompts)
 
 
 def prompt_logits(backbone: SamBackbone, embedding: Embedding,
