@@ -67,8 +67,12 @@ SAM_THRESHOLDS = ("0.3", "0.5", "0.7")
 SAM_OUTPUTS = ("sam-boxes", "sam-boxes+mask")
 FIELDS = ("half", "seed", "config", "patient", "image", "dice", "predicted", "reference")
 DEFAULTS = WeakMedSamSettings()
-DEFAULT_CONFIG = f"walk ens{DEFAULTS.ensemble} beta{DEFAULTS.beta:g} " \
-                 f"steps{DEFAULTS.steps} thr{DEFAULTS.threshold:g}"
+WALK = f"ens{DEFAULTS.ensemble} beta{DEFAULTS.beta:g} steps{DEFAULTS.steps} " \
+       f"thr{DEFAULTS.threshold:g}"
+#: the method's defaults, and the same walk with the thresholded map as the mask (the original)
+DEFAULT_CONFIG = ("walk" if DEFAULTS.mask_prompts == "none"
+                  else f"sam-{DEFAULTS.mask_prompts}") + f" {WALK}"
+MAP_CONFIG = f"walk {WALK}"
 
 
 def patient_halves(rows: list[dict[str, str]]) -> dict[str, list[str]]:
@@ -211,7 +215,8 @@ def report(scores: dict, top: int) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for chooser, target in (("A", "B"), ("B", "A")):
         ranked = sorted(scores[chooser], key=lambda c: -mean_dice(scores[chooser][c]))
-        for label, config in (("best", ranked[0]), ("defaults", DEFAULT_CONFIG)):
+        shown = {"best": ranked[0], "defaults": DEFAULT_CONFIG, "map's mask": MAP_CONFIG}
+        for label, config in shown.items():
             print(f"| {chooser} ({label}) | {target} | {config} | "
                   f"{mean_dice(scores[chooser][config]):.3f} | "
                   f"{summary(scores[target][config])} |")
