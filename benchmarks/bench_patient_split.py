@@ -12,14 +12,16 @@ its tags, its embeddings, its classifiers (the method's defaults, one ensemble p
 once per seed and scores every post-processing setting on it: one classifier or the ensemble,
 the walk's β and steps (0 steps: the CAM itself), the threshold (a fixed one or Otsu's per
 image), and SAM answering one box per component of the thresholded map, alone or with the map
-as its mask prompt. Slices tagged without tumour get no mask whatever the setting (the tags
-decide), so false positives are not a matter of these settings.
+as its mask prompt, once or asked again with the boxes of its own answer. Slices tagged without
+tumour get no mask whatever the setting (the tags decide), so false positives are not a matter
+of these settings.
 
 Then, in both directions, the setting with the best mean Dice over the seeds on one half is
 reported on the other: mean Dice on positive slices (with its range over seeds), Dice per
 patient, the median predicted / reference area, and lesions under 500 px apart. Reference masks
 are read only by the scorer. Every score is kept in ``scores.csv`` in the work folder, so
-``--report-only`` prints the tables again without computing.
+``--report-only`` prints the tables again without computing; the classifiers are kept there too
+(``models-HALF-SEED.pt``), so a second run with new settings only scores.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ from skimage.filters import threshold_otsu
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.method_settings import WeakMedSamSettings
+from napari_weaksam.methods.cam_sources import ensemble_from_checkpoint
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.tag_matrix import read_tags
 from napari_weaksam.methods.weakmedsam import (
     WALK_GRID,
     CachedEmbeddings,
     cam_at_item_size,
+    classifier_checkpoint,
     fill_embeddings,
     train_on_tags,
     walk_graph,
@@ -53,8 +57,7 @@ from napari_weaksam.metrics import dice
 from napari_weaksam.project import Project
 from napari_weaksam.project.importer import import_images
 from napari_weaksam.project.tags_csv import import_tags
-from napari_weaksam.prompts.decode import decode_prompts
-from napari_weaksam.prompts.strategy import generation_prompts
+from napari_weaksam.prompts.decode import answer_region
 from napari_weaksam.refine import walk_cam
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,7 +67,7 @@ THRESHOLDS = ("0.3", "0.4", "0.5", "0.6", "0.7", "otsu")
 BETAS = (5.0, 10.0, 20.0)
 STEPS = (0, 2, 4, 8)
 SAM_THRESHOLDS = ("0.3", "0.5", "0.7")
-SAM_OUTPUTS = ("sam-boxes", "sam-boxes+mask")
+SAM_OUTPUTS = ("sam-boxes", "sam-boxes+mask", "sam-boxes-twice")
 FIELDS = ("half", "seed", "config", "patient", "image", "dice", "predicted", "reference")
 DEFAULTS = WeakMedSamSettings()
 WALK = f"ens{DEFAULTS.ensemble} beta{DEFAULTS.beta:g} steps{DEFAULTS.steps} " \
@@ -100,7 +103,7 @@ def half_project(workdir: Path, half: str, patients: list[str],
 
 
 def score_half(project: Project, half: str, patient_of: dict[str, str], backbone,
-               seeds: list[int], writer: csv.DictWriter) -> None:
+               seeds: list[int], writer: csv.DictWriter, workdir: Path) -> None:
     """Train the classifiers per seed and score every setting on the half's positive slices."""
     tagged = read_tags(project)
     items = tagged.items
@@ -112,8 +115,14 @@ def score_half(project: Project, half: str, patient_of: dict[str, str], backbone
     for seed in seeds:
         settings = dataclasses.replace(DEFAULTS, seed=seed)
         start = time.perf_counter()
-        models, _ = train_on_tags(load, embeddings, tagged.train_index, tagged.labels, settings,
-                                  backbone, lambda _p: None, None)
+        saved = workdir / f"models-{half}-{seed}.pt"
+        if saved.is_file():
+            models = ensemble_from_checkpoint(torch.load(saved, weights_only=True),
+                                              backbone.device)
+        else:
+            models, _ = train_on_tags(load, embeddings, tagged.train_index, tagged.labels,
+                                      settings, backbone, lambda _p: None, None)
+            torch.save(classifier_checkpoint(models), saved)
         print(f"half {half} seed {seed}: classifiers {time.perf_counter() - start:.0f} s",
               flush=True)
         start = time.perf_counter()
@@ -158,13 +167,20 @@ def sam_masks(backbone, embedding, refined: np.ndarray, ensemble: int, beta: flo
               steps: int) -> dict[str, np.ndarray]:
     """SAM's answers to the boxes of the thresholded refined map (and the map as mask prompt)."""
     masks = {}
-    rng = np.random.default_rng(0)     # boxes draw nothing; the argument is for points
     for threshold in SAM_THRESHOLDS:
         region = thresholded(refined, threshold)
+        if not region.any():
+            answers = dict.fromkeys(SAM_OUTPUTS, region)
+        else:
+            boxes = answer_region(backbone, embedding, refined, region, "boxes")
+            again = answer_region(backbone, embedding, boxes.astype(float), boxes, "boxes") \
+                if boxes.any() else boxes
+            answers = {"sam-boxes": boxes, "sam-boxes-twice": again,
+                       "sam-boxes+mask": answer_region(backbone, embedding, refined, region,
+                                                       "boxes+mask")}
         for output in SAM_OUTPUTS:
-            prompts = generation_prompts(output.removeprefix("sam-"), refined, region, 0, rng)
             masks[f"{output} ens{ensemble} beta{beta:g} steps{steps} thr{threshold}"] = \
-                decode_prompts(backbone, embedding, prompts)
+                answers[output]
     return masks
 
 
@@ -257,7 +273,8 @@ def main() -> None:
             for half, patients in patient_halves(rows).items():
                 print(f"half {half}: {', '.join(patients)}", flush=True)
                 with half_project(args.workdir, half, patients, rows) as project:
-                    score_half(project, half, patient_of, backbone, args.seeds, writer)
+                    score_half(project, half, patient_of, backbone, args.seeds, writer,
+                               args.workdir)
     report(read_scores(scores_path), args.top)
 
 
