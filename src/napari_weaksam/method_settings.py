@@ -19,6 +19,7 @@ CAM_SOURCES = ("adl", "weakmedsam")           # EP-SAM: where its CAMs come from
 TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
 PROMPT_STRATEGIES = ("points", "boxes", "boxes+mask")  # SAM prompts (prompts/strategy.py)
 MASK_PROMPTS = ("none", "boxes", "boxes+mask")  # how SAM is asked for a final mask, if at all
+SELECTION_RULES = ("ids", "agreement")  # which pseudo-labels train a round (retrain/selection.py)
 BOOL = (False, True)                          # the choices of an on/off option
 #: What SAM-Mix trains of SAM: prompt encoder + mask decoder, or those and LoRA adapters on the
 #: image encoder's attention (:meth:`.backbones.sam.SamBackbone.set_trainable_scope`).
@@ -108,12 +109,20 @@ class DecoderTraining:
 class RetrainSettings:
     rounds: int = option(3, low=0, high=100, help="retraining rounds after the preliminary one",
                         label="Rounds")
+    selection: str = option(
+        "ids", choices=SELECTION_RULES,
+        help="which pseudo-labels train the next round: ids (the share of SAM's mask inside the "
+             "initial mask, the original: a round cannot grow a mask) or agreement (SAM gives "
+             "the same mask when asked again with its boxes: a round can grow or shrink one)")
     ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold", flag="ids")
+    agreement_threshold: float = option(
+        0.9, low=0, high=1, flag="agreement",
+        help="selection=agreement: least Dice between SAM's mask and its answer to its boxes")
     prompt_points: int = option(20, low=1, high=1000, flag="points",
                                 help="PEPM points per (item, class); the original uses 50")
     human_weight: float = option(2.0, low=0, help="how much more people's masks count")
     min_kept: float = option(0.1, low=0, high=1,
-                             help="share of masks kept when fewer pass the IDS threshold")
+                             help="share of masks kept when fewer pass the selection threshold")
     # the decoder trains on prompts of the same strategy (for points: DecoderTraining.prompts)
     prompts: str = option("points", choices=PROMPT_STRATEGIES,
                           help="points: PEPM in the initial mask; boxes: one per component of "

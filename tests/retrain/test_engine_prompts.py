@@ -130,3 +130,27 @@ def test_an_unknown_strategy_is_refused():
         RetrainSettings(prompts="scribbles")
     with pytest.raises(ValueError, match="min_prompt_iou"):
         RetrainSettings(min_prompt_iou=1.5)
+
+
+def test_the_selection_rule_scores_each_mask_and_is_recorded(tmp_path, copy_project, litemedsam,
+                                                             tiny):
+    from napari_weaksam.retrain.selection import selection_score
+
+    source, objects = tiny
+    root = copy_project(source, tmp_path / "project")
+    settings = RetrainSettings(prompts="boxes", selection="agreement", rounds=0,
+                               decoder=DecoderTraining(epochs=1, batch_size=2, points=10))
+    with Project.open(root) as project:
+        inputs = _inputs(project, litemedsam, objects)
+        try:
+            stage = RetrainingEngine(inputs, settings).preliminary()
+            # scored by the stage's own decoder, still loaded
+            expected = [selection_score("agreement", litemedsam, candidate.embedding,
+                                        candidate.initial, mask)
+                        for candidate, mask in zip(inputs.candidates, stage.masks, strict=True)]
+        finally:
+            litemedsam.load_decoder_state(inputs.pretrained)
+        metrics = project.rounds.rounds()[-1].metrics
+    assert stage.scores == expected
+    assert metrics["selection"] == "agreement" and "agreement_bar" in metrics
+    assert metrics["kept"] == len(stage.kept)

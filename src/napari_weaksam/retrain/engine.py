@@ -6,16 +6,18 @@ review loop calls it after people accepted or corrected masks. Each stage:
 
 1. reset the prompt encoder and decoder to the pretrained weights (never a random start, never
    the previous round's weights);
-2. train on the current targets: pseudo-labels that passed the IDS filter, and people's masks,
-   which are never filtered and weigh ``human_weight``. A round trains at least as many
-   optimiser steps as the preliminary stage did: fewer masks passing the filter must not mean a
-   decoder left closer to the pretrained one (which under-segments);
+2. train on the current targets: pseudo-labels that passed the selection (step 4), and
+   people's masks, which are never filtered and weigh ``human_weight``. A round trains at least
+   as many optimiser steps as the preliminary stage did: fewer masks passing the filter must not
+   mean a decoder left closer to the pretrained one (which under-segments);
 3. generate a mask for every (item, class) with prompts of the settings' strategy made from its
    initial mask (default: PEPM points drawn from its CAM inside it; or a box per component, with
    or without the mask as SAM's mask prompt; the decoder trains on the same kind), store one
    label image per item as proposals of a new project round, with the decoder checkpoint and the
    round's metrics;
-4. filter the new masks against the initial masks (IDS) to form the next round's targets.
+4. select the new masks that form the next round's targets: by default those that stay inside
+   their initial masks (IDS); with ``selection="agreement"`` those SAM gives back when asked
+   again with their boxes (:mod:`.selection`), so a round can also grow a mask.
 
 No ground truth is used anywhere, for training or for choosing a model.
 """
@@ -40,7 +42,8 @@ from ..project import Item, LabelState, Project, ProjectError
 from ..prompts.decode import decode_prompts
 from ..prompts.strategy import generation_prompts
 from .decoder_training import DecoderTraining, TrainingSample, train_decoder, training_length
-from .ids_filter import ids_score, select_targets
+from .ids_filter import select_targets
+from .selection import selection_score
 
 
 @dataclass
@@ -61,7 +64,7 @@ class StageResult:
     name: str
     round_id: int
     masks: list[np.ndarray]          # per candidate, bool (H, W)
-    ids: list[float]
+    scores: list[float]              # per candidate, the selection rule's score
     kept: list[int]                  # candidate indices that passed the filter
     losses: list[float]
     seconds: dict[str, float]
@@ -131,14 +134,16 @@ class RetrainingEngine:
         self.inputs.backbone.load_decoder_state(self.inputs.pretrained)
 
     def generate(self, stage: str) -> tuple[list[np.ndarray], list[float]]:
-        """A SAM mask and its IDS score for every candidate (no augmentation, no gradients)."""
+        """A SAM mask and its selection score for every candidate (no augmentation, no
+        gradients)."""
         masks, scores = [], []
         total = len(self.inputs.candidates)
         for index, candidate in enumerate(self.inputs.candidates):
             check_cancel(self.cancel)
             mask = self._predict(candidate)
             masks.append(mask)
-            scores.append(ids_score(candidate.initial, mask))
+            scores.append(selection_score(self.settings.selection, self.inputs.backbone,
+                                          candidate.embedding, candidate.initial, mask))
             self.progress(Progress(f"{stage}: pseudo-labels", index + 1, total))
         return masks, scores
 
@@ -157,8 +162,8 @@ class RetrainingEngine:
             raise ProjectError(
                 f"{name}: nothing to train the decoder on — no tagged item got a usable mask "
                 "(initial CAM masks or filtered pseudo-labels) and no mask was accepted or "
-                "corrected. Train the classifier for more epochs, lower the IDS threshold, or "
-                "correct a few masks by hand.")
+                "corrected. Train the classifier for more epochs, lower the selection threshold, "
+                "or correct a few masks by hand.")
         start = time.perf_counter()
         decoder = self.settings.decoder
         settings = DecoderTraining(**{**asdict(decoder), "losses": [],
@@ -188,22 +193,28 @@ class RetrainingEngine:
             start = time.perf_counter()
             masks, scores = self.generate(name)
             seconds["pseudo-labels"] = time.perf_counter() - start
-            kept, bar = select_targets(masks, scores, self.settings.ids_threshold,
-                                       self.settings.min_kept)
-            if bar < self.settings.ids_threshold:
-                self.progress(Progress(f"{name}: IDS filter", len(kept), len(masks),
-                                       f"too few passed {self.settings.ids_threshold}; kept "
-                                       f"the {len(kept)} best (IDS ≥ {bar:.2f})"))
+            rule, threshold = self._selection()
+            kept, bar = select_targets(masks, scores, threshold, self.settings.min_kept)
+            if bar < threshold:
+                self.progress(Progress(f"{name}: {rule} filter", len(kept), len(masks),
+                                       f"too few passed {threshold}; kept the {len(kept)} best "
+                                       f"({rule} ≥ {bar:.2f})"))
             self._store_proposals(masks, scores, round_id, checkpoint, name)
         except BaseException as error:
             inputs.project.rounds.abandon_round(round_id, error)
             raise
         metrics = {"stage": name, "losses": losses, "seconds": seconds, "kept": len(kept),
-                   "ids_bar": bar,
-                   "candidates": len(masks), "mean_ids": _mean(scores), **(counts or {})}
+                   "selection": rule, f"{rule}_bar": bar, "candidates": len(masks),
+                   f"mean_{rule}": _mean(scores), **(counts or {})}
         inputs.project.rounds.finish_round(round_id, "done", metrics=metrics,
                                            checkpoint_id=checkpoint)
         return StageResult(name, round_id, masks, scores, kept, losses, seconds)
+
+    def _selection(self) -> tuple[str, float]:
+        """The selection rule and its bar."""
+        rule = self.settings.selection
+        return rule, (self.settings.agreement_threshold if rule == "agreement"
+                      else self.settings.ids_threshold)
 
     def _store_proposals(self, masks: list[np.ndarray], scores: list[float], round_id: int,
                          checkpoint: int, stage: str) -> None:
@@ -223,7 +234,7 @@ class RetrainingEngine:
     def _label_image(self, item: Item, indices: list[int], masks: list[np.ndarray],
                      scores: list[float]) -> tuple[np.ndarray, float]:
         """One label per pixel (the class with the highest CAM among those masked there), and
-        the lowest confidence over the item's classes: probability × IDS."""
+        the lowest confidence over the item's classes: probability × selection score."""
         values = self.inputs.class_values
         label = np.zeros((item.height, item.width),
                          dtype=np.uint8 if max(values) < 256 else np.uint16)
