@@ -2,7 +2,8 @@
 
 Run from the repository root (needs the shared data folder next to the repository)::
 
-    python benchmarks/bench_prompts.py --data ebhi lgg --strategies points boxes boxes+mask
+    python benchmarks/bench_prompts.py --data ebhi lgg --strategies points boxes boxes+mask \
+        [--selection ids agreement]
 
 For each set a project is made from the images and their image-level tags (kept in ``--workdir``
 with its embedding cache, as in ``bench_epsam.py``). The CAM source is trained and the initial
@@ -11,6 +12,7 @@ masks are built once; then, per strategy, the retraining engine runs from the pr
 prompts. Ground-truth masks are read only afterwards, to score each stage's proposals: Dice on
 positive items and the false-positive rate on negative ones. ``--subset N`` makes the project from
 N images only (every k-th of each tag, half tumour, half not), for a quicker run.
+``--selection`` compares the rules that pick each round's training masks (``retrain/selection.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import itertools
 import time
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from bench_weakmedsam import DATA, SETS, open_project, require_data
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.evaluation import find_truth, score_predictions
-from napari_weaksam.method_settings import PROMPT_STRATEGIES
+from napari_weaksam.method_settings import PROMPT_STRATEGIES, SELECTION_RULES
 from napari_weaksam.methods.cam_sources import TagData
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.epsam import METHOD, build_candidates, make_cam_source
@@ -96,9 +99,9 @@ def bench(name: str, args: argparse.Namespace) -> None:
               f"{initial_mask_dice(candidates, truth):.3f}; seconds embed / classifier / "
               f"initial masks {prep}\n", flush=True)
         print(header(args.rounds))
-        for strategy in args.strategies:
+        for strategy, rule in itertools.product(args.strategies, args.selection):
             engine_settings = dataclasses.replace(settings.engine, prompts=strategy,
-                                                  min_prompt_iou=args.min_iou)
+                                                  min_prompt_iou=args.min_iou, selection=rule)
             inputs = EngineInputs(project, backbone, items, values, candidates, METHOD,
                                   {"benchmark": "prompts", "prompts": strategy}, pretrained)
             start = time.perf_counter()
@@ -108,7 +111,7 @@ def bench(name: str, args: argparse.Namespace) -> None:
             summaries = [score_predictions(project, truth, round_id=s.round_id).summary()
                          for s in stages]
             cells = [f"{s['dice_mean']:.3f}" for s in summaries]
-            print(f"| {name} | {strategy} | {' | '.join(cells)} | "
+            print(f"| {name} | {strategy} | {rule} | {' | '.join(cells)} | "
                   f"{summaries[-1]['fp_rate']:.3f} | {len(stages[-1].kept)} | "
                   f"{total / 60:.1f} min |", flush=True)
         backbone.load_decoder_state(pretrained)
@@ -116,8 +119,8 @@ def bench(name: str, args: argparse.Namespace) -> None:
 
 def header(rounds: int) -> str:
     stages = ["zero-shot", "preliminary"] + [f"round {n}" for n in range(1, rounds + 1)]
-    return (f"| set | prompts | {' | '.join(stages)} | FP rate (neg, last) | kept (last) | "
-            f"time |\n" + "|---" * (6 + rounds) + "|")
+    return (f"| set | prompts | selection | {' | '.join(stages)} | FP rate (neg, last) | "
+            f"kept (last) | time |\n" + "|---" * (7 + rounds) + "|")
 
 
 def main() -> None:
@@ -125,6 +128,8 @@ def main() -> None:
     add_epsam_options(parser)
     parser.add_argument("--strategies", nargs="+", choices=PROMPT_STRATEGIES,
                         default=list(PROMPT_STRATEGIES))
+    parser.add_argument("--selection", nargs="+", choices=SELECTION_RULES, default=["ids"],
+                        help="rules that pick each round's training masks")
     parser.add_argument("--min-iou", type=float, default=0.0,
                         help="drop a box's mask below this predicted IoU")
     parser.add_argument("--subset", type=int, default=None, metavar="N",
