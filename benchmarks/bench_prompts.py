@@ -3,7 +3,7 @@
 Run from the repository root (needs the shared data folder next to the repository)::
 
     python benchmarks/bench_prompts.py --data ebhi lgg --strategies points boxes boxes+mask \
-        [--selection ids agreement]
+        [--selection ids agreement] [--round-targets selected carried]
 
 For each set a project is made from the images and their image-level tags (kept in ``--workdir``
 with its embedding cache, as in ``bench_epsam.py``). The CAM source is trained and the initial
@@ -12,7 +12,8 @@ masks are built once; then, per strategy, the retraining engine runs from the pr
 prompts. Ground-truth masks are read only afterwards, to score each stage's proposals: Dice on
 positive items and the false-positive rate on negative ones. ``--subset N`` makes the project from
 N images only (every k-th of each tag, half tumour, half not), for a quicker run.
-``--selection`` compares the rules that pick each round's training masks (``retrain/selection.py``).
+``--selection`` compares the rules that pick each round's training masks (``retrain/selection.py``),
+``--round-targets`` whether a round trains on those alone or on every item's latest kept mask.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from bench_weakmedsam import DATA, SETS, open_project, require_data
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.evaluation import find_truth, score_predictions
-from napari_weaksam.method_settings import PROMPT_STRATEGIES, SELECTION_RULES
+from napari_weaksam.method_settings import PROMPT_STRATEGIES, ROUND_TARGETS, SELECTION_RULES
 from napari_weaksam.methods.cam_sources import TagData
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.epsam import METHOD, build_candidates, make_cam_source
@@ -99,9 +100,11 @@ def bench(name: str, args: argparse.Namespace) -> None:
               f"{initial_mask_dice(candidates, truth):.3f}; seconds embed / classifier / "
               f"initial masks {prep}\n", flush=True)
         print(header(args.rounds))
-        for strategy, rule in itertools.product(args.strategies, args.selection):
+        for strategy, rule, carry in itertools.product(args.strategies, args.selection,
+                                                       args.round_targets):
             engine_settings = dataclasses.replace(settings.engine, prompts=strategy,
-                                                  min_prompt_iou=args.min_iou, selection=rule)
+                                                  min_prompt_iou=args.min_iou, selection=rule,
+                                                  round_targets=carry)
             inputs = EngineInputs(project, backbone, items, values, candidates, METHOD,
                                   {"benchmark": "prompts", "prompts": strategy}, pretrained)
             start = time.perf_counter()
@@ -111,7 +114,7 @@ def bench(name: str, args: argparse.Namespace) -> None:
             summaries = [score_predictions(project, truth, round_id=s.round_id).summary()
                          for s in stages]
             cells = [f"{s['dice_mean']:.3f}" for s in summaries]
-            print(f"| {name} | {strategy} | {rule} | {' | '.join(cells)} | "
+            print(f"| {name} | {strategy} | {rule}, {carry} | {' | '.join(cells)} | "
                   f"{summaries[-1]['fp_rate']:.3f} | {len(stages[-1].kept)} | "
                   f"{total / 60:.1f} min |", flush=True)
         backbone.load_decoder_state(pretrained)
@@ -130,6 +133,8 @@ def main() -> None:
                         default=list(PROMPT_STRATEGIES))
     parser.add_argument("--selection", nargs="+", choices=SELECTION_RULES, default=["ids"],
                         help="rules that pick each round's training masks")
+    parser.add_argument("--round-targets", nargs="+", choices=ROUND_TARGETS,
+                        default=["selected"], help="what a round trains on")
     parser.add_argument("--min-iou", type=float, default=0.0,
                         help="drop a box's mask below this predicted IoU")
     parser.add_argument("--subset", type=int, default=None, metavar="N",

@@ -20,6 +20,7 @@ TRAINING_PROMPTS = ("uniform", "activation")  # decoder training prompts
 PROMPT_STRATEGIES = ("points", "boxes", "boxes+mask")  # SAM prompts (prompts/strategy.py)
 MASK_PROMPTS = ("none", "boxes", "boxes+mask")  # how SAM is asked for a final mask, if at all
 SELECTION_RULES = ("ids", "agreement")  # which pseudo-labels train a round (retrain/selection.py)
+ROUND_TARGETS = ("selected", "carried")  # a round's targets: the selected masks, or carried over
 BOOL = (False, True)                          # the choices of an on/off option
 #: What SAM-Mix trains of SAM: prompt encoder + mask decoder, or those and LoRA adapters on the
 #: image encoder's attention (:meth:`.backbones.sam.SamBackbone.set_trainable_scope`).
@@ -115,6 +116,11 @@ class RetrainSettings:
              "initial mask, the original: a round cannot grow a mask) or agreement (SAM gives "
              "the same mask when asked again with its boxes: a round can grow or shrink one)")
     ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold", flag="ids")
+    round_targets: str = option(
+        "selected", choices=ROUND_TARGETS,
+        help="what a round trains on: selected (the previous stage's selected masks only, the "
+             "original) or carried (every item's latest selected mask, its initial mask until "
+             "one is selected: a round trains on as many masks as the preliminary stage)")
     agreement_threshold: float = option(
         0.9, low=0, high=1, flag="agreement",
         help="selection=agreement: least Dice between SAM's mask and its answer to its boxes")

@@ -154,3 +154,30 @@ def test_the_selection_rule_scores_each_mask_and_is_recorded(tmp_path, copy_proj
     assert stage.scores == expected
     assert metrics["selection"] == "agreement" and "agreement_bar" in metrics
     assert metrics["kept"] == len(stage.kept)
+
+
+def test_a_carried_round_trains_on_every_items_latest_kept_mask(tmp_path, copy_project,
+                                                                litemedsam, tiny):
+    from napari_weaksam.project import ProjectError
+
+    source, objects = tiny
+    root = copy_project(source, tmp_path / "project")
+    keep_none = dict(prompts="boxes", rounds=1, ids_threshold=1.0, min_kept=0.0,
+                     decoder=DecoderTraining(epochs=1, batch_size=2, points=10))
+    with Project.open(root) as project:
+        inputs = _inputs(project, litemedsam, objects)
+        try:
+            selected = RetrainingEngine(inputs, RetrainSettings(**keep_none))
+            preliminary = selected.preliminary()
+            assert preliminary.kept == []            # an IDS bar of 1 keeps no SAM mask
+            with pytest.raises(ProjectError, match="nothing to train"):
+                selected.next_round(preliminary, 1)
+            carried = RetrainingEngine(inputs, RetrainSettings(**keep_none,
+                                                               round_targets="carried"))
+            carried.next_round(carried.preliminary(), 1)    # every initial mask, carried over
+        finally:
+            litemedsam.load_decoder_state(inputs.pretrained)
+        metrics = project.rounds.rounds()[-1].metrics
+    assert metrics["stage"] == "round 1"
+    assert metrics["pseudo-label targets"] == len(inputs.candidates)
+    assert [kind for _mask, kind in carried.targets] == ["initial"] * len(inputs.candidates)

@@ -9,7 +9,9 @@ review loop calls it after people accepted or corrected masks. Each stage:
 2. train on the current targets: pseudo-labels that passed the selection (step 4), and
    people's masks, which are never filtered and weigh ``human_weight``. A round trains at least
    as many optimiser steps as the preliminary stage did: fewer masks passing the filter must not
-   mean a decoder left closer to the pretrained one (which under-segments);
+   mean a decoder left closer to the pretrained one (which under-segments). With
+   ``round_targets="carried"`` a round trains on every item's latest kept mask instead (its
+   initial mask until a stage kept one), as many targets as the preliminary stage;
 3. generate a mask for every (item, class) with prompts of the settings' strategy made from its
    initial mask (default: PEPM points drawn from its CAM inside it; or a box per component, with
    or without the mask as SAM's mask prompt; the decoder trains on the same kind), store one
@@ -99,6 +101,8 @@ class RetrainingEngine:
         self.cancel = cancel
         self.rng = np.random.default_rng(settings.seed)
         self.preliminary_steps = 0   # optimiser steps of the preliminary stage: the rounds' floor
+        # per candidate, the mask a round trains on with round_targets="carried", and its kind
+        self.targets: list[tuple[np.ndarray, str]] = []
 
     # -- stages ---------------------------------------------------------------------------------
     def zero_shot(self) -> StageResult:
@@ -108,6 +112,7 @@ class RetrainingEngine:
 
     def preliminary(self) -> StageResult:
         """Decoder trained on the initial CAM masks (plus people's masks)."""
+        self.targets = [(c.initial, "initial") for c in self.inputs.candidates]
         targets = [self._sample(i, c.initial, "initial")
                    for i, c in enumerate(self.inputs.candidates) if self._trainable(c, c.initial)]
         result = self._train_stage("preliminary", targets)
@@ -115,10 +120,18 @@ class RetrainingEngine:
         return result
 
     def next_round(self, previous: StageResult, number: int) -> StageResult:
-        """Decoder reset, trained on the previous stage's kept pseudo-labels (plus people's)."""
+        """Decoder reset, trained on the previous stage's kept pseudo-labels (plus people's);
+        with ``round_targets="carried"``, on every candidate's latest kept mask (its initial
+        mask until a stage kept one)."""
         candidates = self.inputs.candidates
-        targets = [self._sample(i, previous.masks[i], "pseudo-label") for i in previous.kept
-                   if self._trainable(candidates[i], previous.masks[i])]
+        if self.settings.round_targets == "carried":
+            for i in previous.kept:
+                self.targets[i] = (previous.masks[i], "pseudo-label")
+            chosen = [(i, *self.targets[i]) for i in range(len(candidates))]
+        else:
+            chosen = [(i, previous.masks[i], "pseudo-label") for i in previous.kept]
+        targets = [self._sample(i, mask, kind) for i, mask, kind in chosen
+                   if self._trainable(candidates[i], mask)]
         return self._train_stage(f"round {number}", targets, min_steps=self.preliminary_steps)
 
     def run(self, *, zero_shot: bool = False) -> list[StageResult]:
