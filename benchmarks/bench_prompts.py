@@ -31,7 +31,12 @@ from bench_weakmedsam import DATA, SETS, open_project, require_data
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.evaluation import find_truth, score_predictions
-from napari_weaksam.method_settings import PROMPT_STRATEGIES, ROUND_TARGETS, SELECTION_RULES
+from napari_weaksam.method_settings import (
+    PROMPT_STRATEGIES,
+    ROUND_TARGETS,
+    SELECTION_RULES,
+    RetrainSettings,
+)
 from napari_weaksam.methods.cam_sources import TagData
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.epsam import METHOD, build_candidates, make_cam_source
@@ -134,7 +139,8 @@ def main() -> None:
     parser.add_argument("--selection", nargs="+", choices=SELECTION_RULES, default=["ids"],
                         help="rules that pick each round's training masks")
     parser.add_argument("--round-targets", nargs="+", choices=ROUND_TARGETS,
-                        default=["selected"], help="what a round trains on")
+                        default=[RetrainSettings.round_targets],
+                        help="what a round trains on")
     parser.add_argument("--min-iou", type=float, default=0.0,
                         help="drop a box's mask below this predicted IoU")
     parser.add_argument("--subset", type=int, default=None, metavar="N",

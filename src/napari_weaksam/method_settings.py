@@ -117,10 +117,11 @@ class RetrainSettings:
              "the same mask when asked again with its boxes: a round can grow or shrink one)")
     ids_threshold: float = option(0.9, low=0, high=1, help="IDS filter threshold", flag="ids")
     round_targets: str = option(
-        "selected", choices=ROUND_TARGETS,
-        help="what a round trains on: selected (the previous stage's selected masks only, the "
-             "original) or carried (every item's latest selected mask, its initial mask until "
-             "one is selected: a round trains on as many masks as the preliminary stage)")
+        "carried", choices=ROUND_TARGETS,
+        help="what a round trains on: carried (every item's latest selected mask, its initial "
+             "mask until one is selected: as many masks as the preliminary stage; measured: "
+             "rounds no longer slide below it) or selected (the previous stage's selected "
+             "masks only, the original)")
     agreement_threshold: float = option(
         0.9, low=0, high=1, flag="agreement",
         help="selection=agreement: least Dice between SAM's mask and its answer to its boxes")

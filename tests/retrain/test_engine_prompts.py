@@ -167,13 +167,14 @@ def test_a_carried_round_trains_on_every_items_latest_kept_mask(tmp_path, copy_p
     with Project.open(root) as project:
         inputs = _inputs(project, litemedsam, objects)
         try:
-            selected = RetrainingEngine(inputs, RetrainSettings(**keep_none))
+            selected = RetrainingEngine(inputs, RetrainSettings(**keep_none,
+                                                                round_targets="selected"))
             preliminary = selected.preliminary()
             assert preliminary.kept == []            # an IDS bar of 1 keeps no SAM mask
             with pytest.raises(ProjectError, match="nothing to train"):
                 selected.next_round(preliminary, 1)
-            carried = RetrainingEngine(inputs, RetrainSettings(**keep_none,
-                                                               round_targets="carried"))
+            carried = RetrainingEngine(inputs, RetrainSettings(**keep_none))   # the default
+            assert carried.settings.round_targets == "carried"
             carried.next_round(carried.preliminary(), 1)    # every initial mask, carried over
         finally:
             litemedsam.load_decoder_state(inputs.pretrained)

@@ -9,9 +9,10 @@ review loop calls it after people accepted or corrected masks. Each stage:
 2. train on the current targets: pseudo-labels that passed the selection (step 4), and
    people's masks, which are never filtered and weigh ``human_weight``. A round trains at least
    as many optimiser steps as the preliminary stage did: fewer masks passing the filter must not
-   mean a decoder left closer to the pretrained one (which under-segments). With
-   ``round_targets="carried"`` a round trains on every item's latest kept mask instead (its
-   initial mask until a stage kept one), as many targets as the preliminary stage;
+   mean a decoder left closer to the pretrained one (which under-segments). By default
+   (``round_targets="carried"``) a round trains on every item's latest kept mask (its initial
+   mask until a stage kept one), as many targets as the preliminary stage; ``"selected"``
+   trains on the previous stage's kept masks alone, as the original;
 3. generate a mask for every (item, class) with prompts of the settings' strategy made from its
    initial mask (default: PEPM points drawn from its CAM inside it; or a box per component, with
    or without the mask as SAM's mask prompt; the decoder trains on the same kind), store one
