@@ -210,9 +210,10 @@ class RetrainingEngine:
             rule, threshold = self._selection()
             kept, bar = select_targets(masks, scores, threshold, self.settings.min_kept)
             if bar < threshold:
-                self.progress(Progress(f"{name}: {rule} filter", len(kept), len(masks),
+                shown = "IDS" if rule == "ids" else rule
+                self.progress(Progress(f"{name}: {shown} filter", len(kept), len(masks),
                                        f"too few passed {threshold}; kept the {len(kept)} best "
-                                       f"({rule} ≥ {bar:.2f})"))
+                                       f"({shown} ≥ {bar:.2f})"))
             self._store_proposals(masks, scores, round_id, checkpoint, name)
         except BaseException as error:
             inputs.project.rounds.abandon_round(round_id, error)
