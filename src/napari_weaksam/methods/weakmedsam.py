@@ -350,7 +350,7 @@ def classifier_checkpoint(models: Ensemble) -> dict:
 
 
 def walk_graph(backbone: SamBackbone, embedding: Embedding,
-                settings: WeakMedSamSettings) -> tuple[sp.csr_matrix, np.ndarray]:
+               settings: WeakMedSamSettings) -> tuple[sp.csr_matrix, np.ndarray]:
     """The random walk's transition matrix on the grid, and the affinity's degree map at the
     item's size (low along boundaries; stored as the "affinity" map for people to inspect)."""
     source = _affinity_source(backbone, embedding, settings)

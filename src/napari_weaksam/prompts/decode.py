@@ -31,16 +31,22 @@ def decode_prompts(backbone: SamBackbone, embedding: Embedding, prompts: PromptS
     return masks.any(axis=0) if len(masks) else np.zeros(embedding.original_shape, dtype=bool)
 
 
-def answer_region(backbone: SamBackbone, embedding: Embedding, activation: np.ndarray,
-                  region: np.ndarray, strategy: str) -> np.ndarray:
-    """SAM's mask for the object a thresholded map marks: its answer to the ``strategy``'s
-    prompts ("boxes" or "boxes+mask") for ``region`` (bool, item frame) drawn from
-    ``activation``. A region too small to give any prompt stays as it is."""
+def decode_region(backbone: SamBackbone, embedding: Embedding, activation: np.ndarray,
+                  region: np.ndarray, strategy: str) -> np.ndarray | None:
+    """SAM's answer to the ``strategy``'s prompts ("boxes" or "boxes+mask") for ``region``
+    (bool, item frame) drawn from ``activation``; None when the region is too small to give
+    any prompt."""
     rng = np.random.default_rng(0)        # boxes draw nothing; points would
     prompts = generation_prompts(strategy, activation, region, 0, rng)
-    if len(prompts) == 0:
-        return region
-    return decode_prompts(backbone, embedding, prompts)
+    return decode_prompts(backbone, embedding, prompts) if len(prompts) else None
+
+
+def answer_region(backbone: SamBackbone, embedding: Embedding, activation: np.ndarray,
+                  region: np.ndarray, strategy: str) -> np.ndarray:
+    """SAM's mask for the object a thresholded map marks (:func:`decode_region`); a region too
+    small to give any prompt stays as it is."""
+    answer = decode_region(backbone, embedding, activation, region, strategy)
+    return region if answer is None else answer
 
 
 def prompt_logits(backbone: SamBackbone, embedding: Embedding,

@@ -17,19 +17,16 @@ import numpy as np
 from ..backbones.sam import Embedding, SamBackbone
 from ..method_settings import SELECTION_RULES
 from ..metrics import dice
-from ..prompts.decode import decode_prompts
-from ..prompts.strategy import generation_prompts
+from ..prompts.decode import decode_region
 from .ids_filter import ids_score
 
 
 def agreement_score(backbone: SamBackbone, embedding: Embedding, mask: np.ndarray) -> float:
     """Dice between ``mask`` (item frame) and SAM's answer to its boxes; 0 for a mask too small
     to give a box (an empty one included)."""
-    prompts = generation_prompts("boxes", mask.astype(np.float32), mask.astype(bool), 0,
-                                 np.random.default_rng(0))
-    if len(prompts) == 0:
-        return 0.0
-    return dice(mask, decode_prompts(backbone, embedding, prompts))
+    again = decode_region(backbone, embedding, mask.astype(np.float32), mask.astype(bool),
+                          "boxes")
+    return 0.0 if again is None else dice(mask, again)
 
 
 def selection_score(rule: str, backbone: SamBackbone, embedding: Embedding,
