@@ -8,7 +8,7 @@ import pytest
 from napari_weaksam.cli import _parser, method_settings_from
 from napari_weaksam.method_settings import EpSamSettings, WeakMedSamSettings
 from napari_weaksam.methods.registry import get_method
-from napari_weaksam.option_ranges import OptionError
+from napari_weaksam.option_ranges import OptionError, nested
 from napari_weaksam.project import Project
 from napari_weaksam.settings_fields import (
     option_values,
@@ -33,6 +33,17 @@ def test_nested_options_have_dotted_keys_and_their_flags():
     assert flags["engine.rounds"] == "--rounds"
     assert flags["zero_shot"] == "--zero-shot" and flags["save_maps"] == "--no-maps"
     assert "engine.decoder.losses" not in flags          # not an option
+
+
+def test_a_stage_field_its_owner_does_not_use_is_not_an_option_of_the_owner():
+    keys = {option.key for option in settings_options(EpSamSettings)}
+    assert "embedding_classifier.threshold" in keys
+    assert "embedding_classifier.mask_prompts" not in keys    # EP-SAM starts from the walk
+    assert "mask_prompts" in {o.key for o in settings_options(WeakMedSamSettings)}
+    with pytest.raises(KeyError, match="mask_prompts"):
+        settings_with(EpSamSettings, {"embedding_classifier.mask_prompts": "none"})
+    with pytest.raises(ValueError, match="has no field nope"):
+        nested(WeakMedSamSettings, exclude=("nope",))
 
 
 def test_settings_with_builds_every_stage_and_checks_each():

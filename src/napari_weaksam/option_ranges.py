@@ -15,6 +15,7 @@ from typing import Any
 RANGE_KEY = "option_range"
 FLAG_KEY = "option_flag"        # the CLI flag of an option, when not its field's name
 PREFIX_KEY = "option_prefix"    # the flag prefix of a nested settings dataclass's options
+EXCLUDE_KEY = "option_exclude"  # a nested dataclass's fields that are not options of its owner
 
 
 class OptionError(ValueError):
@@ -66,10 +67,16 @@ def option(default: Any = dataclasses.MISSING, *, low: float | None = None,
     return dataclasses.field(default=default, metadata=metadata)
 
 
-def nested(settings_type: type, *, prefix: str = "") -> Any:
+def nested(settings_type: type, *, prefix: str = "", exclude: tuple[str, ...] = ()) -> Any:
     """A field holding a stage's settings dataclass (its defaults); its options' CLI flags
-    start with ``prefix`` (``decoder-`` gives ``--decoder-epochs``)."""
-    return dataclasses.field(default_factory=settings_type, metadata={PREFIX_KEY: prefix})
+    start with ``prefix`` (``decoder-`` gives ``--decoder-epochs``). The stage's fields named in
+    ``exclude`` are not options of the owner (the owner does not use them): no flag, no dock
+    field, their default kept."""
+    unknown = set(exclude) - {field.name for field in dataclasses.fields(settings_type)}
+    if unknown:
+        raise ValueError(f"{settings_type.__name__} has no field {', '.join(sorted(unknown))}")
+    return dataclasses.field(default_factory=settings_type,
+                             metadata={PREFIX_KEY: prefix, EXCLUDE_KEY: tuple(exclude)})
 
 
 def option_range(settings_type: type, name: str) -> OptionRange | None:

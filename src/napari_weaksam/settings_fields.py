@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .option_ranges import FLAG_KEY, PREFIX_KEY, RANGE_KEY, OptionRange
+from .option_ranges import EXCLUDE_KEY, FLAG_KEY, PREFIX_KEY, RANGE_KEY, OptionRange
 
 
 @dataclass(frozen=True)
@@ -53,15 +53,19 @@ def settings_options(settings_type: type) -> list[SettingsOption]:
     return list(_walk(settings_type, (), ""))
 
 
-def _walk(settings_type: type, path: tuple[str, ...], prefix: str) -> Iterator[SettingsOption]:
+def _walk(settings_type: type, path: tuple[str, ...], prefix: str,
+          exclude: tuple[str, ...] = ()) -> Iterator[SettingsOption]:
     for field in dataclasses.fields(settings_type):
+        if field.name in exclude:
+            continue
         bounds = field.metadata.get(RANGE_KEY)
         if bounds is not None:
             flag = field.metadata.get(FLAG_KEY) or prefix + field.name.replace("_", "-")
             yield SettingsOption((*path, field.name), flag, field.default, bounds)
         elif _nested_type(field) is not None:
             inner = prefix + field.metadata.get(PREFIX_KEY, "")
-            yield from _walk(_nested_type(field), (*path, field.name), inner)
+            yield from _walk(_nested_type(field), (*path, field.name), inner,
+                             field.metadata.get(EXCLUDE_KEY, ()))
 
 
 def _nested_type(field: dataclasses.Field) -> type | None:
