@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt
-from qtpy.QtGui import QColor, QKeyEvent
+from qtpy.QtGui import QKeyEvent
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -44,8 +44,6 @@ from qtpy.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -53,7 +51,6 @@ from qtpy.QtWidgets import (
 from ..project import LabelState, Project, ProjectError
 from ..review import ReviewEntry, ReviewQueue, latest_proposals, review_rounds, state_name
 from ..review.history import DecisionHistory, after_text
-from ..review.queue import proposal_change
 from ..review.round_change import RoundChange, round_change
 from .box_tool import BoxToolWidget
 from .export_box import ExportBox
@@ -62,6 +59,7 @@ from .keymap import navigation_keys
 from .legend import LayerLegend
 from .qt_helpers import ElidedLabel, make_button
 from .review_layers import KINDS, ReviewLayers
+from .review_list import ReviewEntryList, state_html, tags_html
 from .session import SessionDock, follow, session_for
 
 if TYPE_CHECKING:
@@ -70,22 +68,11 @@ if TYPE_CHECKING:
 ORDER_CHOICES = (("uncertainty", "Least confident first"), ("position", "By position"))
 FILTER_CHOICES = (("all", "All"), ("to review", "To review"), ("accepted", "Accepted"),
                   ("corrected", "Corrected"), ("rejected", "Rejected"))
-# Okabe-Ito colours, as in the class colours: readable with colour-vision deficiencies.
-STATE_STYLE = {
-    LabelState.PROPOSED: ("#E69F00", "●"),
-    LabelState.ACCEPTED: ("#009E73", "✓"),
-    LabelState.CORRECTED: ("#56B4E9", "✎"),
-    LabelState.REJECTED: ("#D55E00", "✗"),
-}
 NO_PROJECT = "Open a project in the Tag tab to review its proposals."
 NO_PROPOSALS = "No proposals yet — run a method from the Train tab."
 _KEYS = {Qt.Key.Key_A: "accept", Qt.Key.Key_R: "reject", Qt.Key.Key_E: "edit",
          Qt.Key.Key_N: "next", Qt.Key.Key_P: "previous", Qt.Key.Key_Escape: "cancel_edit"}
 _BIG = "font-size: 13px; font-weight: bold; padding: 6px;"
-
-
-def confidence_text(confidence: float | None) -> str:
-    return "—" if confidence is None else f"{confidence:.0%}"
 
 
 class ReviewWidget(SessionDock, QWidget):
@@ -151,14 +138,7 @@ class ReviewWidget(SessionDock, QWidget):
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setStyleSheet("color: gray; font-size: 14px; padding: 24px;")
         layout.addWidget(self.empty_label)
-        self.entry_list = QTreeWidget()
-        self.entry_list.setHeaderLabels(["State", "Conf.", "Image"])
-        self.entry_list.setRootIsDecorated(False)
-        self.entry_list.setUniformRowHeights(True)
-        self.entry_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # names differ at the end
-        self.entry_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.entry_list.setMinimumHeight(90)
-        self.entry_list.itemClicked.connect(self._on_entry_clicked)
+        self.entry_list = ReviewEntryList(self._on_entry_clicked)
         layout.addWidget(self.entry_list, stretch=1)
         layout.addWidget(self._current_box())
         layout.addLayout(self._layer_boxes())
@@ -615,8 +595,7 @@ class ReviewWidget(SessionDock, QWidget):
             self._say("Save (E) or cancel (Esc) the edit first.")
         return self.editing
 
-    def _on_entry_clicked(self, row: QTreeWidgetItem, _column: int = 0) -> None:
-        item_id = row.data(0, Qt.ItemDataRole.UserRole)
+    def _on_entry_clicked(self, item_id: int) -> None:
         if self.editing:
             self._editing_refused()
             self._select_row()
@@ -684,43 +663,18 @@ class ReviewWidget(SessionDock, QWidget):
         self.legend.show_for(self.layers)
 
     def _rebuild_list(self) -> None:
-        self.entry_list.clear()
         if self.queue is None:
+            self.entry_list.clear()
             return
-        rows = []
-        for entry in self.queue.entries:
-            row = QTreeWidgetItem()
-            self._fill_row(row, entry)
-            rows.append(row)
-        self.entry_list.addTopLevelItems(rows)
-        for column in range(2):  # the image name takes the rest
-            self.entry_list.resizeColumnToContents(column)
-        self._select_row()
-
-    def _fill_row(self, row: QTreeWidgetItem, entry: ReviewEntry) -> None:
-        color, mark = STATE_STYLE[entry.state]
-        row.setText(0, f"{mark} {state_name(entry.state)}")
-        row.setForeground(0, QColor(color))
-        row.setText(1, confidence_text(entry.confidence))
-        row.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        row.setText(2, entry.item.name)
-        row.setData(0, Qt.ItemDataRole.UserRole, entry.item.id)
-        row.setToolTip(2, entry.item.name)
+        self.entry_list.show_entries(self.queue.entries, self.queue.index)
 
     def _update_row(self, index: int) -> None:
-        row = self.entry_list.topLevelItem(index)
-        if row is not None and self.queue is not None and index < len(self.queue.entries):
-            self._fill_row(row, self.queue.entries[index])
+        if self.queue is not None and index < len(self.queue.entries):
+            self.entry_list.update_entry(index, self.queue.entries[index])
 
     def _select_row(self) -> None:
-        if self.queue is None or self.queue.current is None:
-            return
-        row = self.entry_list.topLevelItem(self.queue.index)
-        if row is not None:
-            self.entry_list.blockSignals(True)
-            self.entry_list.setCurrentItem(row)
-            self.entry_list.scrollToItem(row)
-            self.entry_list.blockSignals(False)
+        if self.queue is not None and self.queue.current is not None:
+            self.entry_list.select(self.queue.index)
 
     def _say(self, text: str) -> None:
         self.status_label.setText(text)
@@ -774,43 +728,16 @@ class ReviewWidget(SessionDock, QWidget):
             self.state_label.setText("This image has no proposal yet." if current else "")
             self.tags_label.setText("")
             return
-        item = entry.item
-        where = f" · slice {item.slice_index}" if item.is_slice else ""
-        self.item_label.setText(f"{item.name}")
-        color, mark = STATE_STYLE[entry.state]
-        editing = " · <b>editing</b>" if self.editing else ""
-        origin = f"round #{entry.round_id}" if entry.round_id is not None else "no round"
-        self.state_label.setText(
-            f"<span style='color:{color}'>{mark} {state_name(entry.state)}</span>"
-            f" · confidence {confidence_text(entry.confidence)}{where}"
-            f" · image {self.queue.index + 1} of {len(self.queue.entries)}{editing}"
-            f"<br><small>proposal of {origin} · {entry.method}{self._change_text(entry)}"
-            "</small>")
-        self.tags_label.setText(self._tags_text(entry))
+        self.item_label.setText(entry.item.name)
+        self.state_label.setText(state_html(self.project, entry, self.queue.index,
+                                            len(self.queue.entries), self.editing))
+        self.tags_label.setText(tags_html(self.project, entry))
 
     @staticmethod
     def _offer(button, verb: str, decision) -> None:
         button.setEnabled(decision is not None)
         button.setToolTip(f"{verb}: {decision.describe()}" if decision is not None else
                           f"Nothing to {verb.lower()} in this session")
-
-    def _change_text(self, entry: ReviewEntry) -> str:
-        change = proposal_change(self.project, entry.item.id, entry.proposal_id)
-        return "" if change is None else f" · {change.describe()}"
-
-    def _tags_text(self, entry: ReviewEntry) -> str:
-        """The item's tags, and a warning when the proposal contradicts "no finding"."""
-        if not self.project.catalog.item(entry.item.id).tagged:
-            return "<span style='color:gray'>Not tagged</span>"
-        tags = self.project.catalog.tags(entry.item.id)
-        if tags:
-            names = ", ".join(c.name for c in self.project.catalog.classes() if c.id in tags)
-            return f"Tagged: <b>{names}</b>"
-        mask = self.project.labels.proposal_mask(self.project.labels.proposal(entry.proposal_id))
-        if mask.any():
-            return ("Tagged: <b>no finding</b> · <span style='color:#D55E00'>⚠ the proposal "
-                    "marks pixels on an image tagged “no finding”</span>")
-        return "Tagged: <b>no finding</b>"
 
     def _show_empty(self, text: str | None) -> None:
         self.empty_label.setVisible(text is not None)
