@@ -12,7 +12,9 @@ its tags, its embeddings, its classifiers (the method's defaults, one ensemble p
 once per seed and scores every post-processing setting on it: one classifier or the ensemble,
 the walk's β and steps (0 steps: the CAM itself), the threshold (a fixed one or Otsu's per
 image), and SAM answering one box per component of the thresholded map, alone or with the map
-as its mask prompt, once or asked again with the boxes of its own answer. Slices tagged without
+as its mask prompt, once or asked again with the boxes of its own answer; and, for the method's
+walk, only the components whose evidence (their peak) is at least 0.5, 0.8 or 1 × the
+strongest one's, as the map's own mask or with SAM's boxes. Slices tagged without
 tumour get no mask whatever the setting (the tags decide), so false positives are not a matter
 of these settings.
 
@@ -59,6 +61,7 @@ from napari_weaksam.project.importer import import_images
 from napari_weaksam.project.tags_csv import import_tags
 from napari_weaksam.prompts.decode import answer_region
 from napari_weaksam.refine import walk_cam
+from napari_weaksam.refine.components import supported_components
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "lgg_mri_dev"
@@ -68,13 +71,18 @@ BETAS = (5.0, 10.0, 20.0)
 STEPS = (0, 2, 4, 8)
 SAM_THRESHOLDS = ("0.3", "0.5", "0.7")
 SAM_OUTPUTS = ("sam-boxes", "sam-boxes+mask", "sam-boxes-twice")
+#: component evidence (share of the strongest component's peak) tried with SAM's boxes
+KEEP_SHARES = (0.5, 0.8, 1.0)
 FIELDS = ("half", "seed", "config", "patient", "image", "dice", "predicted", "reference")
 DEFAULTS = WeakMedSamSettings()
 WALK = f"ens{DEFAULTS.ensemble} beta{DEFAULTS.beta:g} steps{DEFAULTS.steps} " \
        f"thr{DEFAULTS.threshold:g}"
-#: the method's defaults, and the same walk with the thresholded map as the mask (the original)
+KEEP = f" keep{DEFAULTS.component_evidence:g}" if DEFAULTS.component_evidence > 0 else ""
+#: the method's defaults, the same walk and SAM's boxes on every component (the previous
+#: default), and the walk's thresholded map as the mask (the original)
 DEFAULT_CONFIG = ("walk" if DEFAULTS.mask_prompts == "none"
-                  else f"sam-{DEFAULTS.mask_prompts}") + f" {WALK}"
+                  else f"sam-{DEFAULTS.mask_prompts}") + f" {WALK}{KEEP}"
+EVERY_COMPONENT_CONFIG = f"sam-boxes {WALK}"
 MAP_CONFIG = f"walk {WALK}"
 
 
@@ -167,6 +175,7 @@ def sam_masks(backbone, embedding, refined: np.ndarray, ensemble: int, beta: flo
               steps: int) -> dict[str, np.ndarray]:
     """SAM's answers to the boxes of the thresholded refined map (and the map as mask prompt)."""
     masks = {}
+    walk = f"ens{ensemble} beta{beta:g} steps{steps}"
     for threshold in SAM_THRESHOLDS:
         region = thresholded(refined, threshold)
         if not region.any():
@@ -179,8 +188,12 @@ def sam_masks(backbone, embedding, refined: np.ndarray, ensemble: int, beta: flo
                        "sam-boxes+mask": answer_region(backbone, embedding, refined, region,
                                                        "boxes+mask")}
         for output in SAM_OUTPUTS:
-            masks[f"{output} ens{ensemble} beta{beta:g} steps{steps} thr{threshold}"] = \
-                answers[output]
+            masks[f"{output} {walk} thr{threshold}"] = answers[output]
+        for share in KEEP_SHARES:
+            kept = supported_components(region, refined, share)
+            masks[f"walk {walk} thr{threshold} keep{share:g}"] = kept
+            masks[f"sam-boxes {walk} thr{threshold} keep{share:g}"] = \
+                answer_region(backbone, embedding, refined, kept, "boxes") if kept.any() else kept
     return masks
 
 
@@ -231,7 +244,9 @@ def report(scores: dict, top: int) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for chooser, target in (("A", "B"), ("B", "A")):
         ranked = sorted(scores[chooser], key=lambda c: -mean_dice(scores[chooser][c]))
-        shown = {"best": ranked[0], "defaults": DEFAULT_CONFIG, "map's mask": MAP_CONFIG}
+        shown = {"best": ranked[0], "defaults": DEFAULT_CONFIG,
+                 "SAM's boxes, every component": EVERY_COMPONENT_CONFIG,
+                 "map's mask": MAP_CONFIG}
         for label, config in shown.items():
             print(f"| {chooser} ({label}) | {target} | {config} | "
                   f"{mean_dice(scores[chooser][config]):.3f} | "

@@ -4,15 +4,15 @@ Run from the repository root (needs the shared data folder next to the repositor
 
     python benchmarks/bench_weakmedsam.py --data lgg ebhi --precision bf16 --compile \
         [--cam-input image|embedding] [--ensemble N] [--affinity embedding prompts] \
-        [--mask-prompts none boxes boxes+mask]
+        [--mask-prompts none boxes boxes+mask] [--component-evidence 0 0.8]
 
 For each set: a project is made from the images and their image-level tags (``labels.csv``), every
 item is encoded (cached in the project, so a second run skips it), the classifier is trained on the
 tags, and each item is labelled. Ground-truth masks are read only to score the result: Dice on
 positive items (tumour in the mask) for the thresholded CAM and for the refined pseudo-label, and
 the false-positive rate on negative items (any predicted pixel). ``--mask-prompts`` compares the
-final masks: the thresholded refined map (none) or SAM's answer to its boxes, on the same
-classifiers and walk.
+final masks: the thresholded refined map (none) or SAM's answer to its boxes, and
+``--component-evidence`` which components of the map are kept, on the same classifiers and walk.
 """
 
 from __future__ import annotations
@@ -109,9 +109,10 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
         backbone.set_precision(args.precision)
         t_train = time.perf_counter() - start
         rows = []
-        for source, mask_prompts in itertools.product(args.affinity, args.mask_prompts):
+        for source, mask_prompts, share in itertools.product(
+                args.affinity, args.mask_prompts, args.component_evidence):
             variant = dataclasses.replace(settings, affinity_source=source,
-                                          mask_prompts=mask_prompts)
+                                          mask_prompts=mask_prompts, component_evidence=share)
             cam_pairs, refined_pairs = [], []
             start = time.perf_counter()
             for item, embedding in zip(items, embeddings, strict=True):
@@ -127,7 +128,7 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
             ref_dice, ref_fp, ratio = score(refined_pairs)
             rows.append(
                 f"| {name} | {len(items)} | {settings.cam_input} × {settings.ensemble} | "
-                f"{source} | {mask_prompts} | "
+                f"{source} | {mask_prompts}, keep ≥ {share:g} | "
                 f"{cam_dice:.3f} | {ref_dice:.3f} (area ratio {ratio:.2f}) | "
                 f"{cam_fp:.3f} | {ref_fp:.3f} | {t_embed:.0f} s | {t_train:.0f} s | "
                 f"{t_label:.0f} s ({t_label / len(items):.2f} s/item) |"
@@ -155,6 +156,9 @@ def main() -> None:
                         help="affinity sources to compare (prompts: boxes on a grid)")
     parser.add_argument("--mask-prompts", nargs="+", default=[WeakMedSamSettings.mask_prompts],
                         choices=MASK_PROMPTS, help="final masks to compare (none: the map's)")
+    parser.add_argument("--component-evidence", nargs="+", type=float,
+                        default=[WeakMedSamSettings.component_evidence],
+                        help="component evidence shares to compare (0: every component)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     require_data(args.threads)

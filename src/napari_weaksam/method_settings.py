@@ -245,6 +245,11 @@ class WeakMedSamSettings:
              "(chosen on half of lgg_mri_dev's patients, better on the other half in both "
              "directions); boxes+mask: with the map as SAM's mask prompt too; none: the "
              "thresholded map itself, as the original")
+    component_evidence: float = option(
+        0.8, low=0, high=1, label="Keep blobs ≥",
+        help="a component of the thresholded map is kept when its peak on the refined map is "
+             "at least this share of the strongest component's (0 keeps every one, 1 the "
+             "strongest only): weaker blobs beside the lesion are dropped")
     gate: float = option(0.5, low=0, high=1, help="presence probability an item needs")
     seed: int = option(0, low=0, high=2**31 - 1, help="random seed")
     save_maps: bool = option(True, choices=BOOL, flag="maps", help="store CAM/affinity maps")
@@ -265,7 +270,9 @@ class EpSamSettings:
                                   "(the default on radiology images, where ADL's CAM covers the "
                                   "whole organ)")
     classifier: AdlTraining = nested(AdlTraining)
-    embedding_classifier: WeakMedSamSettings = nested(WeakMedSamSettings)
+    #: EP-SAM starts from the thresholded walk itself: WeakMedSAM's own final mask is not used
+    embedding_classifier: WeakMedSamSettings = nested(
+        WeakMedSamSettings, exclude=("mask_prompts", "component_evidence"))
     quantile: float = option(0.3, low=0, high=1, high_open=True,
                              help="bottom share of non-zero CAM values left out")
     opening_fraction: float = option(0.02, low=0, high=0.5,

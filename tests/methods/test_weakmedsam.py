@@ -21,6 +21,7 @@ from napari_weaksam.methods.weakmedsam import (
 )
 from napari_weaksam.progress import Cancelled, Progress
 from napari_weaksam.project import LabelState, Project, ProjectError
+from napari_weaksam.refine.components import supported_components
 from napari_weaksam.sample import sample_dir
 
 FAST = WeakMedSamSettings(epochs=4, min_steps=150, subclasses=2, ensemble=1)
@@ -215,9 +216,14 @@ def test_sam_answers_the_boxes_of_the_walks_mask_unless_told_not_to(finished, ba
         embedding = project.embedding_cache(backbone).get(image)
         models = _round_models(project, backbone)
     tagged = np.ones(1)
+    every = label_item(backbone, models, image, embedding, [1],
+                       dataclasses.replace(FAST, mask_prompts="none", component_evidence=0.0),
+                       tagged=tagged)
+    assert np.array_equal(every.label > 0, every.refined[0] > FAST.threshold)
     walk = label_item(backbone, models, image, embedding, [1],
                       dataclasses.replace(FAST, mask_prompts="none"), tagged=tagged)
-    assert np.array_equal(walk.label > 0, walk.refined[0] > FAST.threshold)
+    assert np.array_equal(walk.label > 0, supported_components(
+        walk.refined[0] > FAST.threshold, walk.refined[0], FAST.component_evidence))
     for prompts in ("boxes", "boxes+mask"):
         sam = label_item(backbone, models, image, embedding, [1],
                          dataclasses.replace(FAST, mask_prompts=prompts), tagged=tagged)
@@ -227,7 +233,7 @@ def test_sam_answers_the_boxes_of_the_walks_mask_unless_told_not_to(finished, ba
         np.testing.assert_array_equal(sam.refined, walk.refined)   # the maps are the walk's
 
 
-def test_a_round_from_before_sam_answered_keeps_the_maps_mask(finished, backbone):
+def test_an_old_round_keeps_the_maps_mask_of_every_component(finished, backbone):
     from napari_weaksam.methods.weakmedsam import WeakMedSamPredictor
 
     root, _report, _read, _stages = finished
@@ -235,9 +241,12 @@ def test_a_round_from_before_sam_answered_keeps_the_maps_mask(finished, backbone
         round_ = project.rounds.rounds()[-1]
         assert round_.params["mask_prompts"] == FAST.mask_prompts == "boxes"
         assert WeakMedSamPredictor(project, backbone, round_).settings.mask_prompts == "boxes"
-        old = dataclasses.replace(round_, params={k: v for k, v in round_.params.items()
-                                                  if k != "mask_prompts"})
-        assert WeakMedSamPredictor(project, backbone, old).settings.mask_prompts == "none"
+        assert WeakMedSamPredictor(project, backbone, round_).settings.component_evidence == 0.8
+        old = dataclasses.replace(round_, params={
+            k: v for k, v in round_.params.items()
+            if k not in ("mask_prompts", "component_evidence")})
+        settings = WeakMedSamPredictor(project, backbone, old).settings
+        assert (settings.mask_prompts, settings.component_evidence) == ("none", 0.0)
 
 
 def _round_models(project, backbone):

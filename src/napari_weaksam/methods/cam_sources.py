@@ -119,7 +119,8 @@ class EmbeddingCamSource:
             raise RuntimeError("the WeakMedSAM classifier is not trained yet")
         # every class is walked (gate 0): a tag, not the classifier, says which are present;
         # the initial mask is the thresholded walk (EP-SAM asks SAM itself)
-        ungated = dataclasses.replace(self.settings, gate=0.0, mask_prompts="none")
+        ungated = dataclasses.replace(self.settings, gate=0.0, mask_prompts="none",
+                                      component_evidence=0.0)
         values = list(range(1, self.models[0].parent.out_channels + 1))
         result = label_item(self.backbone, self.models, image, embedding, values, ungated)
         return ItemCam(result.probabilities, result.cams,

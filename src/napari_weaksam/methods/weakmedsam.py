@@ -16,9 +16,11 @@ Stages (each reports progress and can be cancelled between items):
 4. per item: presence probabilities and a CAM per class; each class present
    (:func:`.tag_presence.presence`: the person's tag when the item is tagged, else the presence
    probability ≥ ``gate``) has its CAM propagated by a random walk over SAM-derived affinities
-   between neighbouring positions, then thresholded, and SAM answers one box per component of
-   that mask (``mask_prompts="boxes"``, the default: on patients not used to choose it, masks
-   nearer the reference's size than the thresholded map's; ``"none"`` keeps the map's mask, as
+   between neighbouring positions, then thresholded; components whose peak is under
+   ``component_evidence`` × the strongest one's are dropped (:mod:`..refine.components`), and
+   SAM answers one box per component left (``mask_prompts="boxes"``, the default: on patients
+   not used to choose it, masks nearer the reference's size than the thresholded map's;
+   ``"none"`` keeps the map's mask, as
    the original); an absent class gets no pixels. The
    affinity source is SAM's own embedding (``affinity_source="embedding"``, the default:
    measured better) or the original's prompt affinity mining (``"prompts"``: box prompts on a
@@ -68,6 +70,7 @@ from ..refine import (
     transition_matrix,
     walk_cam,
 )
+from ..refine.components import supported_components
 from ..settings_fields import settings_from_params
 from ..timing import timed
 from ..training_plan import RETRAIN_EMBEDDING
@@ -297,7 +300,8 @@ def label_item(backbone: SamBackbone, models: Ensemble, image: np.ndarray,
         transition, affinity = walk_graph(backbone, _resolved(embedding), settings)
     for c in np.flatnonzero(present):
         refined[c] = walk_cam(cams[c], transition, grid_size=WALK_GRID, steps=settings.steps)
-        masks[c] = refined[c] > settings.threshold
+        masks[c] = supported_components(refined[c] > settings.threshold, refined[c],
+                                        settings.component_evidence)
         if settings.mask_prompts != "none" and masks[c].any():
             masks[c] = answer_region(backbone, _resolved(embedding), refined[c], masks[c],
                                      settings.mask_prompts)
@@ -466,9 +470,9 @@ class WeakMedSamPredictor:
     def __init__(self, project: Project, backbone: SamBackbone, round_) -> None:
         from .cam_sources import ensemble_from_checkpoint
 
-        # a round from before SAM answered its masks kept the thresholded map
-        self.settings = settings_from_params(WeakMedSamSettings,
-                                             {"mask_prompts": "none"} | round_.params)
+        # a round from before SAM answered its masks kept the thresholded map, every component
+        self.settings = settings_from_params(
+            WeakMedSamSettings, {"mask_prompts": "none", "component_evidence": 0.0} | round_.params)
         if round_.params.get("backbone") is not None:   # rounds before it was recorded: none
             check_trained_on(round_, round_.params["backbone"], round_.params["weights_sha256"],
                              backbone)
