@@ -20,8 +20,7 @@ Stages (each reports progress and can be cancelled between items):
    ``component_evidence`` × the strongest one's are dropped (:mod:`..refine.components`), and
    SAM answers one box per component left (``mask_prompts="boxes"``, the default: on patients
    not used to choose it, masks nearer the reference's size than the thresholded map's;
-   ``"none"`` keeps the map's mask, as
-   the original); an absent class gets no pixels. The
+   ``"none"`` keeps the map's mask, as the original); an absent class gets no pixels. The
    affinity source is SAM's own embedding (``affinity_source="embedding"``, the default:
    measured better) or the original's prompt affinity mining (``"prompts"``: box prompts on a
    grid covering the image, decoded against the item's embedding and averaged). One label
