@@ -193,7 +193,8 @@ def sam_masks(backbone, embedding, refined: np.ndarray, ensemble: int, beta: flo
             kept = supported_components(region, refined, share)
             masks[f"walk {walk} thr{threshold} keep{share:g}"] = kept
             masks[f"sam-boxes {walk} thr{threshold} keep{share:g}"] = \
-                answer_region(backbone, embedding, refined, kept, "boxes") if kept.any() else kept
+                answers["sam-boxes"] if np.array_equal(kept, region) else \
+                answer_region(backbone, embedding, refined, kept, "boxes")   # SAM asked once
     return masks
 
 

@@ -32,16 +32,22 @@ def mask_boxes(mask: np.ndarray, *, threshold: float = 0.5, margin: float = MARG
     """One box per connected component of ``mask`` (bool, or a map thresholded ``> threshold``),
     in component-label order, with a margin, clipped to the item; small components dropped."""
     binary = _binary(mask, threshold)
-    labels, count = ndimage.label(binary, structure=CONNECTIVITY)
-    if count == 0:
+    labels, areas = label_components(binary)
+    if len(areas) == 0:
         return np.zeros((0, 4), dtype=np.float32)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     smallest = default_min_area(binary.shape) if min_area is None else min_area
     boxes = [_slice_box(found) for found, area in zip(ndimage.find_objects(labels), areas,
                                                       strict=True) if area >= smallest]
     if not boxes:
         return np.zeros((0, 4), dtype=np.float32)
     return widen(np.array(boxes, dtype=np.float32), binary.shape, margin, min_margin)
+
+
+def label_components(binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Connected components of a bool mask (8-connected): the label image (0 = background,
+    1..N) and each component's area in pixels (N,)."""
+    labels, count = ndimage.label(binary, structure=CONNECTIVITY)
+    return labels, np.bincount(labels.ravel(), minlength=count + 1)[1:]
 
 
 def default_min_area(shape: tuple[int, int]) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..prompts.boxes import CONNECTIVITY, default_min_area
+from ..prompts.boxes import default_min_area, label_components
 
 
 def supported_components(region: np.ndarray, evidence: np.ndarray, share: float) -> np.ndarray:
@@ -20,12 +20,11 @@ def supported_components(region: np.ndarray, evidence: np.ndarray, share: float)
     (smaller ones never lead: a speck cannot outweigh an object)."""
     if share <= 0 or not region.any():
         return region
-    labels, count = ndimage.label(region, structure=CONNECTIVITY)
-    if count < 2:
+    labels, areas = label_components(region)
+    if len(areas) < 2:
         return region
-    index = np.arange(1, count + 1)
+    index = np.arange(1, len(areas) + 1)
     peaks = np.asarray(ndimage.maximum(evidence, labels, index))
-    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     sized = areas >= default_min_area(region.shape)
     strongest = peaks[sized].max() if sized.any() else peaks.max()
     kept = index[peaks >= share * strongest]
