@@ -3,7 +3,8 @@
 Run from the repository root (needs the shared data folder next to the repository)::
 
     python benchmarks/bench_tag_classifier.py --data ebhi lgg [--size 128] [--epochs N] \
-        [--train-max N] [--test-max N] [--alpha 0.5 0.25] [--threads 2]
+        [--train-max N] [--test-max N] [--alpha 0.5 0.25] [--trunk resnet18 local] \
+        [--threads 2]
 
 For each set the groups (EBHI-Seg: ``case_id``, LGG: ``patient_id``) are split into a training
 and a held-out part (seeded), the classifier is trained on the image-level tags of (at most
@@ -27,7 +28,7 @@ from bench_weakmedsam import DATA, require_data
 from sklearn.metrics import roc_auc_score
 
 from napari_weaksam.cam.tag_classifier import TagClassifier, tag_inputs, train_tag_classifier
-from napari_weaksam.method_settings import TagClassifierSettings
+from napari_weaksam.method_settings import TAG_CLASSIFIER_TRUNKS, TagClassifierSettings
 from napari_weaksam.metrics import dice
 
 SETS = {"lgg": ("lgg_mri_dev", "masks", "patient_id"),
@@ -95,11 +96,11 @@ def evaluate(name: str, model: TagClassifier, rows: list[dict], images: torch.Te
     return np.concatenate(probabilities), dices
 
 
-def bench(name: str, alpha: float, args: argparse.Namespace) -> str:
+def bench(name: str, alpha: float, trunk: str, args: argparse.Namespace) -> str:
     parts = split(name, args.test_share, args.train_max, args.test_max, args.seed)
     settings = TagClassifierSettings(input_size=args.size, epochs=args.epochs,
                                      min_steps=args.min_steps, focal_alpha=alpha,
-                                     seed=args.seed)
+                                     seed=args.seed, trunk=trunk)
     start = time.perf_counter()
     train_images, train_labels = load(name, parts.train, args.size)
     test_images, test_labels = load(name, parts.test, args.size)
@@ -107,14 +108,14 @@ def bench(name: str, alpha: float, args: argparse.Namespace) -> str:
     start = time.perf_counter()
     model, losses = train_tag_classifier(
         train_images, train_labels, settings,
-        on_epoch=lambda e, n, loss: print(f"  {name} α={alpha}: epoch {e}/{n} loss {loss:.4f}",
-                                          flush=True))
+        on_epoch=lambda e, n, loss: print(f"  {name} {trunk} α={alpha}: epoch {e}/{n} "
+                                          f"loss {loss:.4f}", flush=True))
     t_train = time.perf_counter() - start
     start = time.perf_counter()
     train_p, train_dice = evaluate(name, model, parts.train, train_images, settings.cam_threshold)
     test_p, test_dice = evaluate(name, model, parts.test, test_images, settings.cam_threshold)
     t_eval = time.perf_counter() - start
-    row = (f"| {name} | {len(parts.train)} ({int(train_labels.sum())}+) | "
+    row = (f"| {name} | {trunk} | {len(parts.train)} ({int(train_labels.sum())}+) | "
            f"{len(parts.test)} ({int(test_labels.sum())}+) | {args.size} | {len(losses)} | "
            f"{alpha:g} | {losses[0]:.4f} → {losses[-1]:.4f} | "
            f"{roc_auc_score(train_labels[:, 0], train_p):.3f} | "
@@ -132,6 +133,8 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=TagClassifierSettings.min_steps)
     parser.add_argument("--alpha", type=float, nargs="+",
                         default=[TagClassifierSettings.focal_alpha])
+    parser.add_argument("--trunk", nargs="+", choices=TAG_CLASSIFIER_TRUNKS,
+                        default=[TagClassifierSettings.trunk])
     parser.add_argument("--train-max", type=int, default=0, help="0: every training image")
     parser.add_argument("--test-max", type=int, default=0, help="0: every held-out image")
     parser.add_argument("--test-share", type=float, default=0.3,
@@ -143,11 +146,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
           f"τ = {TagClassifierSettings.cam_threshold}, γ = {TagClassifierSettings.focal_gamma}\n",
           flush=True)
-    rows = [bench(name, alpha, args) for name in args.data for alpha in args.alpha]
-    print("\n| set | train images | held-out images | px | epochs | α | loss first → last | "
-          "AUC (train) | AUC (held-out) | CAM Dice pos (train) | CAM Dice pos (held-out) | "
-          "load | train | eval |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    rows = [bench(name, alpha, trunk, args) for name in args.data for trunk in args.trunk
+            for alpha in args.alpha]
+    print("\n| set | trunk | train images | held-out images | px | epochs | α | "
+          "loss first → last | AUC (train) | AUC (held-out) | CAM Dice pos (train) | "
+          "CAM Dice pos (held-out) | load | train | eval |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(row)
 

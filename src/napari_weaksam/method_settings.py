@@ -38,6 +38,7 @@ def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -
 
 OUTPUT_STRIDES = (8, 16, 32)
 TAG_CLASSIFIER_SCHEDULES = ("one-cycle", "cosine")
+TAG_CLASSIFIER_TRUNKS = ("resnet18", "local")
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -157,14 +158,19 @@ class TagClassifierSettings:
     prompts) but almost none of its hyperparameters; each help text says where a default comes
     from."""
 
+    trunk: str = option(
+        "resnet18", choices=TAG_CLASSIFIER_TRUNKS, label="Classifier",
+        help="resnet18: torchvision's from scratch, average pooling (SAM-Mix's shape; its CAM is "
+             "8×8 at 128 px); local: WeakMedSAM's small convolutional branch, a CAM at a "
+             "quarter of the input's resolution and log-sum-exp pooling, for small lesions")
     input_size: int = option(
         128, low=32, high=1024,
         help="classifier input size in pixels; 128 trains in minutes on a CPU, 256 is SAM-Mix's "
              "slice size (better for small lesions, about 4× slower)")
     output_stride: int = option(
         16, choices=OUTPUT_STRIDES,
-        help="input pixels per CAM cell; 16 (layer4 unstrided) gives an 8×8 CAM at 128 px, "
-             "where resnet18's own 32 gives only 4×4")
+        help="input pixels per CAM cell of resnet18; 16 (layer4 unstrided) gives an 8×8 CAM at "
+             "128 px, where resnet18's own 32 gives only 4×4 (the local trunk's is 4)")
     epochs: int = option(
         20, low=1, high=10_000,
         help="classifier epochs (SAM-Mix's count is not public); 20 brings the training loss "

@@ -33,6 +33,23 @@ def _conv(inputs: int, outputs: int, stride: int = 1, dilation: int = 1) -> nn.S
     )
 
 
+def local_features(widths: tuple[int, ...] = DEFAULT_WIDTHS) -> nn.Sequential:
+    """The branch's convolutions: (B, 3, S, S) → (B, widths[-1], S/4, S/4); two strided, then
+    dilated, so each output cell sees about a quarter of the image."""
+    w1, w2, w3, w4 = widths
+    return nn.Sequential(
+        _conv(3, w1, stride=2), _conv(w1, w2, stride=2), _conv(w2, w2),
+        _conv(w2, w3, dilation=2), _conv(w3, w3, dilation=2), _conv(w3, w4, dilation=2),
+    )
+
+
+def standardise(images: torch.Tensor) -> torch.Tensor:
+    """Each image and channel to mean 0, std 1: scanners and stains differ in brightness."""
+    mean = images.mean(dim=(2, 3), keepdim=True)
+    std = images.std(dim=(2, 3), keepdim=True)
+    return (images - mean) / (std + 1e-3)
+
+
 class ImageCamClassifier(nn.Module):
     """Parent logits (B, P), sub-class logits (B, P·K + 1) and CAMs (B, P, S/4, S/4) from
     (B, 3, S, S) images in [0, 1]."""
@@ -40,13 +57,9 @@ class ImageCamClassifier(nn.Module):
     def __init__(self, classes: int, subclasses: int,
                  widths: tuple[int, ...] = DEFAULT_WIDTHS, sharpness: float = 5.0) -> None:
         super().__init__()
-        w1, w2, w3, w4 = widths
-        self.features = nn.Sequential(
-            _conv(3, w1, stride=2), _conv(w1, w2, stride=2), _conv(w2, w2),
-            _conv(w2, w3, dilation=2), _conv(w3, w3, dilation=2), _conv(w3, w4, dilation=2),
-        )
-        self.parent = nn.Conv2d(w4, classes, 1)
-        self.child = nn.Conv2d(w4, subclasses, 1)
+        self.features = local_features(widths)
+        self.parent = nn.Conv2d(widths[-1], classes, 1)
+        self.child = nn.Conv2d(widths[-1], subclasses, 1)
         self.sharpness = sharpness
         self._config = {"classes": classes, "subclasses": subclasses,
                         "widths": list(widths), "sharpness": sharpness}
@@ -56,10 +69,7 @@ class ImageCamClassifier(nn.Module):
         return dict(self._config)
 
     def _maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        # per image and channel standardisation: scanners and stains differ in brightness
-        mean = images.mean(dim=(2, 3), keepdim=True)
-        std = images.std(dim=(2, 3), keepdim=True)
-        features = self.features((images - mean) / (std + 1e-3))
+        features = self.features(standardise(images))
         return self.parent(features), self.child(features)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

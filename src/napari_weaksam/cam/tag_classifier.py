@@ -26,30 +26,46 @@ import torchvision
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-from ..method_settings import OUTPUT_STRIDES, TagClassifierSettings
+from ..method_settings import OUTPUT_STRIDES, TAG_CLASSIFIER_TRUNKS, TagClassifierSettings
 from ..training_loop import LoopSettings, train_loop
 from .adl_classifier import image_tensor
 from .adl_training import recalibrate_batch_norm
 from .gradcam import min_max, resize_maps
+from .image_classifier import DEFAULT_WIDTHS, local_features, lse_pool, standardise
 from .training import augment
 
 CHECKPOINT_FORMAT = "napari-weaksam tag classifier"
 CHECKPOINT_VERSION = 1
+LSE_SHARPNESS = 5.0   # as WeakMedSAM's local branch
 LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 
 
 class TagClassifier(nn.Module):
-    """Logits (B, P) of P tags for (B, 3, S, S) images in [0, 1]."""
+    """Logits (B, P) of P tags for (B, 3, S, S) images in [0, 1].
 
-    def __init__(self, num_classes: int, input_size: int = 128, output_stride: int = 16) -> None:
+    ``trunk`` "resnet18": torchvision's, from scratch, global average pooling (SAM-Mix's shape;
+    ``output_stride`` applies). "local": WeakMedSAM's local branch
+    (:func:`.image_classifier.local_features`, a CAM at a quarter of the input's resolution,
+    each cell seeing about a quarter of the image) with log-sum-exp pooling, so a small lesion
+    can decide an image's tag. For either pooling GradCAM is the CAM up to a positive factor."""
+
+    def __init__(self, num_classes: int, input_size: int = 128, output_stride: int = 16,
+                 trunk: str = "resnet18") -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {num_classes}")
         if output_stride not in OUTPUT_STRIDES:
             raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
+        if trunk not in TAG_CLASSIFIER_TRUNKS:
+            raise ValueError(f"trunk must be one of {TAG_CLASSIFIER_TRUNKS}, got {trunk!r}")
         self.num_classes = int(num_classes)
         self.input_size = int(input_size)
         self.output_stride = int(output_stride)
+        self.trunk_name = trunk
+        if trunk == "local":
+            self.trunk = local_features()
+            self.fc = nn.Linear(DEFAULT_WIDTHS[-1], num_classes)
+            return
         resnet = torchvision.models.resnet18(weights=None)
         if output_stride <= 16:
             _stride_one(resnet.layer4)
@@ -59,10 +75,10 @@ class TagClassifier(nn.Module):
                                    resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4)
         self.fc = nn.Linear(resnet.fc.in_features, num_classes)
 
-    def config(self) -> dict[str, int]:
+    def config(self) -> dict[str, Any]:
         """Keyword arguments that rebuild this model (then ``load_state_dict``)."""
         return {"num_classes": self.num_classes, "input_size": self.input_size,
-                "output_stride": self.output_stride}
+                "output_stride": self.output_stride, "trunk": self.trunk_name}
 
     @property
     def cam_layer(self) -> nn.Module:
@@ -70,15 +86,23 @@ class TagClassifier(nn.Module):
         return self.trunk
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 512, S/stride, S/stride) last feature map of (B, 3, S, S) images in [0, 1]."""
+        """(B, C, h, w) last feature map of (B, 3, S, S) images in [0, 1]."""
+        if self.trunk_name == "local":
+            return self.trunk(standardise(images))
         return self.trunk((images - 0.5) / 0.25)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(images).mean(dim=(2, 3)))
+        return self._logits(self.features(images))
+
+    def _logits(self, features: torch.Tensor) -> torch.Tensor:
+        if self.trunk_name == "local":
+            maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
+            return lse_pool(maps, LSE_SHARPNESS) + self.fc.bias
+        return self.fc(features.mean(dim=(2, 3)))
 
     def cam(self, images: torch.Tensor) -> torch.Tensor:
         """Raw class activation maps (B, P, h, w): the head's weights over the last feature map
-        (no bias, no ReLU, not normalised); their spatial mean plus the bias is the logit.
+        (no bias, no ReLU, not normalised); their pooled value plus the bias is the logit.
         Differentiable."""
         return torch.einsum("pc,bchw->bphw", self.fc.weight, self.features(images))
 
@@ -89,7 +113,7 @@ class TagClassifier(nn.Module):
         autograd; call in eval mode."""
         with torch.no_grad():
             features = self.features(images)
-            probabilities = torch.sigmoid(self.fc(features.mean(dim=(2, 3))))
+            probabilities = torch.sigmoid(self._logits(features))
             maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
         maps = min_max(torch.relu(maps))
         return probabilities, resize_maps(maps, size or tuple(images.shape[-2:]))
@@ -100,6 +124,12 @@ def _stride_one(layer: nn.Module) -> None:
     for module in layer.modules():
         if isinstance(module, nn.Conv2d) and module.stride != (1, 1):
             module.stride = (1, 1)
+
+
+def build_tag_classifier(num_classes: int, settings: TagClassifierSettings) -> TagClassifier:
+    """A fresh classifier as ``settings`` describe it (weights from torch's current seed)."""
+    return TagClassifier(num_classes, input_size=settings.input_size,
+                         output_stride=settings.output_stride, trunk=settings.trunk)
 
 
 def tag_inputs(images: Iterable[np.ndarray], size: int) -> torch.Tensor:
@@ -140,8 +170,7 @@ def train_tag_classifier(images: torch.Tensor, labels: np.ndarray,
         raise ValueError(f"the images are {images.shape[-1]} px, the settings say input_size "
                          f"{settings.input_size}")
     torch.manual_seed(settings.seed)
-    model = TagClassifier(labels.shape[1], input_size=settings.input_size,
-                          output_stride=settings.output_stride).to(device)
+    model = build_tag_classifier(labels.shape[1], settings).to(device)
     generator = torch.Generator().manual_seed(settings.seed)
     targets = torch.from_numpy(labels)
 

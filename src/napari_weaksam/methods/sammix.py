@@ -41,6 +41,7 @@ from ..cam.adl_training import recalibrate_batch_norm
 from ..cam.gradcam import cam_prompts
 from ..cam.tag_classifier import (
     TagClassifier,
+    build_tag_classifier,
     checkpoint,
     focal_loss,
     from_checkpoint,
@@ -148,8 +149,7 @@ def train_jointly(context: RunContext, images: torch.Tensor, train_index: list[i
     backbone = context.backbone
     config = settings.classifier
     torch.manual_seed(config.seed)
-    model = TagClassifier(labels.shape[1], input_size=config.input_size,
-                          output_stride=config.output_stride).to(backbone.device)
+    model = build_tag_classifier(labels.shape[1], config).to(backbone.device)
     generator = torch.Generator().manual_seed(settings.seed)
     loop = LoopSettings(epochs=config.epochs, batch_size=config.batch_size,
                         learning_rate=config.learning_rate, weight_decay=config.weight_decay,
