@@ -2,7 +2,8 @@
 
 Run from the repository root (needs the shared data folder next to the repository)::
 
-    python benchmarks/bench_sammix.py --data lgg ebhi --masks 0 5 20 50 [--scope decoder]
+    python benchmarks/bench_sammix.py --data lgg ebhi --masks 0 5 20 50 [--scope decoder] \
+        [--trunk resnet18|local]
 
 For each set: a project is made from the images and their image-level tags (``labels.csv``); SAM-Mix
 runs from the tags alone (K = 0). The simulated reviewer then works the review queue least
@@ -25,6 +26,7 @@ import torch
 from bench_weakmedsam import SETS, open_project, require_data, truth_of
 
 from napari_weaksam.backbones.loaders import load_backbone
+from napari_weaksam.method_settings import TAG_CLASSIFIER_TRUNKS, SamMixSettings
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.registry import get_method
 from napari_weaksam.metrics import dice
@@ -72,7 +74,7 @@ def score(project: Project, truth: dict[int, np.ndarray]) -> dict[str, float]:
 def bench(name: str, args: argparse.Namespace) -> None:
     backbone = load_backbone("litemedsam")
     backbone.set_precision(args.precision)
-    flags = {"scope": args.scope, "seed": args.seed}
+    flags = {"scope": args.scope, "seed": args.seed, "trunk": args.trunk}
     with open_project(name, args.workdir) as project:   # embeddings cached across runs
         for item_id, state in project.labels.states().items():   # a rerun starts unreviewed
             if state is not LabelState.PROPOSED:
@@ -85,7 +87,8 @@ def bench(name: str, args: argparse.Namespace) -> None:
                                 METHOD.settings_from_flags(flags))
             seconds = time.perf_counter() - start
             result = score(project, truth)
-            print(f"| {name} | {args.scope} | {args.seed} | {count} | {result['positives']} | "
+            print(f"| {name} | {args.trunk} | {args.scope} | {args.seed} | {count} | "
+                  f"{result['positives']} | "
                   f"{report.masks} | {result['dice']:.3f} | {result['ratio']:.2f} | "
                   f"{result['fp']:.3f} | "
                   f"{seconds:.0f} s ({report.seconds.get('training', 0):.0f} s training) |",
@@ -97,6 +100,8 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["lgg", "ebhi"])
     parser.add_argument("--masks", nargs="+", type=int, default=[0, 5, 20, 50])
     parser.add_argument("--scope", default="decoder", choices=("decoder", "decoder+lora"))
+    parser.add_argument("--trunk", default=SamMixSettings().classifier.trunk,
+                        choices=TAG_CLASSIFIER_TRUNKS, help="the tag classifier's trunk")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "weaksam-bench-sammix")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
@@ -110,10 +115,10 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, precision "
           f"{args.precision}\n")
-    print("| set | SAM trains | seed | reviewed items | unreviewed positives | masks with tumour | "
-          "Dice (pos) | "
+    print("| set | classifier | SAM trains | seed | reviewed items | unreviewed positives | "
+          "masks with tumour | Dice (pos) | "
           "area ratio (median) | FP rate (neg) | run time |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.data:
         bench(name, args)
 

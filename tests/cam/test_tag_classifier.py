@@ -84,6 +84,50 @@ def test_the_cam_is_gradcam_after_min_max(stride, size):
                           atol=1e-4)
 
 
+def test_the_local_trunk_cam_is_gradcam_at_a_quarter_of_the_input():
+    torch.manual_seed(1)
+    model = TagClassifier(2, input_size=SIZE, trunk="local").eval()
+    with torch.no_grad():
+        model.fc.weight[1] = -model.fc.weight[0]
+    images = torch.rand(2, 3, SIZE, SIZE)
+    images[:, :, :SIZE // 2] *= 0.3
+    _check_cam_is_gradcam(model, images, (40, 36))
+    raw = model.cam(images)
+    assert raw.shape == (2, 2, SIZE // 4, SIZE // 4)
+    # log-sum-exp pooling: the logit lies between the raw CAM's mean and its maximum
+    with torch.no_grad():
+        logits = model(images) - model.fc.bias
+    assert (logits > raw.mean(dim=(2, 3)).detach()).all()
+    assert (logits < raw.amax(dim=(2, 3)).detach()).all()
+    assert model.config()["trunk"] == "local"
+
+
+def test_the_local_trunk_learns_and_its_cam_finds_the_square():
+    images, labels = _squares(32, np.random.default_rng(0))
+    settings = dataclasses.replace(SETTINGS, trunk="local", epochs=6)
+    model, losses = train_tag_classifier(images, labels, settings)
+    assert losses[-1] < 0.5 * losses[0]
+    test, test_labels = _squares(16, np.random.default_rng(1))
+    with torch.no_grad():
+        predicted = torch.sigmoid(model(test)).numpy() > 0.5
+    assert (predicted == (test_labels > 0.5)).mean() >= 0.85
+    # the CAM's peak of each positive lies on its bright square, give or take one CAM cell
+    _p, cams = model.normalised_cam(test)
+    bright = F.max_pool2d((test.mean(dim=1, keepdim=True) > 0.6).float(), 9, 1, 4)[:, 0] > 0
+    for i in range(0, len(test), 2):
+        peak = int(cams[i, 0].argmax())
+        assert bright[i].flatten()[peak], i
+
+
+def test_a_checkpoint_without_a_trunk_is_a_resnet18(trained):
+    model, _losses, _seen = trained
+    saved = checkpoint(model, SETTINGS)
+    del saved["config"]["trunk"]
+    del saved["settings"]["trunk"]
+    loaded, settings = from_checkpoint(saved)
+    assert loaded.trunk_name == "resnet18" and settings.trunk == "resnet18"
+
+
 def test_the_trained_cam_is_gradcam_too(trained):
     model, _losses, _seen = trained
     images, _labels = _squares(4, np.random.default_rng(3))
@@ -162,11 +206,14 @@ def test_bad_inputs_are_refused():
         train_tag_classifier(images, labels, dataclasses.replace(SETTINGS, input_size=64))
     with pytest.raises(ValueError, match="output_stride"):
         TagClassifier(1, output_stride=4)
+    with pytest.raises(ValueError, match="trunk"):
+        TagClassifier(1, trunk="vgg")
 
 
 def test_settings_ranges_and_no_torch_import():
     for bad in ({"focal_alpha": 1.5}, {"focal_gamma": -1.0}, {"cam_threshold": 1.0},
-                {"output_stride": 4}, {"schedule": "linear"}, {"input_size": 8}):
+                {"output_stride": 4}, {"schedule": "linear"}, {"input_size": 8},
+                {"trunk": "vgg"}):
         with pytest.raises(OptionError):
             TagClassifierSettings(**bad)
     defaults = TagClassifierSettings()
