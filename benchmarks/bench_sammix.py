@@ -42,6 +42,8 @@ def review_least_confident(project: Project, truth: dict[int, np.ndarray], count
     (so that runs of another K queue the same items as the run they continue)."""
     states = project.labels.states()
     reviewed = [i for i, s in states.items() if s is LabelState.CORRECTED]
+    if count <= len(reviewed):   # nothing to review (a fresh project has no proposals yet)
+        return
     if queue_round is None:
         confidence = {i: project.labels.latest_proposal(i).confidence for i in truth}
     else:
