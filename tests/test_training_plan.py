@@ -96,14 +96,17 @@ def test_epsam_says_its_classifier_and_decoder_rounds():
 
 
 def test_sammix_says_what_sam_learns_from():
-    settings = SamMixSettings(classifier=TagClassifierSettings(epochs=20, min_steps=0),
+    settings = SamMixSettings(classifier=TagClassifierSettings(trunk="resnet18", epochs=20,
+                                                               min_steps=0),
                               seg_epochs=10)
     assert plan_text(settings, ProjectSize(items=40, tagged=30, reviewed=4)) == (
-        "Tag classifier: 20 epochs on 30 tagged images, with SAM's decoder on 4 reviewed masks "
-        "× 10\nthen pseudo-labels for 40 images")
+        "Tag classifier (ResNet-18): 20 epochs on 30 tagged images, with SAM's decoder on 4 "
+        "reviewed masks × 10\nthen pseudo-labels for 40 images")
     assert plan_text(settings, ProjectSize(items=40, tagged=30)) == (
-        "Tag classifier: 20 epochs on 30 tagged images; no reviewed masks yet, so SAM answers "
-        "untrained\nthen pseudo-labels for 40 images")
+        "Tag classifier (ResNet-18): 20 epochs on 30 tagged images; no reviewed masks yet, so SAM "
+        "answers untrained\nthen pseudo-labels for 40 images")
+    local = SamMixSettings(classifier=TagClassifierSettings(trunk="local"))
+    assert plan_text(local, ProjectSize(40, 30)).startswith("Tag classifier (local CNN):")
     lora = SamMixSettings(scope="decoder+lora")
     assert "decoder + LoRA adapters" in plan_text(lora, ProjectSize(40, 30, 1))
     assert "encodes every image again afterwards" in plan_text(lora, ProjectSize(40, 30, 1))

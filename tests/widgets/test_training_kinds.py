@@ -68,7 +68,9 @@ def test_a_stained_project_gets_epsam_and_the_person_s_pick_per_kind_is_kept(doc
     assert training.method_combo.currentData() == "weakmedsam"   # the program moved it: not kept
     pick(training, "sammix")
     assert training.method_about.text().endswith(
-        "On radiology images (MR/CT): its GradCAM covered the whole brain.")
+        "On radiology images (MR/CT): from the tags alone it is below WeakMedSAM.")
+    assert training.fields().field("trunk").value == "local"      # the kind's classifier
+    assert training.plan_label.text().startswith("Tag classifier (local CNN): ")
     session.set_project(Project.open(tmp_path / "stained"))
     assert training.method_combo.currentData() == "epsam"
     session.set_project(Project.open(mr_root))
