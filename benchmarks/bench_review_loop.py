@@ -33,6 +33,7 @@ from bench_weakmedsam import SETS, open_project, require_data, truth_of
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.methods.context import RunContext
+from napari_weaksam.methods.image_kinds import project_kind
 from napari_weaksam.methods.registry import get_method
 from napari_weaksam.metrics import dice
 from napari_weaksam.project import LabelState, Project
@@ -42,13 +43,16 @@ ORDERS = ("least-confident", "random")
 
 
 def base_round(project: Project, method: str, backbone, flags: dict) -> int:
-    """The project's finished round of ``method`` (run from the tags when there is none)."""
+    """The project's finished round of ``method`` (run from the tags when there is none, with
+    the defaults for the project's kind of image)."""
     for _attempt in range(2):
         for round_ in reversed(project.rounds.rounds()):
             if round_.method == method and round_.status == "done":
                 return round_.id
         chosen = get_method(method)   # its last stage's round is the one found next
-        chosen.run(RunContext(project, backbone), chosen.settings_from_flags(flags))
+        kind = project_kind(project)  # as the Train tab and `weaksam run` choose its options
+        settings = chosen.settings_for(kind.kind if kind else None, flags)
+        chosen.run(RunContext(project, backbone), settings)
     raise RuntimeError(f"{method} finished no round")
 
 

@@ -26,8 +26,9 @@ import torch
 from bench_weakmedsam import SETS, open_project, require_data, truth_of
 
 from napari_weaksam.backbones.loaders import load_backbone
-from napari_weaksam.method_settings import TAG_CLASSIFIER_TRUNKS, SamMixSettings
+from napari_weaksam.method_settings import TAG_CLASSIFIER_TRUNKS
 from napari_weaksam.methods.context import RunContext
+from napari_weaksam.methods.image_kinds import project_kind
 from napari_weaksam.methods.registry import get_method
 from napari_weaksam.metrics import dice
 from napari_weaksam.project import LabelState, Project
@@ -76,21 +77,24 @@ def score(project: Project, truth: dict[int, np.ndarray]) -> dict[str, float]:
 def bench(name: str, args: argparse.Namespace) -> None:
     backbone = load_backbone("litemedsam")
     backbone.set_precision(args.precision)
-    flags = {"scope": args.scope, "seed": args.seed, "trunk": args.trunk}
+    flags = {"scope": args.scope, "seed": args.seed}
+    if args.trunk:
+        flags["trunk"] = args.trunk
     with open_project(name, args.workdir) as project:   # embeddings cached across runs
         for item_id, state in project.labels.states().items():   # a rerun starts unreviewed
             if state is not LabelState.PROPOSED:
                 project.labels.clear_review(item_id)
         truth = {item.id: truth_of(name, project, item) for item in project.catalog.items()}
+        kind = project_kind(project)   # its defaults, as the Train tab and `weaksam run`
         for count in args.masks:
             review_least_confident(project, truth, count, args.queue_round)
             start = time.perf_counter()
-            report = METHOD.run(RunContext(project, backbone),
-                                METHOD.settings_from_flags(flags))
+            settings = METHOD.settings_for(kind.kind if kind else None, flags)
+            report = METHOD.run(RunContext(project, backbone), settings)
             seconds = time.perf_counter() - start
             result = score(project, truth)
-            print(f"| {name} | {args.trunk} | {args.scope} | {args.seed} | {count} | "
-                  f"{result['positives']} | "
+            print(f"| {name} | {settings.classifier.trunk} | {args.scope} | {args.seed} | "
+                  f"{count} | {result['positives']} | "
                   f"{report.masks} | {result['dice']:.3f} | {result['ratio']:.2f} | "
                   f"{result['fp']:.3f} | "
                   f"{seconds:.0f} s ({report.seconds.get('training', 0):.0f} s training) |",
@@ -102,8 +106,8 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", choices=sorted(SETS), default=["lgg", "ebhi"])
     parser.add_argument("--masks", nargs="+", type=int, default=[0, 5, 20, 50])
     parser.add_argument("--scope", default="decoder", choices=("decoder", "decoder+lora"))
-    parser.add_argument("--trunk", default=SamMixSettings().classifier.trunk,
-                        choices=TAG_CLASSIFIER_TRUNKS, help="the tag classifier's trunk")
+    parser.add_argument("--trunk", choices=TAG_CLASSIFIER_TRUNKS,
+                        help="the tag classifier's trunk (default: the project's kind's)")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "weaksam-bench-sammix")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
