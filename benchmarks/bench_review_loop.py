@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_sammix import score
+from bench_sammix import score, typed_flags
 from bench_weakmedsam import SETS, open_project, require_data, truth_of
 
 from napari_weaksam.backbones.loaders import load_backbone
@@ -102,7 +102,7 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
     """One row per K (printed as it comes)."""
     reset(project, base)
     retrain = get_method("retrain")
-    flags = {"seed": seed} | retrain_flags(args.retrain)
+    flags = {"seed": seed} | typed_flags(args.retrain, "retrain")
     rng = np.random.default_rng(seed)
     for count in args.masks:
         accepted = review(project, truth, count, order, rng) if count else 0
@@ -128,18 +128,6 @@ def base_dice(project: Project, truth: dict[int, np.ndarray], base: int) -> floa
               for row in rows if truth[row["item_id"]].any()
               and states.get(row["item_id"]) is LabelState.PROPOSED]
     return float(np.mean(scores))
-
-
-def retrain_flags(pairs: list[str], method: str = "retrain") -> dict:
-    """``["prompts=boxes", "prior=1"]`` → Retrain's (or ``method``'s) flags with values of the
-    right type."""
-    options = get_method(method).options()
-    flags = {}
-    for pair in pairs:
-        flag, value = pair.split("=", 1)
-        kind = options[flag][0].kind
-        flags[flag] = bool(int(value)) if kind is bool else kind(value)
-    return flags
 
 
 def print_row(name: str, method: str, row: dict) -> None:

@@ -57,6 +57,17 @@ def review_least_confident(project: Project, truth: dict[int, np.ndarray], count
                               truth[item_id].astype(np.uint8) * value)
 
 
+def typed_flags(pairs: list[str], method: str) -> dict:
+    """``["prompts=boxes", "prior=1"]`` → ``method``'s flags with values of the right type."""
+    options = get_method(method).options()
+    flags = {}
+    for pair in pairs:
+        flag, value = pair.split("=", 1)
+        kind = options[flag][0].kind
+        flags[flag] = bool(int(value)) if kind is bool else kind(value)
+    return flags
+
+
 def score(project: Project, truth: dict[int, np.ndarray]) -> dict[str, float]:
     states = project.labels.states()
     dices, ratios, false_positive = [], [], []
@@ -80,6 +91,7 @@ def bench(name: str, args: argparse.Namespace) -> None:
     flags = {"scope": args.scope, "seed": args.seed}
     if args.trunk:
         flags["trunk"] = args.trunk
+    flags |= typed_flags(args.set, METHOD.name)
     with open_project(name, args.workdir) as project:   # embeddings cached across runs
         for item_id, state in project.labels.states().items():   # a rerun starts unreviewed
             if state is not LabelState.PROPOSED:
@@ -108,6 +120,8 @@ def main() -> None:
     parser.add_argument("--scope", default="decoder", choices=("decoder", "decoder+lora"))
     parser.add_argument("--trunk", choices=TAG_CLASSIFIER_TRUNKS,
                         help="the tag classifier's trunk (default: the project's kind's)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FLAG=VALUE",
+                        help="other SAM-Mix options, e.g. mask-focal-weight=20")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "weaksam-bench-sammix")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench_review_loop import base_round, reset, retrain_flags
-from bench_sammix import score
+from bench_review_loop import base_round, reset
+from bench_sammix import score, typed_flags
 from bench_weakmedsam import SETS, open_project, require_data, truth_of
 
 from napari_weaksam.backbones.loaders import load_backbone
@@ -50,7 +50,7 @@ def bench(name: str, args: argparse.Namespace) -> list[str]:
         print(rows[-1], flush=True)
         for seed in args.seeds:
             reset(project, base)
-            flags = retrain_flags(args.segnet, "segnet") | {"seed": seed, "source-round": base}
+            flags = typed_flags(args.segnet, "segnet") | {"seed": seed, "source-round": base}
             start = time.perf_counter()
             report = segnet.run(RunContext(project, backbone), segnet.settings_from_flags(flags))
             seconds = time.perf_counter() - start

@@ -317,11 +317,20 @@ class SamMixSettings:
              "classification loss; 0.5 as the authors' code")
     seg_epochs: int = option(
         10, low=1, high=1000, label="Mask epochs",
-        help="passes over people's masks, spread evenly over the classifier's steps; 10 as the "
-             "authors' code")
+        help="passes over people's masks, spread evenly over the classifier's steps after the "
+             "warm-up; 10 as the authors' code")
+    seg_warmup: float = option(
+        0.5, low=0, high=1, high_open=True, label="Mask warm-up",
+        help="share of the classifier's steps before SAM trains on people's masks: a classifier "
+             "from scratch points its GradCAM anywhere at first, and prompts away from the "
+             "lesion teach SAM to answer nothing (0: from the first step)")
     seg_learning_rate: float = option(
         1e-4, low=0, low_open=True,
         help="peak learning rate of SAM's trained parameters; 1e-4 as the authors' code")
+    mask_focal_weight: float = option(
+        0.0, low=0, label="Mask focal weight",
+        help="weight of a focal loss beside the Dice of SAM's answer (SAM's own training: 20); "
+             "0: Dice alone")
     scope: str = option(
         "decoder", choices=TRAINABLE_SCOPES, label="SAM trains",
         help="decoder: prompt encoder + mask decoder on cached embeddings; decoder+lora: also "

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.ops import sigmoid_focal_loss
 
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.registry import get_method
@@ -100,6 +101,8 @@ def test_the_masks_are_visited_evenly_over_the_steps():
     assert gaps.min() >= 3 and gaps.max() <= 4
     assert seg_schedule(10, 5, 10, generator).count(-1) == 0     # more visits than steps
     assert seg_schedule(10, 0, 10, generator) == [-1] * 10
+    late = seg_schedule(100, 3, 10, generator, start=50)     # after the warm-up only
+    assert late[:50] == [-1] * 50 and len([p for p in late if p >= 0]) == 30
 
 
 def test_the_best_of_three_answers_trains_and_an_empty_answer_is_never_cheap():
@@ -115,6 +118,25 @@ def test_the_best_of_three_answers_trains_and_an_empty_answer_is_never_cheap():
     # the predicted IoU learns each answer's real IoU: a wrong claim costs its squared error
     claimed = multimask_loss(torch.stack([right, empty, everything]), torch.zeros(3), target)
     assert claimed - best == pytest.approx((1.0 + (16 / 1024) ** 2) / 3, rel=1e-3)
+
+
+def test_the_focal_term_pushes_a_lesion_over_one_half():
+    target = torch.zeros(32, 32)
+    target[20:24, 20:24] = 1
+    faint = torch.where(target > 0, -0.3, -20.0)     # p ≈ 0.43 on the lesion: empty at ½
+    answers = torch.stack([faint] * 3).requires_grad_()
+    iou = torch.zeros(3)
+    multimask_loss(answers, iou, target).backward()
+    dice_only = answers.grad[0][target > 0].mean()
+    answers.grad = None
+    multimask_loss(answers, iou, target, focal_weight=20.0).backward()
+    with_focal = answers.grad[0][target > 0].mean()
+    assert dice_only < 0 and with_focal < dice_only     # a stronger push up on the lesion
+    # the value: Dice + weight × torchvision's focal loss of the best answer, plus the IoU term
+    plain = multimask_loss(answers.detach(), iou, target)
+    focal = sigmoid_focal_loss(faint, target, alpha=0.25, gamma=2.0, reduction="mean")
+    assert multimask_loss(answers.detach(), iou, target, 20.0) == pytest.approx(
+        float(plain + 20 * focal), rel=1e-5)
 
 
 def test_predict_segments_new_images_with_a_rounds_models(finished, tmp_path, copy_project,
