@@ -3,7 +3,7 @@
 Run from the repository root (needs the shared data folder next to the repository)::
 
     python benchmarks/bench_tag_classifier.py --data ebhi lgg [--size 128] [--epochs N] \
-        [--train-max N] [--test-max N] [--alpha 0.5 0.25] [--trunk resnet18 local] \
+        [--train-max N] [--test-max N] [--alpha 0.5 0.25] [--trunk resnet18 local] [--views 1 8] \
         [--threads 2]
 
 For each set the groups (EBHI-Seg: ``case_id``, LGG: ``patient_id``) are split into a training
@@ -27,7 +27,12 @@ import torch
 from bench_weakmedsam import DATA, require_data
 from sklearn.metrics import roc_auc_score
 
-from napari_weaksam.cam.tag_classifier import TagClassifier, tag_inputs, train_tag_classifier
+from napari_weaksam.cam.tag_classifier import (
+    CAM_VIEWS,
+    TagClassifier,
+    tag_inputs,
+    train_tag_classifier,
+)
 from napari_weaksam.method_settings import TAG_CLASSIFIER_TRUNKS, TagClassifierSettings
 from napari_weaksam.metrics import dice
 
@@ -81,14 +86,14 @@ def truth_of(name: str, row: dict) -> np.ndarray:
 
 
 def evaluate(name: str, model: TagClassifier, rows: list[dict], images: torch.Tensor,
-             threshold: float) -> tuple[np.ndarray, list[float]]:
+             threshold: float, views: int = 1) -> tuple[np.ndarray, list[float]]:
     """Probabilities of every image, Dice of the thresholded CAM on every positive one."""
     probabilities, dices = [], []
     for start in range(0, len(rows), 32):
         chunk = rows[start:start + 32]
         truths = [truth_of(name, row) for row in chunk]
         p, cams = model.normalised_cam(images[start:start + 32].float(),
-                                       size=truths[0].shape)
+                                       size=truths[0].shape, views=views)
         probabilities.append(p[:, 0].numpy())
         for cam, truth in zip(cams[:, 0].numpy(), truths, strict=True):
             if truth.any():
@@ -111,18 +116,23 @@ def bench(name: str, alpha: float, trunk: str, args: argparse.Namespace) -> str:
         on_epoch=lambda e, n, loss: print(f"  {name} {trunk} α={alpha}: epoch {e}/{n} "
                                           f"loss {loss:.4f}", flush=True))
     t_train = time.perf_counter() - start
-    start = time.perf_counter()
-    train_p, train_dice = evaluate(name, model, parts.train, train_images, settings.cam_threshold)
-    test_p, test_dice = evaluate(name, model, parts.test, test_images, settings.cam_threshold)
-    t_eval = time.perf_counter() - start
-    row = (f"| {name} | {trunk} | {len(parts.train)} ({int(train_labels.sum())}+) | "
-           f"{len(parts.test)} ({int(test_labels.sum())}+) | {args.size} | {len(losses)} | "
-           f"{alpha:g} | {losses[0]:.4f} → {losses[-1]:.4f} | "
-           f"{roc_auc_score(train_labels[:, 0], train_p):.3f} | "
-           f"{roc_auc_score(test_labels[:, 0], test_p):.3f} | "
-           f"{np.mean(train_dice):.3f} | {np.mean(test_dice):.3f} | "
-           f"{t_load:.0f} s | {t_train:.0f} s | {t_eval:.0f} s |")
-    return row
+    rows = []
+    for views in args.views:
+        start = time.perf_counter()
+        train_p, train_dice = evaluate(name, model, parts.train, train_images,
+                                       settings.cam_threshold, views)
+        test_p, test_dice = evaluate(name, model, parts.test, test_images,
+                                     settings.cam_threshold, views)
+        t_eval = time.perf_counter() - start
+        rows.append(f"| {name} | {trunk} | {args.seed} | {views} | "
+                    f"{len(parts.train)} ({int(train_labels.sum())}+) | "
+                    f"{len(parts.test)} ({int(test_labels.sum())}+) | {args.size} | "
+                    f"{len(losses)} | {alpha:g} | {losses[0]:.4f} → {losses[-1]:.4f} | "
+                    f"{roc_auc_score(train_labels[:, 0], train_p):.3f} | "
+                    f"{roc_auc_score(test_labels[:, 0], test_p):.3f} | "
+                    f"{np.mean(train_dice):.3f} | {np.mean(test_dice):.3f} | "
+                    f"{t_load:.0f} s | {t_train:.0f} s | {t_eval:.0f} s |")
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -135,6 +145,9 @@ def main() -> None:
                         default=[TagClassifierSettings.focal_alpha])
     parser.add_argument("--trunk", nargs="+", choices=TAG_CLASSIFIER_TRUNKS,
                         default=[TagClassifierSettings.trunk])
+    parser.add_argument("--views", nargs="+", type=int, choices=CAM_VIEWS, default=[1],
+                        help="CAM of the image alone (1) or averaged over its 8 rotations and "
+                             "reflections")
     parser.add_argument("--train-max", type=int, default=0, help="0: every training image")
     parser.add_argument("--test-max", type=int, default=0, help="0: every held-out image")
     parser.add_argument("--test-share", type=float, default=0.3,
@@ -148,10 +161,10 @@ def main() -> None:
           flush=True)
     rows = [bench(name, alpha, trunk, args) for name in args.data for trunk in args.trunk
             for alpha in args.alpha]
-    print("\n| set | trunk | train images | held-out images | px | epochs | α | "
+    print("\n| set | trunk | seed | CAM views | train images | held-out images | px | epochs | α | "
           "loss first → last | AUC (train) | AUC (held-out) | CAM Dice pos (train) | "
           "CAM Dice pos (held-out) | load | train | eval |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|" + "---|" * 17)
     for row in rows:
         print(row)
 

@@ -39,6 +39,7 @@ def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -
 OUTPUT_STRIDES = (8, 16, 32)
 TAG_CLASSIFIER_SCHEDULES = ("one-cycle", "cosine")
 TAG_CLASSIFIER_TRUNKS = ("resnet18", "local")
+CAM_VIEWS = (1, 8)   # a CAM of the image alone, or of its eight rotations and reflections
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -207,6 +208,10 @@ class TagClassifierSettings:
         0.4, low=0, high=1, low_open=True, high_open=True,
         help="threshold τ on the min–max normalised CAM; 0.4 is the SAM-Mix authors' convention "
              "(their ADA-SAM code)")
+    cam_views: int = option(
+        1, choices=CAM_VIEWS,
+        help="1: the CAM of the image as it is; 8: the mean over its eight rotations and "
+             "reflections (the transforms the classifier trains with)")
 
     def __post_init__(self) -> None:
         check_options(self)

@@ -119,6 +119,24 @@ def test_the_local_trunk_learns_and_its_cam_finds_the_square():
         assert bright[i].flatten()[peak], i
 
 
+@pytest.mark.parametrize("trunk", ["local", "resnet18"])
+def test_the_eight_view_cam_turns_with_the_image(trunk):
+    torch.manual_seed(2)
+    model = TagClassifier(1, input_size=SIZE, trunk=trunk).eval()
+    image = torch.rand(1, 3, SIZE, SIZE)
+    image[:, :, :12, :20] *= 0.3
+    turned = torch.rot90(image, 1, dims=(-2, -1))
+    p8, cam8 = model.normalised_cam(image, views=8)
+    p8_turned, cam8_turned = model.normalised_cam(turned, views=8)
+    assert torch.allclose(torch.rot90(cam8, 1, dims=(-2, -1)), cam8_turned, atol=1e-5)
+    assert torch.allclose(p8, p8_turned, atol=1e-6)
+    _p1, cam1 = model.normalised_cam(image)
+    _p1, cam1_turned = model.normalised_cam(turned)     # one view: not equivariant
+    assert not torch.allclose(torch.rot90(cam1, 1, dims=(-2, -1)), cam1_turned, atol=1e-3)
+    with pytest.raises(ValueError, match="views"):
+        model.normalised_cam(image, views=4)
+
+
 def test_a_checkpoint_without_a_trunk_is_a_resnet18(trained):
     model, _losses, _seen = trained
     saved = checkpoint(model, SETTINGS)

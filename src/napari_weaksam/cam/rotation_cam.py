@@ -23,7 +23,7 @@ def rotation_cam(model: AdlClassifier, image: torch.Tensor) -> tuple[np.ndarray,
     with torch.inference_mode():
         batch, poses = _views(image, reflect=False)
         probabilities, maps = model.cam(batch)
-        cams = _restored_mean(_min_max(maps), poses)
+        cams = restored_mean(_min_max(maps), poses)
     return (probabilities[0].float().cpu().numpy(),
             cams.float().cpu().numpy().astype(np.float32))
 
@@ -33,9 +33,15 @@ def dihedral_cam(model: ImageCamClassifier, image: torch.Tensor,
     """Presence probabilities (P,) and raw CAMs (P, h, w) of a (3, S, S) image, averaged over
     its eight rotations and reflections (each CAM turned back first): the transforms the
     classifier was trained with, so no single orientation decides the map."""
-    batch, poses = _views(image, reflect=True)
+    batch, poses = dihedral_views(image)
     probabilities, maps = model.cam(batch)
-    return probabilities.mean(dim=0), _restored_mean(maps, poses)
+    return probabilities.mean(dim=0), restored_mean(maps, poses)
+
+
+def dihedral_views(image: torch.Tensor) -> tuple[torch.Tensor, list[Pose]]:
+    """The (3, S, S) image's eight rotations and reflections as one batch, with their poses
+    (for :func:`restored_mean`)."""
+    return _views(image, reflect=True)
 
 
 def _views(image: torch.Tensor, reflect: bool) -> tuple[torch.Tensor, list[Pose]]:
@@ -48,7 +54,7 @@ def _views(image: torch.Tensor, reflect: bool) -> tuple[torch.Tensor, list[Pose]
     return torch.stack(views), poses
 
 
-def _restored_mean(maps: torch.Tensor, poses: list[Pose]) -> torch.Tensor:
+def restored_mean(maps: torch.Tensor, poses: list[Pose]) -> torch.Tensor:
     """Each view's maps turned back to the image's pose, then averaged."""
     back = []
     for (transposed, k), view in zip(poses, maps, strict=True):

@@ -26,12 +26,18 @@ import torchvision
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-from ..method_settings import OUTPUT_STRIDES, TAG_CLASSIFIER_TRUNKS, TagClassifierSettings
+from ..method_settings import (
+    CAM_VIEWS,
+    OUTPUT_STRIDES,
+    TAG_CLASSIFIER_TRUNKS,
+    TagClassifierSettings,
+)
 from ..training_loop import LoopSettings, train_loop
 from .adl_classifier import image_tensor
 from .adl_training import recalibrate_batch_norm
 from .gradcam import min_max, resize_maps
 from .image_classifier import DEFAULT_WIDTHS, local_features, lse_pool, standardise
+from .rotation_cam import dihedral_views, restored_mean
 from .training import augment
 
 CHECKPOINT_FORMAT = "napari-weaksam tag classifier"
@@ -107,16 +113,34 @@ class TagClassifier(nn.Module):
         return torch.einsum("pc,bchw->bphw", self.fc.weight, self.features(images))
 
     def normalised_cam(self, images: torch.Tensor, size: tuple[int, int] | None = None,
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+                       views: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities (B, P) and CAMs (B, P, H, W) in [0, 1]: ReLU, min–max per map, resized
-        to ``size`` (the input's by default) — GradCAM's normalisation. Not tracked by
-        autograd; call in eval mode."""
+        to ``size`` (the input's by default) — GradCAM's normalisation. ``views`` 8: the mean
+        over the image's eight rotations and reflections (each raw map turned back first; the
+        transforms it was trained with, so no single orientation decides the map), and the mean
+        probability. Not tracked by autograd; call in eval mode."""
+        if views not in CAM_VIEWS:
+            raise ValueError(f"views must be one of {CAM_VIEWS}, got {views}")
         with torch.no_grad():
-            features = self.features(images)
-            probabilities = torch.sigmoid(self._logits(features))
-            maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
+            if views == 1:
+                features = self.features(images)
+                probabilities = torch.sigmoid(self._logits(features))
+                maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
+            else:
+                pairs = [self._dihedral(image) for image in images]
+                probabilities = torch.stack([pair[0] for pair in pairs])
+                maps = torch.stack([pair[1] for pair in pairs])
         maps = min_max(torch.relu(maps))
         return probabilities, resize_maps(maps, size or tuple(images.shape[-2:]))
+
+    def _dihedral(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean probabilities (P,) and raw CAMs (P, h, w) of one (3, S, S) image over its eight
+        rotations and reflections."""
+        batch, poses = dihedral_views(image)
+        features = self.features(batch)
+        maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
+        return (torch.sigmoid(self._logits(features)).mean(dim=0),
+                restored_mean(maps, poses))
 
 
 def _stride_one(layer: nn.Module) -> None:

@@ -174,7 +174,7 @@ def train_jointly(context: RunContext, images: torch.Tensor, train_index: list[i
                          backbone.encode_for_training([load_image(sample.index)])[0])
             seg_loss = segmentation_loss(backbone, model, images[sample.index], embedding,
                                          sample, config.cam_threshold,
-                                         settings.mask_focal_weight)
+                                         settings.mask_focal_weight, config.cam_views)
             if seg_loss is not None:
                 loss = loss + settings.seg_weight * seg_loss
         return loss
@@ -213,12 +213,13 @@ def seg_schedule(steps: int, samples: int, passes: int, generator: torch.Generat
 
 def segmentation_loss(backbone: SamBackbone, model: TagClassifier, image: torch.Tensor,
                       embedding: Embedding, sample: MaskSample, threshold: float,
-                      focal_weight: float = 0.0) -> torch.Tensor | None:
+                      focal_weight: float = 0.0, views: int = 1) -> torch.Tensor | None:
     """SAM's answers to the classifier's current GradCAM prompts against the person's mask, in
     the decoder's low-resolution frame (:func:`multimask_loss`); None when the prompt's region
     misses the mask: SAM cannot answer a lesion it is not pointed at, and the loss would only
     teach it to answer nothing (it did: every answer empty after 20 masks on brain MR)."""
-    activation = _activations(model, image[None], sample.mask.shape)[1][sample.class_index]
+    activation = _activations(model, image[None], sample.mask.shape,
+                              views)[1][sample.class_index]
     if not (sample.mask & (activation >= threshold)).any():
         return None
     low_res, iou = decode_cam_prompts(backbone, embedding, activation, threshold)
@@ -315,7 +316,8 @@ def segment_item(backbone: SamBackbone, model: TagClassifier, image: torch.Tenso
     predicted IoU; for an item with no class, 1 − the highest probability, or 1 when tagged)
     and the CAMs of the classes present."""
     shape = embedding.original_shape
-    probabilities, activations = _activations(model, image[None], shape)
+    probabilities, activations = _activations(model, image[None], shape,
+                                              settings.classifier.cam_views)
     present = np.flatnonzero(presence(tagged, probabilities, settings.gate)).tolist()
     values = [c.label_value for c in classes]
     label = np.zeros(shape, dtype=np.uint8 if max(values) < 256 else np.uint16)
@@ -339,15 +341,16 @@ def segment_item(backbone: SamBackbone, model: TagClassifier, image: torch.Tenso
     return label, confidence, {c: activations[c] for c in present}
 
 
-def _activations(model: TagClassifier, image: torch.Tensor,
-                 shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _activations(model: TagClassifier, image: torch.Tensor, shape: tuple[int, int],
+                 views: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's size, in eval mode (the
     model's mode is put back)."""
     training = model.training
     model.eval()
     try:
         device = next(model.parameters()).device
-        probabilities, maps = model.normalised_cam(image.float().to(device), size=shape)
+        probabilities, maps = model.normalised_cam(image.float().to(device), size=shape,
+                                                     views=views)
     finally:
         model.train(training)
     return probabilities[0].cpu().numpy(), maps[0].float().cpu().numpy()
