@@ -80,6 +80,8 @@ def test_each_kind_has_the_method_and_values_measured_best_for_it():
     assert get_method("segnet").settings_for(STAINED, {}).prompts == "none"
     sammix = get_method("sammix")   # ResNet-18's GradCAM: CAM Dice 0.11 on MR, 0.72 on H&E
     assert sammix.settings_for(RADIOLOGY, {}).classifier.trunk == "local"
+    assert sammix.settings_for(RADIOLOGY, {}).classifier.cam_views == 8
+    assert sammix.settings_for(STAINED, {}).classifier.cam_views == 1
     assert sammix.settings_for(STAINED, {}).classifier.trunk == "resnet18"
 
 
@@ -91,8 +93,8 @@ def test_what_the_person_sets_wins_over_the_kind():
     assert epsam.kind_note(RADIOLOGY, {"cam-source": "adl"}) == ""
     sammix = get_method("sammix")
     assert sammix.kind_note(RADIOLOGY, why=False) == (
-        "trunk local; from the tags alone it is below WeakMedSAM")
-    assert sammix.kind_note(RADIOLOGY, {"trunk": "resnet18"}, why=False) == (
+        "trunk local; cam-views 8; from the tags alone it is below WeakMedSAM")
+    assert sammix.kind_note(RADIOLOGY, {"trunk": "resnet18", "cam-views": 1}, why=False) == (
         "from the tags alone it is below WeakMedSAM")
     assert epsam.kind_note(STAINED) == ""
 
