@@ -27,13 +27,12 @@ import torch
 from bench_weakmedsam import DATA, require_data
 from sklearn.metrics import roc_auc_score
 
-from napari_weaksam.cam.tag_classifier import (
+from napari_weaksam.cam.tag_classifier import TagClassifier, tag_inputs, train_tag_classifier
+from napari_weaksam.method_settings import (
     CAM_VIEWS,
-    TagClassifier,
-    tag_inputs,
-    train_tag_classifier,
+    TAG_CLASSIFIER_TRUNKS,
+    TagClassifierSettings,
 )
-from napari_weaksam.method_settings import TAG_CLASSIFIER_TRUNKS, TagClassifierSettings
 from napari_weaksam.metrics import dice
 
 SETS = {"lgg": ("lgg_mri_dev", "masks", "patient_id"),

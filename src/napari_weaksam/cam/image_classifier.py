@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 DEFAULT_WIDTHS = (24, 48, 96, 128)
+LSE_SHARPNESS = 5.0   # log-sum-exp pooling: between the mean (→ 0) and the max (→ ∞)
 
 
 def lse_pool(maps: torch.Tensor, sharpness: float) -> torch.Tensor:
@@ -55,7 +56,8 @@ class ImageCamClassifier(nn.Module):
     (B, 3, S, S) images in [0, 1]."""
 
     def __init__(self, classes: int, subclasses: int,
-                 widths: tuple[int, ...] = DEFAULT_WIDTHS, sharpness: float = 5.0) -> None:
+                 widths: tuple[int, ...] = DEFAULT_WIDTHS,
+                 sharpness: float = LSE_SHARPNESS) -> None:
         super().__init__()
         self.features = local_features(widths)
         self.parent = nn.Conv2d(widths[-1], classes, 1)

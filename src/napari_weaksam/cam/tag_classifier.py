@@ -36,13 +36,18 @@ from ..training_loop import LoopSettings, train_loop
 from .adl_classifier import image_tensor
 from .adl_training import recalibrate_batch_norm
 from .gradcam import min_max, resize_maps
-from .image_classifier import DEFAULT_WIDTHS, local_features, lse_pool, standardise
+from .image_classifier import (
+    DEFAULT_WIDTHS,
+    LSE_SHARPNESS,
+    local_features,
+    lse_pool,
+    standardise,
+)
 from .rotation_cam import dihedral_views, restored_mean
 from .training import augment
 
 CHECKPOINT_FORMAT = "napari-weaksam tag classifier"
 CHECKPOINT_VERSION = 1
-LSE_SHARPNESS = 5.0   # as WeakMedSAM's local branch
 LossCallback = Callable[[int, int, float], None]  # epoch, epochs, mean loss
 
 
@@ -102,15 +107,18 @@ class TagClassifier(nn.Module):
 
     def _logits(self, features: torch.Tensor) -> torch.Tensor:
         if self.trunk_name == "local":
-            maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
-            return lse_pool(maps, LSE_SHARPNESS) + self.fc.bias
+            return lse_pool(self._class_maps(features), LSE_SHARPNESS) + self.fc.bias
         return self.fc(features.mean(dim=(2, 3)))
+
+    def _class_maps(self, features: torch.Tensor) -> torch.Tensor:
+        """The head's weights over (B, C, h, w) features: (B, P, h, w)."""
+        return torch.einsum("pc,bchw->bphw", self.fc.weight, features)
 
     def cam(self, images: torch.Tensor) -> torch.Tensor:
         """Raw class activation maps (B, P, h, w): the head's weights over the last feature map
         (no bias, no ReLU, not normalised); their pooled value plus the bias is the logit.
         Differentiable."""
-        return torch.einsum("pc,bchw->bphw", self.fc.weight, self.features(images))
+        return self._class_maps(self.features(images))
 
     def normalised_cam(self, images: torch.Tensor, size: tuple[int, int] | None = None,
                        views: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,9 +131,7 @@ class TagClassifier(nn.Module):
             raise ValueError(f"views must be one of {CAM_VIEWS}, got {views}")
         with torch.no_grad():
             if views == 1:
-                features = self.features(images)
-                probabilities = torch.sigmoid(self._logits(features))
-                maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
+                probabilities, maps = self._probabilities_and_maps(images)
             else:
                 pairs = [self._dihedral(image) for image in images]
                 probabilities = torch.stack([pair[0] for pair in pairs])
@@ -133,14 +139,17 @@ class TagClassifier(nn.Module):
         maps = min_max(torch.relu(maps))
         return probabilities, resize_maps(maps, size or tuple(images.shape[-2:]))
 
+    def _probabilities_and_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities (B, P) and raw CAMs (B, P, h, w) from one pass over the trunk."""
+        features = self.features(images)
+        return torch.sigmoid(self._logits(features)), self._class_maps(features)
+
     def _dihedral(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean probabilities (P,) and raw CAMs (P, h, w) of one (3, S, S) image over its eight
         rotations and reflections."""
         batch, poses = dihedral_views(image)
-        features = self.features(batch)
-        maps = torch.einsum("pc,bchw->bphw", self.fc.weight, features)
-        return (torch.sigmoid(self._logits(features)).mean(dim=0),
-                restored_mean(maps, poses))
+        probabilities, maps = self._probabilities_and_maps(batch)
+        return probabilities.mean(dim=0), restored_mean(maps, poses)
 
 
 def _stride_one(layer: nn.Module) -> None:

@@ -174,8 +174,7 @@ def train_jointly(context: RunContext, images: torch.Tensor, train_index: list[i
             embedding = (embeddings[sample.index] if embeddings is not None else
                          backbone.encode_for_training([load_image(sample.index)])[0])
             seg_loss = segmentation_loss(backbone, model, images[sample.index], embedding,
-                                         sample, config.cam_threshold,
-                                         settings.mask_focal_weight, config.cam_views)
+                                         sample, settings)
             if seg_loss is not None:
                 loss = loss + settings.seg_weight * seg_loss
         return loss
@@ -213,20 +212,21 @@ def seg_schedule(steps: int, samples: int, passes: int, generator: torch.Generat
 
 
 def segmentation_loss(backbone: SamBackbone, model: TagClassifier, image: torch.Tensor,
-                      embedding: Embedding, sample: MaskSample, threshold: float,
-                      focal_weight: float = 0.0, views: int = 1) -> torch.Tensor | None:
+                      embedding: Embedding, sample: MaskSample,
+                      settings: SamMixSettings) -> torch.Tensor | None:
     """SAM's answers to the classifier's current GradCAM prompts against the person's mask, in
     the decoder's low-resolution frame (:func:`multimask_loss`); None when the prompt's region
     misses the mask: SAM cannot answer a lesion it is not pointed at, and the loss would only
     teach it to answer nothing (it did: every answer empty after 20 masks on brain MR)."""
+    threshold = settings.classifier.cam_threshold
     activation = _activations(model, image[None], sample.mask.shape,
-                              views)[1][sample.class_index]
+                              settings.classifier.cam_views)[1][sample.class_index]
     if not (sample.mask & (activation >= threshold)).any():
         return None
     low_res, iou = decode_cam_prompts(backbone, embedding, activation, threshold)
     target, (h, w) = low_res_frame(sample.mask, embedding, backbone.preprocessing.size)
     return multimask_loss(low_res[0, :, :h, :w], iou[0], target[:h, :w].to(low_res.device),
-                          focal_weight)
+                          settings.mask_focal_weight)
 
 
 def multimask_loss(logits: torch.Tensor, predicted_iou: torch.Tensor,
