@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -19,6 +20,11 @@ def test_headless_demo_on_a_clean_clone_prints_the_dice(tmp_path):
         pytest.skip("not a git checkout: nothing to clone")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    pyproject = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    # the clone's scripts/setup.sh must find this environment installed for its pyproject.toml:
+    # otherwise it would install the clone (a temporary folder) into this environment
+    assert (Path(sys.prefix) / f".installed-{pyproject}").exists(), \
+        "this environment is not set up for the committed pyproject.toml: run scripts/setup.sh"
     env = os.environ | {
         "VENV": sys.prefix,                   # this environment, already set up by scripts/test
         "PYTHONPATH": str(clone / "src"),     # … running the clone's code, not this checkout's

@@ -18,7 +18,7 @@ from napari_weaksam.methods.weakmedsam import (
 from napari_weaksam.project import ImageClass, Item, Project
 
 # gate 0: the classifier lets every class through, so only the tags can keep an item empty
-OPEN_GATE = WeakMedSamSettings(epochs=4, min_steps=150, subclasses=2, ensemble=1, gate=0.0,
+OPEN_GATE = WeakMedSamSettings(epochs=1, min_steps=30, subclasses=2, ensemble=1, gate=0.0,
                                save_maps=False)
 CLASSES = [ImageClass(7, "tumour", 1, "#ff0000"), ImageClass(9, "cyst", 2, "#00ff00")]
 
