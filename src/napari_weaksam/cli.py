@@ -12,8 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from . import __version__
-from .backbones.device import DEVICE_CHOICES
-from .backbones.precision import CHOICES as PRECISION_CHOICES
+from .cli_model import add_model_options, backbone_from, precision_for_workers
 from .cli_options import add_dask_options, add_settings_flags, given_flags
 from .cli_predict import add_predict_command
 from .cli_slides import add_slide_commands
@@ -114,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
     embed = sub.add_parser("embed", help="compute the SAM embeddings of every item (cached)")
     embed.add_argument("project", type=Path)
-    _model_options(embed)
+    add_model_options(embed)
     add_dask_options(embed, "encode")
     embed.set_defaults(run=cmd_embed, embed_flags=add_settings_flags(
         embed, [("embed", options_by_flag(EncodingSettings))]))
@@ -130,14 +129,14 @@ def _parser() -> argparse.ArgumentParser:
                      help="the method (default: the one measured best for the project's kind "
                           "of image: weakmedsam for MR/CT, epsam for stained tissue); its "
                           "options are below, and some start from values for that kind")
-    _model_options(run)
+    add_model_options(run)
     run.set_defaults(run=cmd_run, method_flags=_method_flags(run))
 
     retrain = sub.add_parser(
         "retrain", help="learn from the reviewed masks: new proposals for the unreviewed items "
                         "(incremental; 'run' again retrains from scratch)")
     retrain.add_argument("project", type=Path)
-    _model_options(retrain)
+    add_model_options(retrain)
     retrain.set_defaults(run=cmd_run, method="retrain", method_flags=add_settings_flags(
         retrain, [("retrain", get_method("retrain").options())]))
 
@@ -145,7 +144,7 @@ def _parser() -> argparse.ArgumentParser:
         "segnet", help="train a segmentation network (U-Net) on a round's pseudo-labels and the "
                        "reviewed masks: new proposals for the unreviewed items")
     segnet.add_argument("project", type=Path)
-    _model_options(segnet)
+    add_model_options(segnet)
     segnet.set_defaults(run=cmd_run, method="segnet", method_flags=add_settings_flags(
         segnet, [("segnet", get_method("segnet").options())]))
 
@@ -170,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--dest", type=Path, help="where to create the sample project")
     demo.set_defaults(run=cmd_demo)
 
-    add_predict_command(sub, _model_options)
+    add_predict_command(sub)
     add_slide_commands(sub)
 
     view = sub.add_parser("view", help="open napari with the plugin (and a project)")
@@ -188,22 +187,6 @@ def _import_options(parser: argparse.ArgumentParser) -> None:
                         help="copy the files into the project folder (portable project)")
     parser.set_defaults(tiling_flags=add_settings_flags(
         parser, [("tiling", options_by_flag(TilingSettings))]))
-
-
-def _model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default="litemedsam",
-                        help="litemedsam (default), sam_vit_b, sam_vit_l or sam_vit_h")
-    parser.add_argument("--checkpoint", type=Path, help="weights file of an official SAM model")
-    parser.add_argument("--weights-dir", help="folder with official SAM checkpoints")
-    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
-                        help="auto (cuda, then mps, then cpu; default), cuda, mps or cpu")
-    parser.add_argument("--precision", choices=PRECISION_CHOICES, default="auto",
-                        help="autocast precision of the image encoder; auto (default): the one "
-                        "the project's embeddings are cached in, else bf16 where the CPU or GPU "
-                        "computes it natively (about twice as fast, 99.97 %% of mask pixels as "
-                        "fp32; see the README), else fp32")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the image encoder: slow first item, faster after")
 
 
 def _method_flags(parser: argparse.ArgumentParser) -> list[str]:
@@ -236,23 +219,6 @@ def _choose_for_kind(args: argparse.Namespace, project: Project) -> str | None:
     return name
 
 
-def _backbone_from(args: argparse.Namespace, project: Project | None = None):
-    """The model the flags ask for; ``--precision auto`` is decided here (for ``project``'s
-    cache) and said."""
-    from .backbones.device import pick_device
-    from .backbones.loaders import load_backbone
-    from .backbones.precision import AUTO, set_auto_precision
-
-    backbone = load_backbone(args.model, device=pick_device(args.device),
-                             checkpoint=args.checkpoint, weights_folder=args.weights_dir)
-    said = set_auto_precision(args.precision, backbone, project)
-    if args.precision == AUTO:
-        print(f"encoder precision: {said}")
-    if args.compile:
-        backbone.compile_encoder()
-    return backbone
-
-
 def cmd_embed(args: argparse.Namespace) -> int:
     """Fill the embedding cache; interrupted runs resume where they stopped."""
     from .progress import Progress
@@ -263,7 +229,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if args.dask is not None:
         return _embed_on_cluster(args, settings)
     with Project.open(args.project) as project:
-        backbone = _backbone_from(args, project)
+        backbone = backbone_from(args, project)
         items = project.catalog.items()
         cache = project.embedding_cache(backbone)
         start = time.perf_counter()
@@ -292,7 +258,7 @@ def _embed_on_cluster(args: argparse.Namespace, settings: EncodingSettings) -> i
     from .terminal_progress import StageBars
 
     with Project.open(args.project) as project:   # the writer's lock: workers only read
-        spec = ModelSpec.from_args(args, _precision_for_workers(args, project))
+        spec = ModelSpec.from_args(args, precision_for_workers(args, project))
         ids = [item.id for item in project.catalog.items()]
         address = None if args.dask == "local" else args.dask
         start = time.perf_counter()
@@ -308,18 +274,6 @@ def _embed_on_cluster(args: argparse.Namespace, settings: EncodingSettings) -> i
     print(f"{computed} embeddings computed on {where}, {max(0, len(ids) - computed)} were "
           f"cached; {time.perf_counter() - start:.1f} s")
     return 0
-
-
-def _precision_for_workers(args: argparse.Namespace, project: Project) -> str:
-    """``--precision``, with ``auto`` decided once here (every worker encodes alike)."""
-    from .backbones.precision import AUTO
-
-    if args.precision != AUTO or args.device not in ("auto", "cpu"):
-        return args.precision          # ModelSpec refuses another device with its message
-    from .backbones.sam import PRECISIONS_BY_DTYPE
-
-    local = argparse.Namespace(**{**vars(args), "device": "cpu", "compile": False})
-    return PRECISIONS_BY_DTYPE[_backbone_from(local, project).autocast_dtype]
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -350,7 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         kind = _choose_for_kind(args, project)
         method = get_method(args.method)
         settings = method_settings_from(args, kind)
-        backbone = _backbone_from(args, project)
+        backbone = backbone_from(args, project)
         try:
             report = method.run(RunContext(project, backbone, bars), settings)
         except (Cancelled, KeyboardInterrupt):

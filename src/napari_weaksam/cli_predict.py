@@ -8,15 +8,14 @@ and evaluated like any other.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
+from .cli_model import add_model_options, backbone_from, precision_for_workers
 from .project import Project, ProjectError
 from .project.rounds import Round
 
 
-def add_predict_command(sub: argparse._SubParsersAction,
-                        model_options: Callable[[argparse.ArgumentParser], None]) -> None:
+def add_predict_command(sub: argparse._SubParsersAction) -> None:
     from .cli_options import add_dask_options, add_settings_flags
     from .settings_fields import options_by_flag
     from .slides.settings import TilingSettings
@@ -30,14 +29,13 @@ def add_predict_command(sub: argparse._SubParsersAction,
                          "round of a method that can)")
     predict.add_argument("--copy", action="store_true",
                          help="copy the files into the project folder (portable project)")
-    model_options(predict)
+    add_model_options(predict)
     add_dask_options(predict, "segment")
     predict.set_defaults(run=cmd_predict, tiling_flags=add_settings_flags(
         predict, [("tiling", options_by_flag(TilingSettings))]))
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .cli import _backbone_from
     from .cli_options import given_flags
     from .methods.context import RunContext
     from .methods.prediction import choose_round, import_for_prediction, predict
@@ -60,7 +58,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             print(f"  skipped {path}: {why}")
         if args.dask is not None:
             return _predict_on_cluster(args, project, round_, items)
-        backbone = _backbone_from(args, project)
+        backbone = backbone_from(args, project)
         bars = StageBars()
         try:
             report = predict(RunContext(project, backbone, bars), round_, items)
@@ -74,10 +72,9 @@ def _predict_on_cluster(args: argparse.Namespace, project: Project, round_: Roun
                         items: list) -> int:
     import time
 
-    from .cli import _precision_for_workers
     from .cohort import ModelSpec, predict_on_cluster
 
-    spec = ModelSpec.from_args(args, _precision_for_workers(args, project))
+    spec = ModelSpec.from_args(args, precision_for_workers(args, project))
     address = None if args.dask == "local" else args.dask
     start = time.perf_counter()
     round_id = predict_on_cluster(project, spec, round_, items, address=address,
