@@ -38,7 +38,8 @@ def floored_epochs(epochs: int, min_steps: int, batch_size: int, samples: int) -
 
 OUTPUT_STRIDES = (8, 16, 32)
 TAG_CLASSIFIER_SCHEDULES = ("one-cycle", "cosine")
-TAG_CLASSIFIER_TRUNKS = ("resnet18", "local")
+# the tag classifier's trunks, with their names for people
+TAG_CLASSIFIER_TRUNKS = {"resnet18": "ResNet-18", "local": "local CNN"}
 CAM_VIEWS = (1, 8)   # a CAM of the image alone, or of its eight rotations and reflections
 
 
@@ -160,7 +161,7 @@ class TagClassifierSettings:
     from."""
 
     trunk: str = option(
-        "resnet18", choices=TAG_CLASSIFIER_TRUNKS, label="Classifier",
+        "resnet18", choices=tuple(TAG_CLASSIFIER_TRUNKS), label="Classifier",
         help="resnet18: torchvision's from scratch, average pooling (SAM-Mix's shape; its CAM is "
              "8×8 at 128 px); local: WeakMedSAM's small convolutional branch, a CAM at a "
              "quarter of the input's resolution and log-sum-exp pooling, for small lesions")

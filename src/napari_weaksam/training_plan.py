@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .method_settings import floored_epochs
+from .method_settings import TAG_CLASSIFIER_TRUNKS, floored_epochs
 
 if TYPE_CHECKING:
     from .method_settings import (
@@ -156,15 +156,12 @@ def epsam_plan(settings: EpSamSettings, size: ProjectSize | None) -> str:
     return f"{classifier}\nthen {_decoder_line(settings, _images(size))}"
 
 
-TRUNK_TITLES = {"resnet18": "ResNet-18", "local": "local CNN"}
-
-
 def sammix_plan(settings: SamMixSettings, size: ProjectSize | None) -> str:
     config = settings.classifier
     tagged = None if size is None else size.tagged
     epochs = (f"≥ {config.epochs}" if tagged is None else
               floored_epochs(config.epochs, config.min_steps, config.batch_size, tagged))
-    classifier = (f"Tag classifier ({TRUNK_TITLES[config.trunk]}): {epochs} epochs"
+    classifier = (f"Tag classifier ({TAG_CLASSIFIER_TRUNKS[config.trunk]}): {epochs} epochs"
                   f"{_on_tagged(tagged)}")
     if size is not None and size.reviewed == 0:
         return (f"{classifier}; no reviewed masks yet, so SAM answers untrained\n"

@@ -68,7 +68,7 @@ class TagClassifier(nn.Module):
         if output_stride not in OUTPUT_STRIDES:
             raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride}")
         if trunk not in TAG_CLASSIFIER_TRUNKS:
-            raise ValueError(f"trunk must be one of {TAG_CLASSIFIER_TRUNKS}, got {trunk!r}")
+            raise ValueError(f"trunk must be one of {tuple(TAG_CLASSIFIER_TRUNKS)}, got {trunk!r}")
         self.num_classes = int(num_classes)
         self.input_size = int(input_size)
         self.output_stride = int(output_stride)
