@@ -62,7 +62,7 @@ def workspace(root: Path) -> None:
     panel.show_tab("Train")
     panel.training._load_choice(MethodChoice.of("epsam", epochs=8, rounds=2,
                                              decoder_epochs=3))
-    panel.training.set_truth_dir(sample_dir() / "masks")
+    panel.training.rounds.set_truth_dir(sample_dir() / "masks")
     panel.training.start()
     wait_for(lambda: panel.training.job is None)
     shoot(viewer, "train-dock.png")

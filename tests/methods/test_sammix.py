@@ -252,7 +252,7 @@ def test_apply_to_new_images_in_the_train_tab(finished, tmp_path, copy_project,
     try:
         before = tagging.nav.total
         training.apply_to_new_images([new])
-        assert training.job is not None and not training.apply_button.isEnabled()
+        assert training.job is not None and not training.rounds.apply_button.isEnabled()
         qtbot.waitUntil(lambda: training.job is None, timeout=300_000)
         assert "Done" in training.status.text(), training.status.text()
         assert tagging.nav.total == before + 1             # the Tag tab lists the new image

@@ -61,8 +61,8 @@ def test_a_run_in_the_background_stores_rounds_and_shows_progress(docks, qtbot, 
     assert set(training.loss_plot.series) == {"classifier", "preliminary"}
     assert job.stages.unplanned <= {"preliminary: IDS filter"}   # the stages it planned
     assert job.stages.position() == (7, 7)
-    assert training.rounds_list.count() == 1
-    assert "preliminary" in training.rounds_list.item(0).text()
+    assert training.rounds.list.count() == 1
+    assert "preliminary" in training.rounds.list.item(0).text()
     with Project.open(root, read_only=True) as project:
         assert [r.status for r in project.rounds.rounds()] == ["done"]
         assert project.labels.state_counts()["proposed"] == len(project.catalog.items())
@@ -139,13 +139,13 @@ def test_unet_on_round_learns_from_the_selected_rounds_proposals(docks, qtbot, s
         project.rounds.finish_round(source, "done")
     tagging.open_project(root)
     training.fields(METHOD).set_values({"epochs": 1, "size": 32})
-    assert training.segnet_button.isEnabled()
-    training.rounds_list.setCurrentRow(0)
+    assert training.rounds.segnet_button.isEnabled()
+    training.rounds.list.setCurrentRow(0)
     training.train_network_on_round()
-    assert training.job is not None and not training.segnet_button.isEnabled()
+    assert training.job is not None and not training.rounds.segnet_button.isEnabled()
     qtbot.waitUntil(lambda: training.job is None, timeout=600_000)
     assert "Done" in training.status.text(), training.status.text()
-    assert training.rounds_list.count() == 2
+    assert training.rounds.list.count() == 2
     with Project.open(root, read_only=True) as project:
         latest = project.rounds.rounds()[-1]
         assert latest.method == METHOD and latest.status == "done"

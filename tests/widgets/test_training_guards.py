@@ -48,7 +48,7 @@ def test_nothing_closes_or_replaces_the_project_while_a_run_is_in_progress(docks
     second = TrainingWidget(viewer)       # any dock of the viewer follows the session
     qtbot.addWidget(second)
     assert not second.start_button.isEnabled() and second.start_button.toolTip() == reason
-    assert not second.restore_button.isEnabled()
+    assert not second.rounds.restore_button.isEnabled()
     tagging.open_project(other)            # refused: the run keeps its project (and lock)
     tagging.close_project()
     with pytest.raises(ProjectBusyError):
@@ -94,7 +94,7 @@ def test_a_read_only_project_offers_nothing_that_writes(docks, tmp_path):
     with Project.open(root):               # another writer holds the lock
         tagging.open_project(root)
         assert tagging.project.read_only
-        for button in (training.start_button, training.restore_button):
+        for button in (training.start_button, training.rounds.restore_button):
             assert not button.isEnabled() and button.toolTip() == READ_ONLY
         assert training.status.text() == READ_ONLY
         training.start()

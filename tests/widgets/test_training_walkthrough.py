@@ -21,12 +21,9 @@ from napari_weaksam.methods.weakmedsam import run_weakmedsam
 from napari_weaksam.project import Project
 from napari_weaksam.sample import make_sample_project
 from napari_weaksam.training_plan import floored_epochs, plan_text, planned_stages, project_size
+from napari_weaksam.widgets.rounds_box import SELECT_ROUND
 from napari_weaksam.widgets.session import session_for
-from napari_weaksam.widgets.training import (
-    READ_ONLY,
-    SELECT_ROUND,
-    TrainingWidget,
-)
+from napari_weaksam.widgets.training import READ_ONLY, TrainingWidget
 
 pytestmark = pytest.mark.gui
 
@@ -70,13 +67,13 @@ def test_the_rounds_list_is_filled_when_a_project_is_reopened(make_napari_viewer
     training = dock(viewer, qtbot)
     session = session_for(viewer)
     session.set_project(Project.open(root))
-    assert training.rounds_list.count() == 2
+    assert training.rounds.list.count() == 2
     session.set_project(None)
-    assert training.rounds_list.count() == 0
+    assert training.rounds.list.count() == 0
     session.set_project(Project.open(root))
-    assert training.rounds_list.count() == 2
+    assert training.rounds.list.count() == 2
     later = dock(viewer, qtbot)             # a dock made once the project is open
-    assert later.project is session.project and later.rounds_list.count() == 2
+    assert later.project is session.project and later.rounds.list.count() == 2
     session.set_project(None)
 
 
@@ -90,7 +87,7 @@ def test_a_dock_finds_the_session_whichever_proxy_asked_first(make_napari_viewer
     session.set_project(Project.open(root))
     gc.collect()
     training = dock(PublicOnlyProxy(viewer), qtbot)
-    assert training.session is session and training.rounds_list.count() == 2
+    assert training.session is session and training.rounds.list.count() == 2
     session.set_project(None)
 
 
@@ -99,16 +96,16 @@ def test_going_back_is_offered_only_for_a_selected_round(make_napari_viewer, qtb
     viewer = make_napari_viewer()
     training = dock(viewer, qtbot)
     session_for(viewer).set_project(Project.open(root))
-    button = training.restore_button
+    button = training.rounds.restore_button
     assert not button.isEnabled() and button.toolTip() == SELECT_ROUND
-    training.rounds_list.setCurrentRow(1)
+    training.rounds.list.setCurrentRow(1)
     assert button.isEnabled()
-    training.rounds_list.clearSelection()
+    training.rounds.list.clearSelection()
     assert not button.isEnabled()
     session_for(viewer).set_project(None)
     with Project.open(root):                 # another writer: read-only here
         session_for(viewer).set_project(Project.open(root, read_only=True))
-        training.rounds_list.setCurrentRow(0)
+        training.rounds.list.setCurrentRow(0)
         assert not button.isEnabled() and button.toolTip() == READ_ONLY
         session_for(viewer).set_project(None)
 

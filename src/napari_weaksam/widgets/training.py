@@ -20,18 +20,15 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 from qtpy.QtCore import QRect, Qt, QTimer
 from qtpy.QtGui import QFontMetrics, QShowEvent
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QSizePolicy,
     QVBoxLayout,
@@ -43,12 +40,12 @@ from ..jobs import BackgroundJob, MethodChoice, method_background_job, predict_b
 from ..methods.image_kinds import ProjectKind, project_kind
 from ..methods.registry import Method, get_method, listed_methods, method_for_kind
 from ..project import ProjectError
-from ..project.restore import restore_round
 from ..settings import get_setting, set_setting
 from ..training_plan import RETRAIN_EMBEDDING, plan_text, project_size
 from .loss_plot import LossPlot
 from .option_fields import OptionFields
 from .qt_helpers import allow, make_button
+from .rounds_box import RoundsBox
 from .session import follow, session_for
 
 if TYPE_CHECKING:
@@ -60,13 +57,10 @@ SETTING_KEY = "train_dock"
 NO_PROJECT = "Open a project in the Tag tab to train."
 READ_ONLY = ("The project is open read-only (another process writes it): no method can run "
              "and no round can be restored here.")
-SELECT_ROUND = "Select a round in the list first."
 RETRAIN = "retrain"   # the registered method behind the Retrain button
 SEGNET = "segnet"     # … and behind "U-Net on round"
 POLL_MS = 100
 PLOT_MIN_HEIGHT = 56     # the loss curve's least height (it takes what is left)
-ROUNDS_MIN_HEIGHT = 56   # three rounds
-ROUNDS_MAX_HEIGHT = 96   # five: the loss curve has the rest
 LABEL_MIN_WIDTH = 290    # a wrapped label's (see _wrapped_label)
 STATUS_LINES = 4         # a longer status is cut (the whole text is its tooltip)
 PLAN_LINES = 4           # … and a longer plan
@@ -81,7 +75,6 @@ class TrainingWidget(QWidget):
         self.viewer = napari_viewer
         self.session = session_for(napari_viewer)
         self.job: BackgroundJob | None = None
-        self.truth_dir: Path | None = None
         self.kind: ProjectKind | None = None   # the project's kind of image
         self._kind_seen: tuple[int, int] | None = None   # (project, items) it was judged for
         self.methods_by_kind: dict[str, str] = {}   # the method last chosen per kind
@@ -91,19 +84,19 @@ class TrainingWidget(QWidget):
         self._build()
         self._load_choice(MethodChoice.from_dict(get_setting(SETTING_KEY)))
         follow(self, self.session.project_changed, self._on_project)
-        follow(self, self.session.labels_changed, self._refresh_rounds)
+        follow(self, self.session.labels_changed, self.rounds.refresh)
         follow(self, self.session.reviews_changed, self._refresh)
         follow(self, self.session.busy_changed, self._on_busy)
         if project is not None:
             self.session.set_project(project)
         self._refresh()
-        self._refresh_rounds()
+        self.rounds.refresh()
 
     def _on_project(self, _project) -> None:
         self.say("")
         self.progress_bar.reset()   # no run on this project yet
         self._follow_kind()
-        self._refresh_rounds()
+        self.rounds.refresh()
         self._refresh()
 
     def _on_busy(self, _reason: str | None) -> None:
@@ -157,7 +150,9 @@ class TrainingWidget(QWidget):
         self.loss_plot.setSizePolicy(QSizePolicy.Policy.Expanding,
                                      QSizePolicy.Policy.Expanding)
         layout.addWidget(self.loss_plot, 1)
-        layout.addWidget(self._rounds_box())
+        self.rounds = RoundsBox(self.session, self.say, self._write_refusal,
+                                self.apply_to_new_images, self.train_network_on_round)
+        layout.addWidget(self.rounds)
 
     def _choice_box(self) -> QGroupBox:
         box = self.method_box = QGroupBox("Method")
@@ -245,46 +240,6 @@ class TrainingWidget(QWidget):
         layout.addWidget(self.progress_bar)
         self.status = _wrapped_label()
         layout.addWidget(self.status)
-        return box
-
-    def _rounds_box(self) -> QGroupBox:
-        box = QGroupBox("Rounds")
-        layout = QVBoxLayout(box)
-        self.rounds_list = QListWidget()
-        self.rounds_list.setMinimumHeight(ROUNDS_MIN_HEIGHT)
-        self.rounds_list.setMaximumHeight(ROUNDS_MAX_HEIGHT)
-        self.rounds_list.itemSelectionChanged.connect(self._refresh)
-        layout.addWidget(self.rounds_list)
-        self.restore_button = make_button(
-            "Go back to round",
-            "The selected round's proposals become the current ones again (nothing is deleted; "
-            "reviews stay)", self.restore_selected)
-        self.apply_button = make_button(
-            "Apply to new images…",
-            "The selected round's models (or the latest that can) segment a folder of new "
-            "images: no tags, no training; they join the project with proposals to review",
-            self._ask_apply)
-        self.segnet_button = make_button(
-            "U-Net on round",
-            "A segmentation network (U-Net) learns from the selected round's proposals (or the "
-            "latest round's), the tags and the reviewed masks, then proposes for every image "
-            "nobody reviewed (a few minutes on a CPU; weaksam segnet has its options)",
-            self.train_network_on_round)
-        row = QHBoxLayout()
-        row.addWidget(self.restore_button)
-        row.addWidget(self.apply_button)
-        layout.addLayout(row)
-        row = QHBoxLayout()
-        self.truth_label = QLabel("Truth: none")   # short: it shares its row with two buttons
-        self.truth_label.setToolTip("The folder of reference masks (ground truth) the rounds' "
-                                    "Dice is computed against")
-        self.truth_label.setStyleSheet("color: gray;")
-        row.addWidget(self.truth_label, 1)
-        row.addWidget(self.segnet_button)   # beside the truth: no row of its own (dock height)
-        row.addWidget(make_button("Masks…", "A folder of reference masks named like the images: "
-                                  "Dice per round is shown (they are never used for training)",
-                                  self._ask_truth))
-        layout.addLayout(row)
         return box
 
     # -- choices -------------------------------------------------------------------------------
@@ -434,58 +389,12 @@ class TrainingWidget(QWidget):
         self._refresh()
 
     # -- rounds --------------------------------------------------------------------------------
-    def _ask_truth(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of reference masks")
-        if folder:
-            self.set_truth_dir(Path(folder))
-
-    def set_truth_dir(self, folder: Path | None) -> None:
-        self.truth_dir = folder
-        self.truth_label.setText(f"Truth: {folder.name}" if folder else "Truth: none")
-        self._refresh_rounds()
-
-    def _refresh_rounds(self) -> None:
-        self.rounds_list.clear()
-        if self.project is None:
-            return
-        dice = self._dice_per_round()
-        for round_ in reversed(self.project.rounds.rounds()):
-            stage = round_.params.get("stage")
-            text = f"#{round_.id} · {round_.method}" + (f" · {stage}" if stage else "")
-            text += f" · {round_.status}"
-            if round_.id in dice:
-                text += f" · Dice {dice[round_.id]:.2f}"
-            entry = QListWidgetItem(text)
-            entry.setData(Qt.ItemDataRole.UserRole, round_.id)
-            self.rounds_list.addItem(entry)
-
-    def restore_selected(self) -> None:
-        refusal = self._write_refusal()
-        if refusal is not None:
-            self.say(refusal)
-            return
-        round_id = self._selected_round()
-        if round_id is None:
-            show_info(SELECT_ROUND)
-            return
-        try:
-            new = restore_round(self.project, round_id)
-        except ProjectError as error:
-            show_error(str(error))
-            return
-        self.say(f"Proposals of round #{round_id} are current again (round #{new}).")
-        self.session.labels_changed.emit()
-
-    def _ask_apply(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of new images to segment")
-        if folder:
-            self.apply_to_new_images([Path(folder)])
-
     def apply_to_new_images(self, paths: list[Path]) -> None:
         """Segment ``paths`` with a finished round's models in the background (see
         :func:`~napari_weaksam.jobs.predict_background_job`)."""
+        round_id = self.rounds.selected_round()
         job = self._new_job(lambda: predict_background_job(
-            self.project, self.choice(), self._selected_round(), paths), (ProjectError, ValueError))
+            self.project, self.choice(), round_id, paths), (ProjectError, ValueError))
         if job is not None:
             self.follow_job(job)
 
@@ -494,36 +403,18 @@ class TrainingWidget(QWidget):
         the latest round's), in the background; Segmentation network options set for it
         (``fields("segnet")``) apply."""
         choice = self.choice()
-        options = choice.options.get(SEGNET, {}) | {"source-round": self._selected_round() or 0}
+        source = {"source-round": self.rounds.selected_round() or 0}
+        options = choice.options.get(SEGNET, {}) | source
         run = dataclasses.replace(choice, method=SEGNET, options={SEGNET: options})
         job = self._new_job(lambda: method_background_job(self.project, run), (ValueError,))
         if job is not None:
             self.follow_job(job)
 
-    def _selected_round(self) -> int | None:
-        selected = self.rounds_list.selectedItems()
-        return selected[0].data(Qt.ItemDataRole.UserRole) if selected else None
-
-    def _dice_per_round(self) -> dict[int, float]:
-        if self.truth_dir is None or self.project is None:
-            return {}
-        from ..evaluation import evaluate_rounds
-
-        try:
-            reports = evaluate_rounds(self.project, self.truth_dir)
-        except (OSError, ValueError) as error:
-            show_error(f"Ground truth: {error}")
-            return {}
-        return {r.id: report.summary()["dice_mean"] for r, report in reports}
-
     def _refresh(self) -> None:
         running = self.job is not None and self.job.state.running
         refusal = self._write_refusal()
         allow(self.start_button, refusal)
-        allow(self.apply_button, refusal)
-        allow(self.segnet_button, refusal)
-        allow(self.restore_button, refusal or (None if self._selected_round() is not None
-                                               else SELECT_ROUND))
+        self.rounds.refresh_buttons()
         self.stop_button.setEnabled(running)
         method = get_method(self.method_combo.currentData())
         self._show_about(method)
