@@ -230,3 +230,27 @@ def test_a_retrain_that_trains_sam_keeps_it_with_the_round_and_leaves_sam_pretra
             assert all(torch.equal(litemedsam.decoder_state()[k], trained[k]) for k in trained)
             assert len(list(answers)) == len(new) - 1
     assert all(torch.equal(v, pretrained[k]) for k, v in litemedsam.decoder_state().items())
+
+
+def test_retrain_and_predict_over_weakmedsams_head_on_embeddings(tmp_path, litemedsam,
+                                                                 sample_copy, unseen_patches):
+    """The embedding head (WeakMedSAM's CAM input on stained tissue) is rebuilt from its
+    checkpoint: Retrain on top of its round, and its round segments new images."""
+    from napari_weaksam.method_settings import WeakMedSamSettings
+    from napari_weaksam.methods.prediction import choose_round, import_for_prediction
+    from napari_weaksam.methods.weakmedsam import run_weakmedsam
+
+    settings = WeakMedSamSettings(cam_input="embedding", epochs=1, min_steps=20, subclasses=2,
+                                  ensemble=1, save_maps=False, mask_prompts="none")
+    with Project.open(sample_copy()) as project:
+        method = run_weakmedsam(RunContext(project, litemedsam), settings)
+        correct(project, 1)
+        quick = ReviewRetrainSettings(epochs=1, prompts="none")   # the head's own masks
+        report = retrain_from_reviews(RunContext(project, litemedsam), quick)
+        round_ = project.rounds.rounds()[-1]
+        assert round_.id == report.round_id and round_.params["sam_round"] == method.round_id
+        folder, names = unseen_patches
+        items, _ = import_for_prediction(project, [folder])
+        result = predict(RunContext(project, litemedsam), choose_round(project, method.round_id),
+                         items)
+        assert result.from_round == method.round_id and result.items == len(names)

@@ -29,6 +29,15 @@ class EmbeddingClassifier(nn.Module):
         self.register_buffer("input_mean", torch.zeros(in_channels))
         self.register_buffer("input_std", torch.ones(in_channels))
 
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> EmbeddingClassifier:
+        """The classifier whose weights ``state`` holds (its sizes read from their shapes)."""
+        hidden, in_channels = state["adapter.0.weight"].shape[:2]
+        model = cls(state["parent.weight"].shape[0], state["child.weight"].shape[0],
+                    in_channels=in_channels, hidden=hidden)
+        model.load_state_dict(state, strict=True)
+        return model
+
     def set_input_statistics(self, embeddings: torch.Tensor) -> None:
         """Per-channel mean and std over (N, C, h, w) training embeddings."""
         flat = embeddings.float().transpose(0, 1).reshape(embeddings.shape[1], -1)
