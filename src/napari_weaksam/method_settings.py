@@ -438,9 +438,10 @@ class ReviewRetrainSettings:
                               help="head probability that marks a cell as the class")
     gate: float = option(0.5, low=0, high=1, help="presence probability for untagged items")
     prompts: str = option(
-        "boxes+mask", choices=MASK_PROMPTS,
+        "boxes+mask", choices=MASK_PROMPTS, label="Retrain: final mask",
         help="how SAM is asked for the final mask: none (the head's mask itself), one box per "
-             "component of it, or those boxes with it as SAM's mask prompt")
+             "component of it, or those boxes with it as SAM's mask prompt (on H&E patches over "
+             "a WeakMedSAM or SAM-Mix round, none scored higher)")
     warm_start: bool = option(True, choices=BOOL,
                               help="continue the previous Retrain's head when it fits")
     decoder_epochs: int = option(

@@ -79,7 +79,7 @@ RETRAIN = register(Method(
     predictor="napari_weaksam.retrain.review_predictor:ReviewRetrainPredictor",
     stages=training_plan.retrain_stages,
     plan_text=training_plan.retrain_plan,
-    dock_options=("decoder-epochs",),
+    dock_options=("prompts", "decoder-epochs"),
     learns_from_reviews=True,
     listed=False,
 ))
