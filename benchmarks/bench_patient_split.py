@@ -43,7 +43,6 @@ from skimage.filters import threshold_otsu
 
 from napari_weaksam.backbones.loaders import load_backbone
 from napari_weaksam.method_settings import WeakMedSamSettings
-from napari_weaksam.methods.cam_sources import ensemble_from_checkpoint
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.tag_matrix import read_tags
 from napari_weaksam.methods.weakmedsam import (
@@ -51,6 +50,7 @@ from napari_weaksam.methods.weakmedsam import (
     CachedEmbeddings,
     cam_at_item_size,
     classifier_checkpoint,
+    ensemble_from_checkpoint,
     fill_embeddings,
     train_on_tags,
     walk_graph,

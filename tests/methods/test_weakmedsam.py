@@ -250,8 +250,8 @@ def test_an_old_round_keeps_the_maps_mask_of_every_component(finished, backbone)
 
 
 def _round_models(project, backbone):
-    from napari_weaksam.methods.cam_sources import ensemble_from_checkpoint
     from napari_weaksam.methods.prediction import round_models
+    from napari_weaksam.methods.weakmedsam import ensemble_from_checkpoint
 
     round_ = project.rounds.rounds()[-1]
     return ensemble_from_checkpoint(round_models(project, round_.checkpoint_id, round_),

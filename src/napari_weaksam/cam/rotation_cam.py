@@ -3,6 +3,8 @@ and reflections (WeakMedSAM's image branch), and EP-SAM's initial mask from a CA
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -12,6 +14,7 @@ from .adl_classifier import AdlClassifier
 from .image_classifier import ImageCamClassifier
 
 Pose = tuple[bool, int]   # (transposed first, quarter turns)
+CamFunction = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def rotation_cam(model: AdlClassifier, image: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +26,7 @@ def rotation_cam(model: AdlClassifier, image: torch.Tensor) -> tuple[np.ndarray,
     with torch.inference_mode():
         batch, poses = _views(image, reflect=False)
         probabilities, maps = model.cam(batch)
-        cams = restored_mean(_min_max(maps), poses)
+        cams = _restored_mean(_min_max(maps), poses)
     return (probabilities[0].float().cpu().numpy(),
             cams.float().cpu().numpy().astype(np.float32))
 
@@ -33,15 +36,16 @@ def dihedral_cam(model: ImageCamClassifier, image: torch.Tensor,
     """Presence probabilities (P,) and raw CAMs (P, h, w) of a (3, S, S) image, averaged over
     its eight rotations and reflections (each CAM turned back first): the transforms the
     classifier was trained with, so no single orientation decides the map."""
-    batch, poses = dihedral_views(image)
-    probabilities, maps = model.cam(batch)
-    return probabilities.mean(dim=0), restored_mean(maps, poses)
+    return dihedral_mean(model.cam, image)
 
 
-def dihedral_views(image: torch.Tensor) -> tuple[torch.Tensor, list[Pose]]:
-    """The (3, S, S) image's eight rotations and reflections as one batch, with their poses
-    (for :func:`restored_mean`)."""
-    return _views(image, reflect=True)
+def dihedral_mean(cam: CamFunction, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cam`` (a batch → probabilities (B, P) and raw maps (B, P, h, w)) of the (3, S, S)
+    image's eight rotations and reflections: the mean probabilities (P,) and the mean of the
+    maps, each turned back to the image's pose first."""
+    batch, poses = _views(image, reflect=True)
+    probabilities, maps = cam(batch)
+    return probabilities.mean(dim=0), _restored_mean(maps, poses)
 
 
 def _views(image: torch.Tensor, reflect: bool) -> tuple[torch.Tensor, list[Pose]]:
@@ -54,7 +58,7 @@ def _views(image: torch.Tensor, reflect: bool) -> tuple[torch.Tensor, list[Pose]
     return torch.stack(views), poses
 
 
-def restored_mean(maps: torch.Tensor, poses: list[Pose]) -> torch.Tensor:
+def _restored_mean(maps: torch.Tensor, poses: list[Pose]) -> torch.Tensor:
     """Each view's maps turned back to the image's pose, then averaged."""
     back = []
     for (transposed, k), view in zip(poses, maps, strict=True):

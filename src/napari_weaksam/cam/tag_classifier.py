@@ -43,7 +43,7 @@ from .image_classifier import (
     lse_pool,
     standardise,
 )
-from .rotation_cam import dihedral_views, restored_mean
+from .rotation_cam import dihedral_mean
 from .training import augment
 
 CHECKPOINT_FORMAT = "napari-weaksam tag classifier"
@@ -133,7 +133,7 @@ class TagClassifier(nn.Module):
             if views == 1:
                 probabilities, maps = self._probabilities_and_maps(images)
             else:
-                pairs = [self._dihedral(image) for image in images]
+                pairs = [dihedral_mean(self._probabilities_and_maps, image) for image in images]
                 probabilities = torch.stack([pair[0] for pair in pairs])
                 maps = torch.stack([pair[1] for pair in pairs])
         maps = min_max(torch.relu(maps))
@@ -143,13 +143,6 @@ class TagClassifier(nn.Module):
         """Probabilities (B, P) and raw CAMs (B, P, h, w) from one pass over the trunk."""
         features = self.features(images)
         return torch.sigmoid(self._logits(features)), self._class_maps(features)
-
-    def _dihedral(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean probabilities (P,) and raw CAMs (P, h, w) of one (3, S, S) image over its eight
-        rotations and reflections."""
-        batch, poses = dihedral_views(image)
-        probabilities, maps = self._probabilities_and_maps(batch)
-        return probabilities.mean(dim=0), restored_mean(maps, poses)
 
 
 def _stride_one(layer: nn.Module) -> None:

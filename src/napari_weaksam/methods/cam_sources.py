@@ -144,28 +144,13 @@ def cam_source_from_checkpoint(saved: dict, settings, backbone: SamBackbone) -> 
         model.load_state_dict(saved["state"], strict=True)
         source.model = model.to(backbone.device).eval()
         return source
-    if kind in ("weakmedsam-image", "weakmedsam-embedding"):
+    from .weakmedsam import WEAKMEDSAM_KINDS, ensemble_from_checkpoint
+
+    if kind in WEAKMEDSAM_KINDS:
         source = EmbeddingCamSource(settings.embedding_classifier, backbone)
         source.models = ensemble_from_checkpoint(saved, backbone.device)
         return source
     raise ProjectError(f"a {kind!r} classifier checkpoint: not one this version can read")
-
-
-def ensemble_from_checkpoint(saved: dict, device: torch.device,
-                            ) -> list[ImageCamClassifier | EmbeddingClassifier]:
-    """WeakMedSAM's ensemble back from its checkpoint (eval mode, on ``device``): the image
-    branch's or the head on SAM embeddings."""
-    kind = saved.get("kind")
-    if kind not in ("weakmedsam-image", "weakmedsam-embedding"):
-        raise ProjectError(f"a {kind!r} checkpoint is not a WeakMedSAM classifier")
-    models: list[ImageCamClassifier | EmbeddingClassifier] = []
-    for member in saved["members"]:
-        if kind == "weakmedsam-embedding":
-            models.append(EmbeddingClassifier.from_state(member["state"]))
-        else:
-            models.append(ImageCamClassifier(**member["config"]))
-            models[-1].load_state_dict(member["state"], strict=True)
-    return [model.to(device).eval() for model in models]
 
 
 __all__ = ["CAM_SOURCES", "AdlCamSource", "CamSource", "EmbeddingCamSource", "ItemCam",

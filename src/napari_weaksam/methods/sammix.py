@@ -343,7 +343,7 @@ def segment_item(backbone: SamBackbone, model: TagClassifier, image: torch.Tenso
 
 
 def _activations(model: TagClassifier, image: torch.Tensor, shape: tuple[int, int],
-                 views: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                 views: int) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (P,) and CAMs (P, H, W) in [0, 1] at the item's size, in eval mode (the
     model's mode is put back)."""
     training = model.training

@@ -82,6 +82,9 @@ METHOD = "weakmedsam"
 WALK_GRID = 64   # the random walk's grid (SAM's embedding grid at 1024 px, LiteMedSAM's at 256)
 Classifier = ImageCamClassifier | EmbeddingClassifier
 Ensemble = list[Classifier]   # classifiers whose probabilities and CAMs are averaged
+IMAGE_CHECKPOINT = "weakmedsam-image"           # a checkpoint of the image branch
+EMBEDDING_CHECKPOINT = "weakmedsam-embedding"   # … of the head on SAM embeddings
+WEAKMEDSAM_KINDS = (IMAGE_CHECKPOINT, EMBEDDING_CHECKPOINT)
 ImageLoader = Callable[[int], np.ndarray]   # item index → image
 EmbeddingSource = Embedding | Callable[[], Embedding]   # an embedding, or how to get it when needed
 
@@ -347,9 +350,28 @@ def classifier_checkpoint(models: Ensemble) -> dict:
     """What a classifier checkpoint stores: the kind, and each member's configuration and
     weights."""
     if all(isinstance(model, ImageCamClassifier) for model in models):
-        return {"kind": "weakmedsam-image",
+        return {"kind": IMAGE_CHECKPOINT,
                 "members": [{"config": m.config(), "state": m.state_dict()} for m in models]}
-    return {"kind": "weakmedsam-embedding", "members": [{"state": m.state_dict()} for m in models]}
+    return {"kind": EMBEDDING_CHECKPOINT, "members": [{"state": m.state_dict()} for m in models]}
+
+
+def ensemble_from_checkpoint(saved: dict, device: torch.device) -> Ensemble:
+    """WeakMedSAM's ensemble back from its checkpoint (eval mode, on ``device``): the image
+    branch's or the head on SAM embeddings."""
+    kind = saved.get("kind")
+    if kind not in WEAKMEDSAM_KINDS:
+        raise ProjectError(f"a {kind!r} checkpoint is not a WeakMedSAM classifier")
+    return [_member(kind, member).to(device).eval() for member in saved["members"]]
+
+
+def _member(kind: str, member: dict) -> Classifier:
+    """One classifier of a WeakMedSAM checkpoint (the head on embeddings stores no
+    configuration: its sizes are read from its weights)."""
+    if kind == EMBEDDING_CHECKPOINT:
+        return EmbeddingClassifier.from_state(member["state"])
+    model = ImageCamClassifier(**member["config"])
+    model.load_state_dict(member["state"], strict=True)
+    return model
 
 
 def walk_graph(backbone: SamBackbone, embedding: Embedding,
@@ -467,8 +489,6 @@ class WeakMedSamPredictor:
     SAM embedding's affinities and threshold, as in the round itself."""
 
     def __init__(self, project: Project, backbone: SamBackbone, round_) -> None:
-        from .cam_sources import ensemble_from_checkpoint
-
         # a round from before SAM answered its masks kept the thresholded map, every component
         self.settings = settings_from_params(
             WeakMedSamSettings, {"mask_prompts": "none", "component_evidence": 0.0} | round_.params)
