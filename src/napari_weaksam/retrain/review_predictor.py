@@ -87,6 +87,7 @@ class ReviewRetrainPredictor:
                 embedding = cache.embed(project.item_image(item))
                 prior = (label_cells(labels[item.id], self.classes, embedding, size)
                          if self.reads_prior else no_prior(self.classes, embedding))
-                label, confidence = segment_item(self.backbone, self.head, embedding, None,
-                                                 self.classes, self.settings, prior)
+                label, confidence, _kept = segment_item(
+                    self.backbone, self.head, embedding, None, self.classes, self.settings,
+                    prior, labels.get(item.id))
                 yield item, label, confidence
