@@ -11,16 +11,9 @@ from napari_weaksam.sample import sample_dir
 from napari_weaksam.widgets.session import session_for
 from napari_weaksam.widgets.training import TrainingWidget
 
+from .rounds import propose_round
+
 pytestmark = pytest.mark.gui
-
-
-def finished_round(project: Project, masks: dict) -> int:
-    round_id = project.rounds.start_round("manual")
-    for item_id, mask in masks.items():
-        project.labels.add_proposal(item_id, mask, method="manual", round_id=round_id,
-                                    confidence=0.5)
-    project.rounds.finish_round(round_id, "done")
-    return round_id
 
 
 def test_each_round_shows_its_dice_once_masks_are_given_and_can_be_current_again(
@@ -28,8 +21,8 @@ def test_each_round_shows_its_dice_once_masks_are_given_and_can_be_current_again
     root = sample_copy()
     with Project.open(root) as project:
         truth = find_truth(project, sample_dir() / "masks")
-        right = finished_round(project, {i: m.astype("uint8") for i, m in truth.items()})
-        empty = finished_round(project, {i: 0 * m.astype("uint8") for i, m in truth.items()})
+        right = propose_round(project, {i: m.astype("uint8") for i, m in truth.items()})
+        empty = propose_round(project, {i: 0 * m.astype("uint8") for i, m in truth.items()})
     viewer = make_napari_viewer()
     training = TrainingWidget(viewer)
     qtbot.addWidget(training)

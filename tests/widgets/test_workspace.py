@@ -15,6 +15,8 @@ from napari_weaksam.widgets.keymap import BOX_LAYER
 from napari_weaksam.widgets.launch import open_workspace
 from napari_weaksam.widgets.session import session_for
 
+from .rounds import propose_round
+
 pytestmark = pytest.mark.gui
 
 HE = "adenocarcinoma_GT2001837-1-400-002"
@@ -28,15 +30,10 @@ def square(item, top: int = 40, size: int = 30, value: int = 1) -> np.ndarray:
     return mask
 
 
-def propose_round(project, masks: dict[str, np.ndarray], confidence: float = 0.5) -> int:
+def propose_by_name(project, masks: dict[str, np.ndarray], confidence: float = 0.5) -> int:
     """One finished round with the given proposals (item name → mask)."""
-    items = {i.name: i for i in project.catalog.items()}
-    round_id = project.rounds.start_round("manual")
-    for name, mask in masks.items():
-        project.labels.add_proposal(items[name].id, mask, method="manual", round_id=round_id,
-                                    confidence=confidence)
-    project.rounds.finish_round(round_id, "done")
-    return round_id
+    items = {i.name: i.id for i in project.catalog.items()}
+    return propose_round(project, {items[name]: m for name, m in masks.items()}, confidence)
 
 
 @pytest.fixture
@@ -44,7 +41,7 @@ def panel(make_napari_viewer, qtbot, sample_copy):
     root = sample_copy()
     with Project.open(root) as project:
         items = {i.name: i for i in project.catalog.items()}
-        propose_round(project, {name: square(items[name]) for name in (HE, NORMAL, SLICE)})
+        propose_by_name(project, {name: square(items[name]) for name in (HE, NORMAL, SLICE)})
     viewer = make_napari_viewer()
     widget = open_workspace(viewer, root)
     widget.window_viewer = viewer     # the viewer itself (the panel holds napari's proxy)
@@ -100,7 +97,7 @@ def test_3_an_accepted_image_shows_what_was_accepted_after_a_new_round(panel):
     panel.show_tab("Review")
     panel.review.go_to(he.id)
     panel.review.accept()
-    propose_round(project, {HE: square(he, top=120, size=60)}, confidence=0.99)
+    propose_by_name(project, {HE: square(he, top=120, size=60)}, confidence=0.99)
     panel.session.labels_changed.emit()
     panel.review.go_to(he.id)
     layers = panel.viewer.layers
@@ -229,8 +226,8 @@ def test_11_round_shown_new_proposals_announced_and_empty_negatives_accepted(pan
     review.go_to(normal.id)
     first = review.queue.current.round_id
     assert f"round #{first}" in review.state_label.text()
-    newer = propose_round(project, {NORMAL: np.zeros((normal.height, normal.width), np.uint8)},
-                          confidence=1.0)
+    newer = propose_by_name(project, {NORMAL: np.zeros((normal.height, normal.width), np.uint8)},
+                            confidence=1.0)
     project.labels.add_proposal(item(panel, HE).id, square(item(panel, HE)), method="manual")
     panel.session.labels_changed.emit()
     assert "2 new proposals" in review.status_label.text()
