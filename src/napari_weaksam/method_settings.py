@@ -442,12 +442,6 @@ class ReviewRetrainSettings:
         help="how SAM is asked for the final mask: none (the head's mask itself), one box per "
              "component of it, or those boxes with it as SAM's mask prompt (on H&E patches over "
              "a WeakMedSAM or SAM-Mix round, none scored higher)")
-    keep_agreeing: float = option(
-        0.0, low=0, high=1, label="Retrain: keep agreeing proposals",
-        help="keep the method round's proposal of an unreviewed item where the head's mask "
-             "agrees with it at least this much (Dice on the embedding cells): Retrain "
-             "changes only what the reviews taught it to change; 0: every unreviewed item is "
-             "answered anew")
     warm_start: bool = option(True, choices=BOOL,
                               help="continue the previous Retrain's head when it fits")
     decoder_epochs: int = option(

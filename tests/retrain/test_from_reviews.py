@@ -22,8 +22,6 @@ from napari_weaksam.project.restore import restore_round
 from napari_weaksam.retrain.from_reviews import (
     INCREMENTAL,
     base_round,
-    cell_agreement,
-    method_proposals,
     retrain_from_reviews,
     supervision,
 )
@@ -256,27 +254,3 @@ def test_retrain_and_predict_over_weakmedsams_head_on_embeddings(tmp_path, litem
         result = predict(RunContext(project, litemedsam), choose_round(project, method.round_id),
                          items)
         assert result.from_round == method.round_id and result.items == len(names)
-        # keeping the method's proposals where the head agrees: those are the method's own
-        keeping = ReviewRetrainSettings(epochs=1, prompts="none", warm_start=False,
-                                        keep_agreeing=0.5)
-        report = retrain_from_reviews(RunContext(project, litemedsam), keeping)
-        kept = project.rounds.rounds()[-1].metrics["kept_method_proposals"]
-        rounds = {r.id: r for r in project.rounds.rounds()}
-        items = project.catalog.items()
-        ours = method_proposals(project, rounds[report.round_id], items)
-        theirs = method_proposals(project, rounds[method.round_id], items)
-        same = sum(np.array_equal(label, theirs[i]) for i, label in ours.items() if i in theirs)
-        assert 0 < kept <= same < report.proposals   # tagged negatives agree (both empty)
-
-
-def test_agreement_on_cells_counts_the_classes_present_only():
-    method = torch.zeros((2, 4, 4))
-    method[0, :2, :2] = 1          # the method marks 4 cells of class 0, none of class 1
-    head = torch.zeros((2, 4, 4))
-    head[0, :2, :2] = 0.9
-    assert cell_agreement(head, method, np.array([True, False]), 0.5) == 1.0
-    head[1, 3, 3] = 0.9            # the head marks class 1 where the method does not
-    assert cell_agreement(head, method, np.array([True, True]), 0.5) == 0.0
-    assert cell_agreement(head, method, np.array([True, False]), 0.5) == 1.0
-    head[0, 0, 0] = 0.1            # 3 of the method's 4 cells
-    assert cell_agreement(head, method, np.array([True, False]), 0.5) == pytest.approx(6 / 7)

@@ -43,26 +43,7 @@ def label_from_maps(probabilities: np.ndarray, maps: np.ndarray, tagged: np.ndar
         take = mask & (maps[c] > best)
         label[take] = values[c]
         best[take] = maps[c][take]
-        scores.append(_mean_inside(maps[c], mask))
-    return label, _confidence(scores, probabilities, tagged)
-
-
-def label_confidence(label: np.ndarray, maps: np.ndarray, probabilities: np.ndarray,
-                     tagged: np.ndarray | None, classes: list[ImageClass]) -> float:
-    """The confidence :func:`label_from_maps` gives, for a label image made otherwise (the
-    lowest over the classes in it of the mean probability inside its mask)."""
-    scores = [_mean_inside(maps[c], label == image_class.label_value)
-              for c, image_class in enumerate(classes)
-              if (label == image_class.label_value).any()]
-    return _confidence(scores, probabilities, tagged)
-
-
-def _mean_inside(probability: np.ndarray, mask: np.ndarray) -> float:
-    return float(probability[mask].mean()) if mask.any() else 0.0
-
-
-def _confidence(scores: list[float], probabilities: np.ndarray,
-                tagged: np.ndarray | None) -> float:
+        scores.append(float(maps[c][mask].mean()) if mask.any() else 0.0)
     if scores:
-        return min(scores)
-    return 1.0 if tagged is not None else 1.0 - float(probabilities.max())
+        return label, min(scores)
+    return label, 1.0 if tagged is not None else 1.0 - float(probabilities.max())

@@ -33,8 +33,8 @@ from ..backbones.sam import Embedding, SamBackbone
 from ..cam.mask_head import MaskHead, head_config, presence_logits
 from ..method_settings import DecoderTraining, ReviewRetrainSettings
 from ..methods.context import RunContext
-from ..methods.map_labels import label_confidence, label_from_maps
-from ..methods.tag_presence import PRESENCE_RULE, presence, tagged_presence
+from ..methods.map_labels import label_from_maps
+from ..methods.tag_presence import PRESENCE_RULE, tagged_presence
 from ..methods.weakmedsam import embed_items
 from ..project import ImageClass, Item, Project, ProjectError
 from ..project.rounds import Round
@@ -137,14 +137,13 @@ def retrain_from_reviews(context: RunContext,
                 checkpoint_id = save_head(project, head, backbone, round_id,
                                           sam_trained=bool(decoder_losses))
                 with timed(seconds, "pseudo-labels"):
-                    kept = propose(context, head, embeddings, data, unreviewed, settings,
-                                   round_id, checkpoint_id, params, proposals)
+                    propose(context, head, embeddings, data, unreviewed, settings, round_id,
+                            checkpoint_id, params)
                 project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id,
                                             metrics={
                     "stage": INCREMENTAL, "base_round": params["base_round"],
                     "warm_start_round": warm, "reviewed_items": params["reviewed_items"],
                     "seconds": seconds, "losses": losses, "decoder_losses": decoder_losses,
-                    "kept_method_proposals": kept,
                     "proposal_trust": [round(float(t), 4) for t in data.trust]})
             except BaseException as error:
                 project.rounds.abandon_round(round_id, error)
@@ -158,23 +157,19 @@ def retrain_from_reviews(context: RunContext,
 def propose(context: RunContext, head: MaskHead, embeddings: list[Embedding],
             data: Supervision, unreviewed: list[tuple[int, Item]],
             settings: ReviewRetrainSettings, round_id: int, checkpoint_id: int,
-            params: dict, proposals: dict[int, np.ndarray]) -> int:
-    """A new proposal for every unreviewed item (index in ``embeddings``, item); how many kept
-    the method round's mask (``settings.keep_agreeing``)."""
+            params: dict) -> None:
+    """A new proposal for every unreviewed item (index in ``embeddings``, item)."""
     project, backbone = context.project, context.backbone
     classes, tags = project.catalog.classes(), project.catalog.all_tags()
-    kept = 0
     for done, (i, item) in enumerate(unreviewed, start=1):
         context.check_cancel()
-        label, confidence, same = segment_item(
-            backbone, head, embeddings[i], tagged_presence(item, tags, classes), classes,
-            settings, data.prior[i], proposals.get(item.id))
-        kept += same
+        label, confidence = segment_item(backbone, head, embeddings[i],
+                                         tagged_presence(item, tags, classes), classes,
+                                         settings, data.prior[i])
         project.labels.add_proposal(item.id, label, method=METHOD, round_id=round_id,
                                     checkpoint_id=checkpoint_id, params=params,
                                     confidence=confidence)
         context.report("pseudo-labels", done, len(unreviewed), item.name)
-    return kept
 
 
 def train_sam(context: RunContext, items: list[Item], embeddings: list[Embedding],
@@ -383,56 +378,29 @@ def train_head(context: RunContext, head: MaskHead, data: Supervision,
 
 # -- proposals ---------------------------------------------------------------------------------
 def class_maps(head: MaskHead, embedding: Embedding, model_size: int,
-               prior: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-    """Presence probabilities (P,), per-class probability maps (P, H, W) in the item frame and
-    on the grid (P, g, g; zero outside the image); ``prior``: the method's proposal on the grid
-    (P, g, g), for a head that reads one."""
+               prior: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+    """Presence probabilities (P,) and per-class probability maps (P, H, W) in the item frame;
+    ``prior``: the method's proposal on the grid (P, g, g), for a head that reads one."""
     valid = valid_cell_mask(embedding, model_size)
     with torch.inference_mode():
         logits = head(embedding.features[None], None if prior is None else prior[None])
         probabilities = torch.sigmoid(presence_logits(logits, valid[None]))[0]
-        cells = torch.sigmoid(logits[0]) * valid
         maps = cells_to_item(torch.sigmoid(logits[0]), embedding, model_size)
-    return probabilities.numpy(), maps, cells
+    return probabilities.numpy(), maps
 
 
 def segment_item(backbone: SamBackbone, head: MaskHead, embedding: Embedding,
                  tagged: np.ndarray | None, classes: list[ImageClass],
-                 settings: ReviewRetrainSettings, prior: torch.Tensor | None = None,
-                 method_label: np.ndarray | None = None) -> tuple[np.ndarray, float, bool]:
+                 settings: ReviewRetrainSettings,
+                 prior: torch.Tensor | None = None) -> tuple[np.ndarray, float]:
     """One item's label image (per pixel the class with the highest head probability among
-    those masked there), its confidence (the lowest over its classes of the mean head
+    those masked there) and its confidence (the lowest over its classes of the mean head
     probability inside the mask; for an item with no class, 1 − the highest presence
-    probability, or 1 when tagged) and whether it is ``method_label`` kept (the method round's
-    proposal, when the head's mask agrees with it: ``settings.keep_agreeing``)."""
-    probabilities, maps, cells = class_maps(head, embedding, backbone.preprocessing.size, prior)
-    present = presence(tagged, probabilities, settings.gate)
-    if (method_label is not None and prior is not None and settings.keep_agreeing > 0
-            and cell_agreement(cells, prior, present, settings.threshold)
-            >= settings.keep_agreeing):
-        return method_label, label_confidence(method_label, maps, probabilities, tagged,
-                                              classes), True
-    label, confidence = label_from_maps(probabilities, maps, tagged, classes,
-                                        gate=settings.gate, threshold=settings.threshold,
-                                        prompts=settings.prompts, backbone=backbone,
-                                        embedding=embedding)
-    return label, confidence, False
-
-
-def cell_agreement(cells: torch.Tensor, prior: torch.Tensor, present: np.ndarray,
-                   threshold: float) -> float:
-    """The lowest over classes of the Dice, on the embedding cells, between the head's mask
-    (cells ≥ ``threshold`` of the classes ``present``) and the method's proposal (cells at
-    least half covered); 1 for a class neither marks. Both on the same grid, so the cells'
-    coarseness costs neither."""
-    scores = [1.0]
-    for c in range(len(cells)):
-        head = (cells[c] >= threshold) & bool(present[c])
-        method = prior[c] >= 0.5
-        total = int(head.sum() + method.sum())
-        if total:
-            scores.append(2 * int((head & method).sum()) / total)
-    return min(scores)
+    probability, or 1 when tagged)."""
+    probabilities, maps = class_maps(head, embedding, backbone.preprocessing.size, prior)
+    return label_from_maps(probabilities, maps, tagged, classes, gate=settings.gate,
+                           threshold=settings.threshold, prompts=settings.prompts,
+                           backbone=backbone, embedding=embedding)
 
 
 # -- the head on disk --------------------------------------------------------------------------

@@ -87,7 +87,6 @@ class ReviewRetrainPredictor:
                 embedding = cache.embed(project.item_image(item))
                 prior = (label_cells(labels[item.id], self.classes, embedding, size)
                          if self.reads_prior else no_prior(self.classes, embedding))
-                label, confidence, _kept = segment_item(
-                    self.backbone, self.head, embedding, None, self.classes, self.settings,
-                    prior, labels.get(item.id))
+                label, confidence = segment_item(self.backbone, self.head, embedding, None,
+                                                 self.classes, self.settings, prior)
                 yield item, label, confidence
