@@ -21,10 +21,12 @@ from napari_weaksam.method_settings import (
 )
 from napari_weaksam.progress import Progress
 from napari_weaksam.training_plan import (
+    FEW_REVIEWS,
     LOADING,
     PlannedStage,
     ProjectSize,
     StageClock,
+    few_reviews_note,
     floored_epochs,
     plan_text,
     planned_stages,
@@ -178,8 +180,12 @@ def test_retrain_says_what_it_learns_from_and_what_it_leaves_alone():
 
     settings = ReviewRetrainSettings(epochs=4, warm_epochs=2)
     assert plan_text(settings, ProjectSize(items=40, tagged=30, reviewed=3)) == (
-        "Retrain: a mask head on cached embeddings learns from 3 reviewed masks, the tags and "
+        few_reviews_note(3) + "\nRetrain: a mask head on cached embeddings learns from 3 "
+        "reviewed masks, the tags and "
         "the last round's proposals (2 epochs when it continues the last Retrain's head, else "
         "4)\nthen new proposals for 37 unreviewed images; reviewed images stay as they are")
+    assert few_reviews_note(3).startswith("Few masks") and few_reviews_note(FEW_REVIEWS) == ""
+    assert plan_text(settings, ProjectSize(items=40, tagged=30, reviewed=FEW_REVIEWS)
+                     ).startswith("Retrain: a mask head")
     assert [s.name for s in planned_stages(settings)] == [
         LOADING, "embedding", "mask head", "pseudo-labels"]

@@ -174,7 +174,8 @@ def test_cli_retrain_and_predict_with_its_round(retrained, tmp_path, copy_projec
                                                unseen_patches, litemedsam):
     root = copy_project(retrained[0], tmp_path / "p")
     assert main(["retrain", str(root), "--epochs", "1", "--warm-epochs", "1"]) == 0
-    assert "learnt from 2 reviewed items (continued round" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "learnt from 2 reviewed items (continued round" in out and "\nFew masks" in out
     folder, names = unseen_patches
     with Project.open(root) as project:
         latest = project.rounds.rounds()[-1]

@@ -40,6 +40,7 @@ from ..project import ImageClass, Item, Project, ProjectError
 from ..project.rounds import Round
 from ..timing import timed
 from ..training_loop import LoopSettings, train_loop
+from ..training_plan import few_reviews_note
 from .decoder_training import TrainingSample, train_decoder
 
 METHOD = "retrain"
@@ -60,9 +61,10 @@ class ReviewRetrainReport:
     def summary(self) -> str:
         start = (f"continued round {self.warm_start_round}'s head"
                  if self.warm_start_round else "a new head")
+        note = few_reviews_note(self.reviewed)
         return (f"round {self.round_id}: learnt from {self.reviewed} reviewed items ({start}), "
                 f"new proposals for {self.proposals} unreviewed items in "
-                f"{sum(self.seconds.values()):.1f} s")
+                f"{sum(self.seconds.values()):.1f} s" + (f"\n{note}" if note else ""))
 
 
 @dataclass
