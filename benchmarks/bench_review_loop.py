@@ -101,7 +101,8 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
           args: argparse.Namespace) -> Iterator[dict]:
     """One row per K (printed as it comes)."""
     reset(project, base)
-    retrain = get_method("retrain")
+    retrain = get_method("retrain")   # with the defaults for the project's kind, as the dock
+    kind = getattr(project_kind(project), "kind", None)
     flags = {"seed": seed} | typed_flags(args.retrain, "retrain")
     rng = np.random.default_rng(seed)
     for count in args.masks:
@@ -109,7 +110,7 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
         seconds, warm = 0.0, None
         if count:
             start = time.perf_counter()
-            report = retrain.run(RunContext(project, backbone), retrain.settings_from_flags(flags))
+            report = retrain.run(RunContext(project, backbone), retrain.settings_for(kind, flags))
             seconds, warm = time.perf_counter() - start, report.warm_start_round
         yield score(project, truth) | {"k": count, "order": order, "seed": seed,
                                        "accepted": accepted, "seconds": seconds,

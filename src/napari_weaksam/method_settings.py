@@ -440,8 +440,8 @@ class ReviewRetrainSettings:
     prompts: str = option(
         "boxes+mask", choices=MASK_PROMPTS, label="Retrain: final mask",
         help="how SAM is asked for the final mask: none (the head's mask itself), one box per "
-             "component of it, or those boxes with it as SAM's mask prompt (on H&E patches over "
-             "a WeakMedSAM or SAM-Mix round, none scored higher)")
+             "component of it, or those boxes with it as SAM's mask prompt (none is the default "
+             "on H&E patches, where it scored higher over every method's round)")
     warm_start: bool = option(True, choices=BOOL,
                               help="continue the previous Retrain's head when it fits")
     decoder_epochs: int = option(

@@ -82,6 +82,10 @@ RETRAIN = register(Method(
     dock_options=("prompts", "decoder-epochs"),
     learns_from_reviews=True,
     listed=False,
+    kind_defaults={STAINED: {"prompts": KindDefault(
+        "none", "the head's own mask scored higher than SAM's answer to its boxes on H&E over "
+                "every method's round: Dice with 20 reviewed masks 0.806 vs 0.716 over "
+                "WeakMedSAM's, 0.825 vs 0.791 over EP-SAM's on ebhi_seg_colon")}},
 ))
 
 SEGNET = register(Method(
