@@ -148,7 +148,8 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    figure, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 5.5),
+                                squeeze=False)
     methods = sorted({r["method"] for rows in results.values() for r in rows})
     colours = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     for axis, (name, rows) in zip(axes[0], sorted(results.items()), strict=True):
@@ -169,7 +170,7 @@ def plot(results: dict[str, list[dict]], path: Path) -> None:
         axis.set(title=SETS[name][0] if name in SETS else name, xlabel="reviewed items K",
                  ylabel="Dice, unreviewed positives")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize="small")
+        axis.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     print(f"\nplot: {path}")
