@@ -47,8 +47,8 @@ def few_reviews_note(reviewed: int) -> str:
     """A line for a Retrain from fewer than :data:`FEW_REVIEWS` reviewed masks, else ''."""
     if reviewed >= FEW_REVIEWS:
         return ""
-    return (f"Few masks: in the benchmark Retrain with 5 lowered Dice, with {FEW_REVIEWS}–20 "
-            "raised it. Review more first, or compare the rounds.")
+    return (f"Few masks: on brain MR in the benchmark, Retrain with 5 lowered Dice, with "
+            f"{FEW_REVIEWS}–20 raised it. Review more first, or compare the rounds.")
 
 
 @dataclass(frozen=True)
