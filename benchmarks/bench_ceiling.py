@@ -31,7 +31,7 @@ from bench_sammix import typed_flags
 from bench_weakmedsam import SETS, open_project, require_data, truth_of
 
 from napari_weaksam.backbones.loaders import load_backbone
-from napari_weaksam.method_settings import ReviewRetrainSettings
+from napari_weaksam.method_settings import ReviewRetrainSettings, SegNetSettings
 from napari_weaksam.methods.context import RunContext
 from napari_weaksam.methods.map_labels import label_from_maps
 from napari_weaksam.methods.tag_presence import tagged_presence
@@ -44,6 +44,10 @@ from napari_weaksam.retrain.from_reviews import (
     supervision,
     train_head,
 )
+from napari_weaksam.segnet.network import build_network, network_input
+from napari_weaksam.segnet.predictor import segment_image as segment_with_network
+from napari_weaksam.segnet.run import train_network
+from napari_weaksam.segnet.training import SegNetData, class_targets
 
 PATIENT = re.compile(r"^(TCGA_[A-Z0-9]+_[A-Z0-9]+)_")
 
@@ -94,6 +98,39 @@ def head_rows(project, backbone, embeddings, truth, train, k, seed,
         "masks": len(taught), "seconds": seconds, "test": len(scores["none"])}
 
 
+def unet_rows(project, backbone, embeddings, truth, train, seed) -> dict[str, float]:
+    """The segmentation network (its defaults) trained on every reference mask of the
+    training half, scored on the other half's positives: its own mask and SAM's answer to its
+    boxes + mask."""
+    items, classes = project.catalog.items(), project.catalog.classes()
+    value = classes[0].label_value
+    settings = SegNetSettings(seed=seed)
+    shown = [i for i in range(len(items)) if train[i]]
+    inputs = torch.stack([network_input(project.item_image(items[i]), settings.size).half()
+                          for i in shown])
+    targets = torch.stack([class_targets(truth[items[i].id].astype(np.uint8) * value, classes,
+                                         settings.size).half() for i in shown])
+    data = SegNetData(inputs, targets, torch.ones((len(shown), len(classes))))
+    torch.manual_seed(seed)
+    network = build_network(len(classes), settings.features)
+    start = time.perf_counter()
+    train_network(RunContext(project, backbone), network, data, data.teaching(), settings)
+    seconds = time.perf_counter() - start
+    tags = project.catalog.all_tags()
+    scores: dict[str, list[float]] = {"none": [], "boxes+mask": []}
+    for i, item in enumerate(items):
+        if train[i] or not truth[item.id].any():
+            continue
+        tagged = tagged_presence(item, tags, classes)
+        for asked, found in scores.items():
+            label, _ = segment_with_network(
+                network, project.item_image(item), settings.size, tagged, classes,
+                replace(settings, prompts=asked), backbone, embeddings[i])
+            found.append(dice(label > 0, truth[item.id]))
+    return {p: float(np.mean(s)) for p, s in scores.items()} | {
+        "masks": len(shown), "seconds": seconds, "test": len(scores["none"])}
+
+
 def reference_boxes(project, backbone, embeddings, truth, prompts: str) -> float:
     """SAM's answer to one box per component of each positive's reference mask."""
     items, classes = project.catalog.items(), project.catalog.classes()
@@ -116,6 +153,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--retrain", nargs="*", default=[], metavar="FLAG=VALUE",
                         help="the head's options other than Retrain's defaults, e.g. epochs=20")
+    parser.add_argument("--unet", action="store_true",
+                        help="also train the segmentation network on the half's masks")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "weaksam-bench-loop")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))
@@ -143,6 +182,12 @@ def main() -> None:
                     what = ("every item of the half, its mask" if k == "all"
                             else f"{k} masks + the half's tags")
                     print(f"| {name} | {what} | {seed} | {row['masks']} | {row['test']} | "
+                          f"{row['none']:.3f} | {row['boxes+mask']:.3f} | "
+                          f"{row['seconds']:.0f} s |", flush=True)
+                if args.unet:
+                    row = unet_rows(project, backbone, embeddings, truth, train, seed)
+                    print(f"| {name} | the segmentation network (U-Net, 128 px), every item of "
+                          f"the half, its mask | {seed} | {row['masks']} | {row['test']} | "
                           f"{row['none']:.3f} | {row['boxes+mask']:.3f} | "
                           f"{row['seconds']:.0f} s |", flush=True)
             for prompts in ("boxes", "boxes+mask"):
