@@ -101,9 +101,9 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
           args: argparse.Namespace) -> Iterator[dict]:
     """One row per K (printed as it comes)."""
     reset(project, base)
-    retrain = get_method("retrain")   # with the defaults for the project's kind, as the dock
+    retrain = get_method(args.engine)   # with the defaults for the project's kind, as the dock
     kind = getattr(project_kind(project), "kind", None)
-    flags = {"seed": seed} | typed_flags(args.retrain, "retrain")
+    flags = {"seed": seed} | typed_flags(args.retrain, args.engine)
     rng = np.random.default_rng(seed)
     for count in args.masks:
         accepted = review(project, truth, count, order, rng) if count else 0
@@ -111,10 +111,13 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
         if count:
             start = time.perf_counter()
             report = retrain.run(RunContext(project, backbone), retrain.settings_for(kind, flags))
-            seconds, warm = time.perf_counter() - start, report.warm_start_round
+            seconds = time.perf_counter() - start
+            warm = getattr(report, "warm_start_round", None)
+        start_of = "warm" if warm is not None else (
+            "new head" if args.engine == "retrain" else "new network")
         yield score(project, truth) | {"k": count, "order": order, "seed": seed,
                                        "accepted": accepted, "seconds": seconds,
-                                       "warm": warm is not None,
+                                       "warm": warm is not None, "start": start_of,
                                        "before": base_dice(project, truth, base)}
 
 
@@ -132,7 +135,7 @@ def base_dice(project: Project, truth: dict[int, np.ndarray], base: int) -> floa
 
 
 def print_row(name: str, method: str, row: dict) -> None:
-    took = f"{row['seconds']:.0f} s ({'warm' if row['warm'] else 'new head'})" \
+    took = f"{row['seconds']:.0f} s ({row['start']})" \
         if row["k"] else "–"
     print(f"| {name} | {method} | {row['order']} | {row['seed']} | {row['k']} | "
           f"{row['accepted']} | {row['positives']} | {row['before']:.3f} | {row['dice']:.3f} | "
@@ -207,6 +210,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--retrain", nargs="*", default=[], metavar="FLAG=VALUE",
                         help="Retrain options other than its defaults, e.g. prompts=boxes")
+    parser.add_argument("--engine", choices=("retrain", "segnet"), default="retrain",
+                        help="what learns from the reviews: Retrain (the button), or the "
+                             "segmentation network trained again on the method round's "
+                             "proposals and the reviews (--retrain then sets its options)")
     parser.add_argument("--workdir", type=Path,
                         default=Path(tempfile.gettempdir()) / "weaksam-bench-loop")
     parser.add_argument("--precision", default="bf16", choices=("fp32", "bf16"))

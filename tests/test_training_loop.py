@@ -10,7 +10,7 @@ import torch
 
 from napari_weaksam.method_settings import floored_epochs
 from napari_weaksam.progress import Cancelled
-from napari_weaksam.training_loop import LoopSettings, train_loop, training_length
+from napari_weaksam.training_loop import LoopSettings, oversample, train_loop, training_length
 
 
 def _regression(samples: int = 23, seed: int = 0):
@@ -147,3 +147,14 @@ def test_bad_settings_and_inputs_are_refused():
         train_loop([torch.nn.Parameter(torch.zeros(1))], 0, lambda i: torch.zeros(()), settings)
     with pytest.raises(ValueError, match="no parameters"):
         train_loop([], 3, lambda i: torch.zeros(()), settings)
+
+
+def test_oversampling_gives_the_reviewed_samples_their_share():
+    teaching = torch.arange(100)
+    reviewed = torch.tensor([3, 7])
+    drawn = oversample(teaching, reviewed, 0.25).tolist()
+    share = (drawn.count(3) + drawn.count(7)) / len(drawn)
+    assert abs(share - 0.25) < 0.02 and drawn[:100] == list(range(100))
+    assert oversample(teaching, reviewed, 0.0).tolist() == list(range(100))
+    assert oversample(teaching, torch.tensor([], dtype=torch.long), 0.5).tolist() == \
+        list(range(100))

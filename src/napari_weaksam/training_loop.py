@@ -50,6 +50,17 @@ class LoopSettings:
                              "at least 1")
 
 
+def oversample(teaching: torch.Tensor, reviewed: torch.Tensor, share: float) -> torch.Tensor:
+    """``teaching`` (sample indices) with the ``reviewed`` ones among them repeated so that
+    they make about ``share`` of what is drawn: people's masks are few beside the pseudo-labels
+    and tags, and would otherwise barely count."""
+    if len(reviewed) == 0 or share == 0:
+        return teaching
+    others = len(teaching) - len(reviewed)
+    repeats = max(1, round(share * others / (len(reviewed) * (1 - share))))
+    return torch.cat([teaching, reviewed.repeat(repeats - 1)])
+
+
 def training_length(samples: int, settings: LoopSettings) -> tuple[int, int]:
     """(epochs, batches per epoch) that :func:`train_loop` runs over ``samples`` samples."""
     batches = max(1, -(-samples // settings.batch_size))

@@ -39,7 +39,7 @@ from ..methods.weakmedsam import embed_items
 from ..project import ImageClass, Item, Project, ProjectError
 from ..project.rounds import Round
 from ..timing import timed
-from ..training_loop import LoopSettings, train_loop
+from ..training_loop import LoopSettings, oversample, train_loop
 from ..training_plan import few_reviews_note
 from .decoder_training import TrainingSample, train_decoder
 
@@ -84,12 +84,7 @@ class Supervision:
         """Item indices that train, reviewed ones repeated so they make about ``mask_share`` of
         what is drawn."""
         teaching = ((self.pixel_weight + self.present).sum(dim=1) > 0).nonzero()[:, 0]
-        reviewed = self.reviewed.nonzero()[:, 0]
-        if len(reviewed) == 0 or mask_share == 0:
-            return teaching
-        others = len(teaching) - len(reviewed)
-        repeats = max(1, round(mask_share * others / (len(reviewed) * (1 - mask_share))))
-        return torch.cat([teaching, reviewed.repeat(repeats - 1)])
+        return oversample(teaching, self.reviewed.nonzero()[:, 0], mask_share)
 
 
 def retrain_from_reviews(context: RunContext,

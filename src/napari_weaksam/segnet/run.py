@@ -21,7 +21,7 @@ from ..project import Item, Project, ProjectError
 from ..project.rounds import Round
 from ..retrain.from_reviews import method_proposals
 from ..timing import timed
-from ..training_loop import LoopSettings, train_loop
+from ..training_loop import LoopSettings, oversample, train_loop
 from .network import build_network, network_config, network_input
 from .predictor import segment_image
 from .training import DIHEDRAL, SegNetData, batch_loss, class_targets, target_weights
@@ -59,10 +59,12 @@ def run_segnet(context: RunContext, settings: SegNetSettings | None = None) -> S
     if len(teaching) == 0:
         raise ProjectError(f"round {source.id} gives the network nothing to learn: no item has "
                            "a pseudo-label, a reviewed mask or a tag")
+    marked = torch.tensor([item.id in reviewed for item in items])
+    drawn = oversample(teaching, marked.nonzero()[:, 0], settings.mask_share)
     torch.manual_seed(settings.seed)
     network = build_network(len(classes), settings.features).to(context.backbone.device)
     with timed(seconds, "training"):
-        losses = train_network(context, network, data, teaching, settings)
+        losses = train_network(context, network, data, drawn, settings)
     unreviewed = [item for item in items if item.id not in reviewed]
     embeddings = (embed_items(context, unreviewed) if settings.prompts != "none"
                   else [None] * len(unreviewed))

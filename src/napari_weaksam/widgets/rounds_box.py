@@ -62,8 +62,9 @@ class RoundsBox(QGroupBox):
         self.segnet_button = make_button(
             "U-Net on round",
             "A segmentation network (U-Net) learns from the selected round's proposals (or the "
-            "latest round's), the tags and the reviewed masks, then proposes for every image "
-            "nobody reviewed (a few minutes on a CPU; weaksam segnet has its options)",
+            "latest round's), the tags and the reviewed masks (drawn often), then proposes for "
+            "every image nobody reviewed: it learns more from reviews than Retrain's head, in a "
+            "few minutes on a CPU (weaksam segnet has its options)",
             train_network)
         row = QHBoxLayout()
         row.addWidget(self.restore_button)
