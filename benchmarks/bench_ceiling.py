@@ -22,6 +22,7 @@ import argparse
 import re
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def halves(names: list[str], seed: int) -> np.ndarray:
 
 
 def head_rows(project, backbone, embeddings, truth, train, k, seed,
-              flags: dict, prompts: tuple[str, ...] = ("none", "boxes+mask")) -> dict[str, float]:
+              flags: dict) -> dict[str, float]:
     """Train the head on ``k`` reference masks of the training half (None: all its items) and
     score the other half's positives."""
     items, classes = project.catalog.items(), project.catalog.classes()
@@ -84,18 +85,13 @@ def head_rows(project, backbone, embeddings, truth, train, k, seed,
     start = time.perf_counter()
     train_head(context, head, data, settings, warm=False)
     seconds = time.perf_counter() - start
-    tags = project.catalog.all_tags()
-    scores: dict[str, list[float]] = {p: [] for p in prompts}
-    for i, item in enumerate(items):
-        if train[i] or not truth[item.id].any():
-            continue
-        tagged = tagged_presence(item, tags, classes)
-        for asked, found in scores.items():
-            label, _ = segment_item(backbone, head, embeddings[i], tagged, classes,
-                                    replace(settings, prompts=asked))
-            found.append(dice(label > 0, truth[item.id]))
-    return {p: float(np.mean(s)) for p, s in scores.items()} | {
-        "masks": len(taught), "seconds": seconds, "test": len(scores["none"])}
+
+    def segment(i: int, tagged: np.ndarray | None, prompts: str) -> np.ndarray:
+        return segment_item(backbone, head, embeddings[i], tagged, classes,
+                            replace(settings, prompts=prompts))[0]
+
+    return score_other_half(project, truth, train, segment) | {
+        "masks": len(taught), "seconds": seconds}
 
 
 def unet_rows(project, backbone, embeddings, truth, train, seed) -> dict[str, float]:
@@ -116,19 +112,32 @@ def unet_rows(project, backbone, embeddings, truth, train, seed) -> dict[str, fl
     start = time.perf_counter()
     train_network(RunContext(project, backbone), network, data, data.teaching(), settings)
     seconds = time.perf_counter() - start
+
+    def segment(i: int, tagged: np.ndarray | None, prompts: str) -> np.ndarray:
+        return segment_with_network(network, project.item_image(items[i]), settings.size,
+                                    tagged, classes, replace(settings, prompts=prompts),
+                                    backbone, embeddings[i])[0]
+
+    return score_other_half(project, truth, train, segment) | {
+        "masks": len(shown), "seconds": seconds}
+
+
+def score_other_half(project, truth, train: np.ndarray,
+                     segment: Callable[[int, np.ndarray | None, str], np.ndarray],
+                     ) -> dict[str, float]:
+    """Mean Dice over the positives outside the training half of ``segment(index, tagged,
+    prompts)``'s label image, for the learner's own mask ("none") and SAM's answer to its
+    boxes + mask; "test": how many positives."""
+    items, classes = project.catalog.items(), project.catalog.classes()
     tags = project.catalog.all_tags()
     scores: dict[str, list[float]] = {"none": [], "boxes+mask": []}
     for i, item in enumerate(items):
         if train[i] or not truth[item.id].any():
             continue
         tagged = tagged_presence(item, tags, classes)
-        for asked, found in scores.items():
-            label, _ = segment_with_network(
-                network, project.item_image(item), settings.size, tagged, classes,
-                replace(settings, prompts=asked), backbone, embeddings[i])
-            found.append(dice(label > 0, truth[item.id]))
-    return {p: float(np.mean(s)) for p, s in scores.items()} | {
-        "masks": len(shown), "seconds": seconds, "test": len(scores["none"])}
+        for prompts, found in scores.items():
+            found.append(dice(segment(i, tagged, prompts) > 0, truth[item.id]))
+    return {p: float(np.mean(s)) for p, s in scores.items()} | {"test": len(scores["none"])}
 
 
 def reference_boxes(project, backbone, embeddings, truth, prompts: str) -> float:
@@ -173,12 +182,12 @@ def main() -> None:
             items = project.catalog.items()
             truth = {item.id: truth_of(name, project, item) for item in items}
             embeddings = embed_items(RunContext(project, backbone), items)
+            flags = typed_flags(args.retrain, "retrain")
             for seed in args.seeds:
                 train = halves([item.name for item in items], seed)
                 for k in args.masks:
                     row = head_rows(project, backbone, embeddings, truth, train,
-                                    None if k == "all" else int(k), seed,
-                                    typed_flags(args.retrain, "retrain"))
+                                    None if k == "all" else int(k), seed, flags)
                     what = ("every item of the half, its mask" if k == "all"
                             else f"{k} masks + the half's tags")
                     print(f"| {name} | {what} | {seed} | {row['masks']} | {row['test']} | "

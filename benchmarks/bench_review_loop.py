@@ -117,7 +117,7 @@ def curve(project: Project, truth, backbone, base: int, order: str, seed: int,
             "new head" if args.engine == "retrain" else "new network")
         yield score(project, truth) | {"k": count, "order": order, "seed": seed,
                                        "accepted": accepted, "seconds": seconds,
-                                       "warm": warm is not None, "start": start_of,
+                                       "start": start_of,
                                        "before": base_dice(project, truth, base)}
 
 
