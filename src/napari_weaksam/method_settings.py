@@ -372,6 +372,13 @@ class SegNetSettings:
                          help="passes over the items (each drawn flipped or turned at random; "
                               "on lgg_mri_dev 16 scored no better than 8, in twice the time)")
     min_steps: int = option(200, low=0, help="at least this many optimiser steps")
+    warm_start: bool = option(
+        True, choices=BOOL,
+        help="continue the network of the round it follows when that round is a U-Net that "
+             "learnt from the same round's proposals and fits (again after more reviews: "
+             "minutes become about one)")
+    warm_epochs: int = option(2, low=1, high=1000,
+                              help="passes when it continues a network (no step floor)")
     batch_size: int = option(16, low=1, high=1024, help="items per training batch")
     learning_rate: float = option(2e-3, low=0, low_open=True, help="peak learning rate")
     weight_decay: float = option(1e-4, low=0, help="weight decay")

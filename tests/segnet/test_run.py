@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -87,6 +88,35 @@ def test_a_round_with_provenance_proposes_for_every_unreviewed_item(trained):
             else:
                 assert proposal.round_id == report.round_id
                 assert proposal.params["source_round"] == source
+
+
+def test_after_more_reviews_it_continues_its_network(trained, tmp_path, litemedsam,
+                                                     copy_project):
+    root, source, corrected, first = trained
+    root = copy_project(root, tmp_path / "copy")
+    with Project.open(root) as project:
+        another = next(item for item in project.catalog.items()
+                       if item.id != corrected and reference(project, item).any())
+        project.labels.review(another.id, LabelState.CORRECTED,
+                              reference(project, another).astype(np.uint8))
+        warm = run_segnet(RunContext(project, litemedsam), FAST)
+        assert warm.warm_start_round == first.round_id and warm.source_round == source
+        assert len(warm.losses) == FAST.warm_epochs
+        round_ = next(r for r in project.rounds.rounds() if r.id == warm.round_id)
+        assert round_.params["warm_start_round"] == round_.metrics["warm_start_round"] \
+            == first.round_id
+        assert round_.params["reviewed_items"] == sorted([corrected, another.id])
+        assert "continued" in warm.summary()
+        # a withdrawn review: what the network learnt is no longer endorsed
+        project.labels.clear_review(corrected)
+        short = dataclasses.replace(FAST, epochs=3)
+        fresh = run_segnet(RunContext(project, litemedsam), short)
+        assert fresh.warm_start_round is None and len(fresh.losses) == short.epochs
+        # and off when asked
+        project.labels.review(corrected, LabelState.ACCEPTED)
+        cold = run_segnet(RunContext(project, litemedsam),
+                          dataclasses.replace(short, warm_start=False))
+        assert cold.warm_start_round is None
 
 
 def test_no_finding_items_get_no_pixels(trained):

@@ -15,11 +15,12 @@ from ..backbones.precision import training_autocast
 from ..backbones.sam import PRECISIONS_BY_DTYPE
 from ..method_settings import SegNetSettings
 from ..methods.context import RunContext
+from ..methods.prediction import round_models
 from ..methods.tag_presence import PRESENCE_RULE, tagged_presence
 from ..methods.weakmedsam import embed_items
 from ..project import Item, Project, ProjectError
 from ..project.rounds import Round
-from ..retrain.from_reviews import method_proposals
+from ..retrain.from_reviews import base_round, method_proposals
 from ..timing import timed
 from ..training_loop import LoopSettings, oversample, train_loop
 from .network import build_network, network_config, network_input
@@ -37,9 +38,12 @@ class SegNetReport:
     proposals: int
     losses: list[float]
     seconds: dict[str, float]
+    warm_start_round: int | None = None
 
     def summary(self) -> str:
-        return (f"round {self.round_id}: a segmentation network learnt from {self.trained_on} "
+        network = (f"round {self.warm_start_round}'s network, continued,"
+                   if self.warm_start_round else "a segmentation network")
+        return (f"round {self.round_id}: {network} learnt from {self.trained_on} "
                 f"items (round {self.source_round}'s pseudo-labels and the reviewed masks), new "
                 f"proposals for {self.proposals} unreviewed items in "
                 f"{sum(self.seconds.values()):.1f} s")
@@ -61,17 +65,17 @@ def run_segnet(context: RunContext, settings: SegNetSettings | None = None) -> S
                            "a pseudo-label, a reviewed mask or a tag")
     marked = torch.tensor([item.id in reviewed for item in items])
     drawn = oversample(teaching, marked.nonzero()[:, 0], settings.mask_share)
-    torch.manual_seed(settings.seed)
-    network = build_network(len(classes), settings.features).to(context.backbone.device)
+    network, warm = starting_network(project, source, set(reviewed), settings)
+    network = network.to(context.backbone.device)
     with timed(seconds, "training"):
-        losses = train_network(context, network, data, drawn, settings)
+        losses = train_network(context, network, data, drawn, settings, warm is not None)
     unreviewed = [item for item in items if item.id not in reviewed]
     embeddings = (embed_items(context, unreviewed) if settings.prompts != "none"
                   else [None] * len(unreviewed))
     backbone = context.backbone
     params = settings.to_dict() | {
         "backbone": backbone.model_id, "weights_sha256": backbone.weights_sha256,
-        "source_round": source.id, "presence": PRESENCE_RULE,
+        "source_round": source.id, "warm_start_round": warm, "presence": PRESENCE_RULE,
         "reviewed_items": sorted(set(reviewed) & {item.id for item in items})}
     round_id = project.rounds.start_round(METHOD, params)
     try:
@@ -91,13 +95,15 @@ def run_segnet(context: RunContext, settings: SegNetSettings | None = None) -> S
                 context.report("pseudo-labels", done, len(unreviewed), item.name)
         project.rounds.finish_round(round_id, "done", checkpoint_id=checkpoint_id, metrics={
             "stage": "segmentation network", "source_round": source.id,
+            "warm_start_round": warm,
             "precision": PRECISIONS_BY_DTYPE[training_autocast(context.backbone)],
             "trained_on": len(teaching), "reviewed_items": params["reviewed_items"],
             "seconds": seconds, "losses": losses})
     except BaseException as error:
         project.rounds.abandon_round(round_id, error)
         raise
-    return SegNetReport(round_id, source.id, len(teaching), len(unreviewed), losses, seconds)
+    return SegNetReport(round_id, source.id, len(teaching), len(unreviewed), losses, seconds,
+                        warm)
 
 
 def source_round(project: Project, round_id: int) -> Round:
@@ -116,6 +122,35 @@ def source_round(project: Project, round_id: int) -> Round:
         raise ProjectError(f"{project.root}: no finished round to learn from; run a method "
                            "first (weaksam run)")
     return done[-1]
+
+
+def starting_network(project: Project, source: Round, reviewed: set[int],
+                     settings: SegNetSettings) -> tuple[torch.nn.Module, int | None]:
+    """The network to train and the round it continues (None: a new network).
+
+    The network of the round this one follows (the latest finished round) is continued when
+    warm start is on, that round is a U-Net that learnt from ``source``'s proposals, everything
+    it learnt from is still reviewed, and it fits (same classes, size and widths). Anything else
+    (a method run again, a round gone back to, a review withdrawn) starts afresh."""
+    classes = project.catalog.classes()
+    torch.manual_seed(settings.seed)
+    network = build_network(len(classes), settings.features)
+    follows = base_round(project)
+    if not settings.warm_start or follows is None or follows.method != METHOD \
+            or follows.params.get("source_round") != source.id \
+            or follows.checkpoint_id is None \
+            or not set(follows.params.get("reviewed_items", [])) <= reviewed:
+        return network, None
+    try:
+        saved = round_models(project, follows.checkpoint_id, follows)
+    except ProjectError:   # its file is gone: the new round records that it started afresh
+        return network, None
+    fits = (saved["config"] == network_config(len(classes), settings.size, settings.features)
+            and saved["class_ids"] == [c.id for c in classes])
+    if not fits:
+        return network, None
+    network.load_state_dict(saved["state"])
+    return network, follows.id
 
 
 def training_data(context: RunContext, items: list[Item], source: Round,
@@ -154,14 +189,17 @@ def proposal_confidences(project: Project, round_: Round) -> dict[int, float | N
 
 
 def train_network(context: RunContext, network: torch.nn.Module, data: SegNetData,
-                  teaching: torch.Tensor, settings: SegNetSettings) -> list[float]:
+                  teaching: torch.Tensor, settings: SegNetSettings,
+                  warm: bool = False) -> list[float]:
     """The network trained on the items ``teaching`` indexes, each drawn flipped/turned at
-    random; the mean loss of each epoch."""
+    random; the mean loss of each epoch (``warm``: a continued network, ``warm_epochs`` and no
+    step floor)."""
     generator = torch.Generator().manual_seed(settings.seed)
-    loop = LoopSettings(epochs=settings.epochs, batch_size=settings.batch_size,
+    loop = LoopSettings(epochs=settings.warm_epochs if warm else settings.epochs,
+                        batch_size=settings.batch_size,
                         learning_rate=settings.learning_rate,
-                        weight_decay=settings.weight_decay, min_steps=settings.min_steps,
-                        seed=settings.seed)
+                        weight_decay=settings.weight_decay,
+                        min_steps=0 if warm else settings.min_steps, seed=settings.seed)
 
     autocast = training_autocast(context.backbone)
 
