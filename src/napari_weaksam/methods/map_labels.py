@@ -20,6 +20,12 @@ def class_region(probability: np.ndarray, threshold: float, tagged: bool) -> np.
     return region
 
 
+def empty_label(shape: tuple[int, ...], classes: list[ImageClass]) -> np.ndarray:
+    """A label image with no class, of the type that holds every class's value."""
+    return np.zeros(shape, dtype=np.uint8 if max(c.label_value for c in classes) < 256
+                    else np.uint16)
+
+
 def label_from_maps(probabilities: np.ndarray, maps: np.ndarray, tagged: np.ndarray | None,
                     classes: list[ImageClass], *, gate: float, threshold: float,
                     prompts: str = "none", backbone: SamBackbone | None = None,
@@ -33,7 +39,7 @@ def label_from_maps(probabilities: np.ndarray, maps: np.ndarray, tagged: np.ndar
     presence (1 when tagged)."""
     values = [c.label_value for c in classes]
     shape = maps.shape[1:]
-    label = np.zeros(shape, dtype=np.uint8 if max(values) < 256 else np.uint16)
+    label = empty_label(shape, classes)
     best = np.full(shape, -1.0, dtype=np.float32)
     scores = []
     for c in np.flatnonzero(presence(tagged, probabilities, gate)):

@@ -37,14 +37,17 @@ def network_input(image: np.ndarray, size: int) -> torch.Tensor:
 
 
 def predicted_maps(network: nn.Module, inputs: torch.Tensor, shape: tuple[int, int],
-                   ) -> tuple[np.ndarray, np.ndarray]:
+                   autocast: torch.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Presence probabilities (P,) and probability maps (P, H, W) at the item's ``shape`` for
-    one (3, S, S) input: the mean of the four flips (test-time augmentation)."""
+    one (3, S, S) input: the mean of the four flips (test-time augmentation); ``autocast``: the
+    forward pass in that precision, as in training."""
     device = next(network.parameters()).device
     with torch.inference_mode():
         inputs = inputs.to(device)
         batch = torch.stack([inputs, inputs.flip(-1), inputs.flip(-2), inputs.flip(-1, -2)])
-        logits = network(batch)
+        with torch.autocast(device.type, dtype=autocast or torch.float32,
+                            enabled=autocast is not None):
+            logits = network(batch).float()
         logits = torch.stack([logits[0], logits[1].flip(-1), logits[2].flip(-2),
                               logits[3].flip(-1, -2)]).mean(dim=0)
         valid = torch.ones((1, *logits.shape[-2:]), dtype=torch.bool)

@@ -9,9 +9,10 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ..backbones.precision import training_autocast
 from ..backbones.sam import Embedding, SamBackbone
 from ..method_settings import SegNetSettings
-from ..methods.map_labels import label_from_maps
+from ..methods.map_labels import empty_label, label_from_maps
 from ..project import ImageClass, Item, Project, ProjectError
 from ..project.rounds import Round
 from ..settings_fields import settings_from_params
@@ -22,9 +23,15 @@ def segment_image(network: torch.nn.Module, image: np.ndarray, size: int,
                   tagged: np.ndarray | None, classes: list[ImageClass],
                   settings: SegNetSettings, backbone: SamBackbone | None = None,
                   embedding: Embedding | None = None) -> tuple[np.ndarray, float]:
-    """One item's label image and confidence from the network's maps (four flips averaged;
-    :func:`~..methods.map_labels.label_from_maps`)."""
-    probabilities, maps = predicted_maps(network, network_input(image, size), image.shape[:2])
+    """One item's label image and confidence from the network's maps (four flips averaged, in
+    the precision the network trained in beside ``backbone``;
+    :func:`~..methods.map_labels.label_from_maps`). An item tagged with no class is empty
+    (confidence 1) without running the network: the maps could not change that."""
+    if tagged is not None and not tagged.any():
+        return empty_label(image.shape[:2], classes), 1.0
+    autocast = training_autocast(backbone) if backbone is not None else None
+    probabilities, maps = predicted_maps(network, network_input(image, size), image.shape[:2],
+                                         autocast)
     return label_from_maps(probabilities, maps, tagged, classes, gate=settings.gate,
                            threshold=settings.threshold, prompts=settings.prompts,
                            backbone=backbone, embedding=embedding)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..backbones.precision import training_autocast
-from ..backbones.sam import PRECISIONS_BY_DTYPE
+from ..backbones.sam import PRECISIONS_BY_DTYPE, Embedding
 from ..method_settings import SegNetSettings
 from ..methods.context import RunContext
 from ..methods.prediction import round_models
@@ -70,8 +70,9 @@ def run_segnet(context: RunContext, settings: SegNetSettings | None = None) -> S
     with timed(seconds, "training"):
         losses = train_network(context, network, data, drawn, settings, warm is not None)
     unreviewed = [item for item in items if item.id not in reviewed]
-    embeddings = (embed_items(context, unreviewed) if settings.prompts != "none"
-                  else [None] * len(unreviewed))
+    tags = project.catalog.all_tags()
+    with timed(seconds, "embeddings"):
+        embeddings = sam_embeddings(context, unreviewed, tags, settings)
     backbone = context.backbone
     params = settings.to_dict() | {
         "backbone": backbone.model_id, "weights_sha256": backbone.weights_sha256,
@@ -80,7 +81,6 @@ def run_segnet(context: RunContext, settings: SegNetSettings | None = None) -> S
     round_id = project.rounds.start_round(METHOD, params)
     try:
         checkpoint_id = save_network(project, network, settings, round_id)
-        tags = project.catalog.all_tags()
         with timed(seconds, "pseudo-labels"):
             for done, (item, embedding) in enumerate(zip(unreviewed, embeddings, strict=True),
                                                      start=1):
@@ -104,6 +104,20 @@ def run_segnet(context: RunContext, settings: SegNetSettings | None = None) -> S
         raise
     return SegNetReport(round_id, source.id, len(teaching), len(unreviewed), losses, seconds,
                         warm)
+
+
+def sam_embeddings(context: RunContext, items: list[Item], tags: dict[int, set[int]],
+                   settings: SegNetSettings) -> list[Embedding | None]:
+    """Per item, the embedding SAM answers the network's boxes on: none when SAM is not asked
+    (prompts "none") or the item is tagged with no class (it stays empty)."""
+    classes = context.project.catalog.classes()
+    asked = [i for i, item in enumerate(items) if settings.prompts != "none" and (
+        (tagged := tagged_presence(item, tags, classes)) is None or tagged.any())]
+    embeddings: list[Embedding | None] = [None] * len(items)
+    found = embed_items(context, [items[i] for i in asked]) if asked else []
+    for i, embedding in zip(asked, found, strict=True):
+        embeddings[i] = embedding
+    return embeddings
 
 
 def source_round(project: Project, round_id: int) -> Round:
