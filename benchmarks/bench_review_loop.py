@@ -16,6 +16,9 @@ tab's button does (incremental: the previous Retrain's head is continued), and t
 proposals are scored **on the items nobody reviewed**: Dice on positives, the median predicted /
 reference area, the false-positive rate on negatives (any predicted pixel), and the Retrain's
 wall-clock time. Reference masks are read only by the reviewer and the scorer.
+
+``--engine segnet``: the U-Net learns instead (``weaksam segnet``; the first K trains a new
+network, each later K continues it, as the Train tab's Retrain does after a U-Net round).
 """
 
 from __future__ import annotations

@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
 
     retrain = sub.add_parser(
         "retrain", help="learn from the reviewed masks: new proposals for the unreviewed items "
-                        "(incremental; 'run' again retrains from scratch)")
+                        "with Retrain's mask head (incremental; 'run' again retrains from "
+                        "scratch; after a U-Net round, 'segnet' continues the U-Net)")
     retrain.add_argument("project", type=Path)
     add_model_options(retrain)
     retrain.set_defaults(run=cmd_run, method="retrain", method_flags=add_settings_flags(
@@ -142,7 +143,9 @@ def _parser() -> argparse.ArgumentParser:
 
     segnet = sub.add_parser(
         "segnet", help="train a segmentation network (U-Net) on a round's pseudo-labels and the "
-                       "reviewed masks: new proposals for the unreviewed items")
+                       "reviewed masks: new proposals for the unreviewed items (run again "
+                       "after more reviews, it continues its network: the Train tab's Retrain "
+                       "after a U-Net round)")
     segnet.add_argument("project", type=Path)
     add_model_options(segnet)
     segnet.set_defaults(run=cmd_run, method="segnet", method_flags=add_settings_flags(

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from napari_weaksam.jobs import MethodChoice
-from napari_weaksam.project import Project
+from napari_weaksam.project import LabelState, Project
 from napari_weaksam.sample import make_sample_project
 from napari_weaksam.settings import get_setting
 from napari_weaksam.widgets.session import session_for
@@ -150,3 +150,23 @@ def test_unet_on_round_learns_from_the_selected_rounds_proposals(docks, qtbot, s
         latest = project.rounds.rounds()[-1]
         assert latest.method == METHOD and latest.status == "done"
         assert latest.params["source_round"] == source and latest.params["epochs"] == 1
+        first = latest
+        item = project.catalog.items()[1]
+    # after a U-Net round, Retrain continues its network (on the proposals it learnt from)
+    mask = np.zeros((item.height, item.width), np.uint8)
+    mask[4:20, 4:20] = 1
+    training.project.labels.review(item.id, LabelState.CORRECTED, mask)
+    training.session.reviews_changed.emit()
+    assert training.retrains() and training.retrain_method() == METHOD
+    assert training.start_button.text() == "Retrain with 1 reviewed mask"
+    assert not training.fields(METHOD).native.isHidden()   # its fields, not Retrain's head's
+    assert training.fields("retrain").native.isHidden()
+    training.start()
+    qtbot.waitUntil(lambda: training.job is None, timeout=600_000)
+    assert "Done" in training.status.text(), training.status.text()
+    with Project.open(root, read_only=True) as project:
+        latest = project.rounds.rounds()[-1]
+        assert latest.method == METHOD and latest.status == "done"
+        assert latest.params["warm_start_round"] == first.id
+        assert latest.params["source_round"] == source
+        assert latest.params["reviewed_items"] == [item.id]

@@ -64,7 +64,8 @@ class RoundsBox(QGroupBox):
             "A segmentation network (U-Net) learns from the selected round's proposals (or the "
             "latest round's), the tags and the reviewed masks (drawn often), then proposes for "
             "every image nobody reviewed: it learns more from reviews than Retrain's head, in a "
-            "few minutes on a CPU (weaksam segnet has its options)",
+            "few minutes on a CPU; after it, Retrain continues its network in about a minute "
+            "(weaksam segnet has its options)",
             train_network)
         row = QHBoxLayout()
         row.addWidget(self.restore_button)

@@ -205,7 +205,7 @@ class TrainingWidget(QWidget):
 
     def _show_fields(self) -> None:
         """Only the fields of what Start runs are shown: the chosen method's, or Retrain's."""
-        chosen = self.fields(RETRAIN if self.retrains() else None)
+        chosen = self.fields(self.retrain_method() if self.retrains() else None)
         for fields in self.option_fields.values():
             fields.native.setVisible(fields is chosen)
 
@@ -304,12 +304,26 @@ class TrainingWidget(QWidget):
         counts = self.project.labels.state_counts()
         return counts["accepted"] + counts["corrected"]
 
+    def retrain_method(self) -> str:
+        """What Retrain trains: the U-Net again when the round it follows is a U-Net's (it
+        continues that network, about a minute), else Retrain's mask head."""
+        from ..retrain.from_reviews import base_round
+
+        follows = base_round(self.project) if self.project is not None else None
+        return SEGNET if follows is not None and follows.method == SEGNET else RETRAIN
+
     def retrain_choice(self) -> MethodChoice:
-        """Retrain with the options set here, on the model and device chosen here."""
+        """Retrain with the options set here, on the model and device chosen here (the U-Net
+        learns from the round its last network learnt from)."""
         choice = self.choice()
-        options = choice.options.get(RETRAIN)
-        return dataclasses.replace(choice, method=RETRAIN,
-                                   options={RETRAIN: options} if options else {})
+        method = self.retrain_method()
+        options = choice.options.get(method, {})
+        if method == SEGNET:
+            from ..retrain.from_reviews import base_round
+
+            options = options | {"source-round": base_round(self.project).params["source_round"]}
+        return dataclasses.replace(choice, method=method,
+                                   options={method: options} if options else {})
 
     def follow_job(self, job: BackgroundJob) -> None:
         """Start ``job`` (named by its method) on the project and show its progress here."""
