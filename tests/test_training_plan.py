@@ -189,3 +189,16 @@ def test_retrain_says_what_it_learns_from_and_what_it_leaves_alone():
                      ).startswith("Retrain: a mask head")
     assert [s.name for s in planned_stages(settings)] == [
         LOADING, "embedding", "mask head", "pseudo-labels"]
+
+
+def test_the_unet_says_its_epochs_floor_and_warm_start():
+    from napari_weaksam.method_settings import SegNetSettings
+
+    settings = SegNetSettings(epochs=8, min_steps=200, warm_epochs=2)
+    assert plan_text(settings, ProjectSize(items=40, tagged=30, reviewed=3)) == (
+        "Segmentation network: a U-Net (128 px) learns from the last round's proposals, your "
+        "reviewed masks and the tags (8 epochs, ≥ 200 steps; 2 when it continues the last "
+        "U-Net)\nthen new proposals for 37 unreviewed images; reviewed images stay as they are")
+    alone = SegNetSettings(epochs=1, min_steps=0, warm_start=False, source_round=3)
+    assert "from round 3's proposals" in plan_text(alone, None)
+    assert "the tags (1 epoch)\n" in plan_text(alone, None)

@@ -206,10 +206,12 @@ def segnet_plan(settings: SegNetSettings, size: ProjectSize | None) -> str:
               else "the last round's")
     unreviewed = ("the images nobody reviewed" if size is None
                   else _count(size.items - size.reviewed, "unreviewed image"))
+    floor = f", ≥ {settings.min_steps} steps" if settings.min_steps else ""
     warm = (f"; {settings.warm_epochs} when it continues the last U-Net"
             if settings.warm_start else "")
     return (f"Segmentation network: a U-Net ({settings.size} px) learns from {source} "
-            f"proposals, your reviewed masks and the tags ({settings.epochs} epochs{warm})\n"
+            f"proposals, your reviewed masks and the tags "
+            f"({_count(settings.epochs, 'epoch')}{floor}{warm})\n"
             f"then new proposals for {unreviewed}; reviewed images stay as they are")
 
 
