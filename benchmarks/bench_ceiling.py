@@ -81,7 +81,7 @@ def head_rows(project, backbone, embeddings, truth, train, k, seed,
     size = backbone.preprocessing.size
     data = supervision(project, [items[i] for i in shown], classes,
                        [embeddings[i] for i in shown], size, {}, settings, reviewed)
-    head, _ = starting_head(project, None, classes, data, settings, backbone)
+    head, _ = starting_head(project, None, classes, data, settings, backbone, set())
     start = time.perf_counter()
     train_head(context, head, data, settings, warm=False)
     seconds = time.perf_counter() - start

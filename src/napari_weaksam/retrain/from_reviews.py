@@ -106,7 +106,8 @@ def retrain_from_reviews(context: RunContext,
         proposals = method_proposals(project, source, items)
         data = supervision(project, items, classes, embeddings, backbone.preprocessing.size,
                            proposals, settings, reviewed_masks)
-        head, warm = starting_head(project, base, classes, data, settings, backbone)
+        head, warm = starting_head(project, base, classes, data, settings, backbone,
+                                   set(reviewed_masks))
         losses = train_head(context, head, data, settings, warm is not None)
 
     method = method_round(project, source.id if source else None)
@@ -328,26 +329,22 @@ def batch_loss(head: MaskHead, data: Supervision, index: torch.Tensor,
 
 def starting_head(project: Project, base: Round | None, classes: list[ImageClass],
                   data: Supervision, settings: ReviewRetrainSettings,
-                  backbone: SamBackbone) -> tuple[MaskHead, int | None]:
+                  backbone: SamBackbone, reviewed: set[int]) -> tuple[MaskHead, int | None]:
     """The head to train and the round it continues (None: a new head).
 
     The previous Retrain's head is continued when warm start is on, the round Retrain builds on
-    (``base``) is that Retrain (a method run from scratch or going back to a round starts
-    afresh), everything it learnt from is still reviewed, and it fits (same SAM model, same
-    classes, same size)."""
+    (``base``) is that Retrain and may be continued (:func:`continued_models`: a method run
+    from scratch, going back to a round or a withdrawn review start afresh), and it fits (same
+    SAM model, same classes, same size); ``reviewed``: the items reviewed now."""
     torch.manual_seed(settings.seed)
     head = MaskHead(len(classes), data.features.shape[1], settings.hidden, settings.prior,
                     settings.depth)
     head.set_input_statistics(data.features[:: max(1, len(data.features) // 64)])
-    if not settings.warm_start or base is None or base.method != METHOD \
-            or base.checkpoint_id is None:
-        return head, None
-    reviewed = set(project.labels.reviewed_masks())
-    saved = _load_head(project, base)
+    saved = (continued_models(project, base, METHOD, reviewed) if settings.warm_start
+             else None)
     fits = (saved is not None and saved["model_id"] == backbone.model_id
             and saved["config"] == head_config(head)
-            and saved["class_ids"] == [c.id for c in classes]
-            and set(base.params.get("reviewed_items", [])) <= reviewed)
+            and saved["class_ids"] == [c.id for c in classes])
     if not fits:
         return head, None
     head.load_state_dict(saved["state"])
@@ -417,8 +414,16 @@ def save_head(project: Project, head: MaskHead, backbone: SamBackbone, round_id:
                                              (" + SAM decoder" if sam_trained else "")).id
 
 
-def _load_head(project: Project, round_: Round) -> dict | None:
-    path = Path(project.rounds.checkpoint(round_.checkpoint_id).path)
+def continued_models(project: Project, follows: Round | None, method: str,
+                     reviewed: set[int]) -> dict | None:
+    """The saved models of ``follows`` when a new round of ``method`` may continue them: it is
+    a round of that method whose models are still on disk, and every item it learnt from is
+    still ``reviewed`` (a withdrawn review starts afresh); else None. Whether they fit is the
+    caller's to check."""
+    if follows is None or follows.method != method or follows.checkpoint_id is None \
+            or not set(follows.params.get("reviewed_items", [])) <= reviewed:
+        return None
+    path = Path(project.rounds.checkpoint(follows.checkpoint_id).path)
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=True)

@@ -15,12 +15,11 @@ from ..backbones.precision import training_autocast
 from ..backbones.sam import PRECISIONS_BY_DTYPE, Embedding
 from ..method_settings import SegNetSettings
 from ..methods.context import RunContext
-from ..methods.prediction import round_models
 from ..methods.tag_presence import PRESENCE_RULE, tagged_presence
 from ..methods.weakmedsam import embed_items
 from ..project import Item, Project, ProjectError
 from ..project.rounds import Round
-from ..retrain.from_reviews import base_round, method_proposals
+from ..retrain.from_reviews import base_round, continued_models, method_proposals
 from ..timing import timed
 from ..training_loop import LoopSettings, oversample, train_loop
 from .network import build_network, network_config, network_input
@@ -110,10 +109,12 @@ def sam_embeddings(context: RunContext, items: list[Item], tags: dict[int, set[i
                    settings: SegNetSettings) -> list[Embedding | None]:
     """Per item, the embedding SAM answers the network's boxes on: none when SAM is not asked
     (prompts "none") or the item is tagged with no class (it stays empty)."""
-    classes = context.project.catalog.classes()
-    asked = [i for i, item in enumerate(items) if settings.prompts != "none" and (
-        (tagged := tagged_presence(item, tags, classes)) is None or tagged.any())]
     embeddings: list[Embedding | None] = [None] * len(items)
+    if settings.prompts == "none":
+        return embeddings
+    classes = context.project.catalog.classes()
+    asked = [i for i, item in enumerate(items)
+             if (tagged := tagged_presence(item, tags, classes)) is None or tagged.any()]
     found = embed_items(context, [items[i] for i in asked]) if asked else []
     for i, embedding in zip(asked, found, strict=True):
         embeddings[i] = embedding
@@ -143,23 +144,20 @@ def starting_network(project: Project, source: Round, reviewed: set[int],
     """The network to train and the round it continues (None: a new network).
 
     The network of the round this one follows (the latest finished round) is continued when
-    warm start is on, that round is a U-Net that learnt from ``source``'s proposals, everything
-    it learnt from is still reviewed, and it fits (same classes, size and widths). Anything else
-    (a method run again, a round gone back to, a review withdrawn) starts afresh."""
+    warm start is on, that round is a U-Net that learnt from ``source``'s proposals and may be
+    continued (:func:`~..retrain.from_reviews.continued_models`: a method run again, a round
+    gone back to, a review withdrawn start afresh), and it fits (same classes, size and
+    widths)."""
     classes = project.catalog.classes()
     torch.manual_seed(settings.seed)
     network = build_network(len(classes), settings.features)
     follows = base_round(project)
-    if not settings.warm_start or follows is None or follows.method != METHOD \
-            or follows.params.get("source_round") != source.id \
-            or follows.checkpoint_id is None \
-            or not set(follows.params.get("reviewed_items", [])) <= reviewed:
-        return network, None
-    try:
-        saved = round_models(project, follows.checkpoint_id, follows)
-    except ProjectError:   # its file is gone: the new round records that it started afresh
-        return network, None
-    fits = (saved["config"] == network_config(len(classes), settings.size, settings.features)
+    saved = (continued_models(project, follows, METHOD, reviewed)
+             if settings.warm_start and follows is not None
+             and follows.params.get("source_round") == source.id else None)
+    fits = (saved is not None
+            and saved["config"] == network_config(len(classes), settings.size,
+                                                  settings.features)
             and saved["class_ids"] == [c.id for c in classes])
     if not fits:
         return network, None

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     import napari
 
     from ..project import Project
+    from ..project.rounds import Round
 
 SETTING_KEY = "train_dock"
 NO_PROJECT = "Open a project in the Tag tab to train."
@@ -304,24 +305,27 @@ class TrainingWidget(QWidget):
         counts = self.project.labels.state_counts()
         return counts["accepted"] + counts["corrected"]
 
-    def retrain_method(self) -> str:
-        """What Retrain trains: the U-Net again when the round it follows is a U-Net's (it
-        continues that network, about a minute), else Retrain's mask head."""
+    def _followed_unet(self) -> Round | None:
+        """The U-Net round Retrain follows (the latest round, when it is one), else None."""
         from ..retrain.from_reviews import base_round
 
         follows = base_round(self.project) if self.project is not None else None
-        return SEGNET if follows is not None and follows.method == SEGNET else RETRAIN
+        return follows if follows is not None and follows.method == SEGNET else None
+
+    def retrain_method(self) -> str:
+        """What Retrain trains: the U-Net again when the round it follows is a U-Net's (it
+        continues that network, about a minute), else Retrain's mask head."""
+        return SEGNET if self._followed_unet() is not None else RETRAIN
 
     def retrain_choice(self) -> MethodChoice:
         """Retrain with the options set here, on the model and device chosen here (the U-Net
         learns from the round its last network learnt from)."""
         choice = self.choice()
-        method = self.retrain_method()
+        unet = self._followed_unet()
+        method = RETRAIN if unet is None else SEGNET
         options = choice.options.get(method, {})
-        if method == SEGNET:
-            from ..retrain.from_reviews import base_round
-
-            options = options | {"source-round": base_round(self.project).params["source_round"]}
+        if unet is not None:
+            options = options | {"source-round": unet.params["source_round"]}
         return dataclasses.replace(choice, method=method,
                                    options={method: options} if options else {})
 
